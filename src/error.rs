@@ -1,0 +1,125 @@
+//! The one error type of the library.
+//!
+//! Every variant says what went wrong and, where it can, what to do about it.
+//! Bad bytes end in [`Error::DataCorruption`] or [`Error::VersionMismatch`];
+//! bad user input ends in [`Error::Input`] (with file and line) or
+//! [`Error::InvalidArgument`]. Nothing in the library panics on input.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong in adasid.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A line of an input file is malformed or does not fit the database.
+    #[error("{file}:{line}: {message}")]
+    Input {
+        /// The file as the user named it.
+        file: String,
+        /// 1-based line (or row) number.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// An argument or API input is out of range or malformed.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// An item key the caller named is not in the database.
+    #[error("unknown item key '{0}'")]
+    UnknownKey(String),
+
+    /// Stored bytes fail their checksum or do not decode.
+    #[error("data corruption in {what}: {detail}")]
+    DataCorruption {
+        /// Which object was being read.
+        what: String,
+        /// What check failed.
+        detail: String,
+    },
+
+    /// Stored bytes were written by a different (usually newer) format version.
+    #[error(
+        "{what} has format version {found}, this build reads version {supported}; \
+         use the adasid release that wrote it or rebuild the database"
+    )]
+    VersionMismatch {
+        /// Which object was being read.
+        what: String,
+        /// Version found in the bytes.
+        found: u32,
+        /// Version this build reads.
+        supported: u32,
+    },
+
+    /// No database exists at the given path.
+    #[error("no adasid database at {}: create one first (adasid ingest-tokens --k K ...)", path.display())]
+    NotFound {
+        /// The path that was opened.
+        path: PathBuf,
+    },
+
+    /// A database already exists where a new one was to be created.
+    #[error("an adasid database already exists at {}", path.display())]
+    AlreadyExists {
+        /// The path that was created.
+        path: PathBuf,
+    },
+
+    /// Another process holds the database open.
+    #[error(
+        "database at {} is open in another process; stop that process or use another --db",
+        path.display()
+    )]
+    Locked {
+        /// The locked database path.
+        path: PathBuf,
+    },
+
+    /// More items share one semantic ID than the disambiguation token can count.
+    #[error(
+        "{count} items share the SID {sid}; the disambiguation token must stay below K = {k} \
+         (use longer SIDs or a larger codebook)"
+    )]
+    TooManyCollisions {
+        /// The shared semantic tokens, comma separated.
+        sid: String,
+        /// Items that would share it.
+        count: usize,
+        /// Codebook size.
+        k: u32,
+    },
+
+    /// The underlying key-value store failed.
+    #[error("store error: {0}")]
+    Store(String),
+
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The operating-system error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn corruption(what: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::DataCorruption {
+            what: what.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

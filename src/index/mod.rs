@@ -1,0 +1,350 @@
+//! The prefix index: roaring posting lists per SID prefix, valid next tokens
+//! per prefix, per-(position, token) postings, and candidate lookup.
+//!
+//! Invariants (checked by the model-based tests):
+//! * every prefix of every live item's full SID is valid, and no other prefix is;
+//! * `items(p)` is exactly the set of live items whose SID starts with `p`;
+//! * `next_tokens(p)` is exactly the set of tokens `t` with `p + [t]` valid,
+//!   ascending, kept up to date on every write (no scan at query time);
+//! * full SIDs are unique.
+//!
+//! The index is plain in-memory data with no I/O. It is `Send + Sync`; callers
+//! that write while others read wrap it in a lock (see [`crate::Database`]).
+
+mod candidates;
+mod items;
+mod node;
+mod postings;
+
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, Result};
+use crate::sid::{SidLayout, Token};
+
+pub use candidates::{Candidate, CandidateMode, CandidateQuery};
+pub use node::MAX_ITEM_ID;
+pub use postings::Postings;
+
+use items::ItemTable;
+use node::{Child, Geometry, Node};
+
+/// Internal id of an item (dense, assigned by the database).
+pub type ItemId = u32;
+
+const ROOT: u32 = 0;
+
+/// Where a prefix ends in the trie.
+#[derive(Clone, Copy, Debug)]
+enum Loc {
+    Node(u32),
+    /// The prefix is reached by one item only.
+    Item(ItemId),
+}
+
+/// In-memory prefix index over the full SIDs of a database's items.
+#[derive(Clone, Debug)]
+pub struct Index {
+    layout: SidLayout,
+    geo: Geometry,
+    nodes: Vec<Node>,
+    free_nodes: Vec<u32>,
+    items: ItemTable,
+    /// `[position][mask bit]` → items with that token at that position.
+    by_position: Vec<Vec<RoaringBitmap>>,
+}
+
+impl Index {
+    /// An empty index for SIDs of the given layout.
+    pub fn new(layout: SidLayout) -> Self {
+        let geo = Geometry::new(layout.k() as usize);
+        Index {
+            layout,
+            geo,
+            nodes: vec![Node::default()],
+            free_nodes: Vec::new(),
+            items: ItemTable::new(&layout),
+            by_position: vec![vec![RoaringBitmap::new(); geo.bits]; layout.levels()],
+        }
+    }
+
+    /// The layout of the SIDs held.
+    pub fn layout(&self) -> &SidLayout {
+        &self.layout
+    }
+
+    /// Number of live items.
+    pub fn len(&self) -> u64 {
+        self.items.live.len()
+    }
+
+    /// Whether the index holds no items.
+    pub fn is_empty(&self) -> bool {
+        self.items.live.is_empty()
+    }
+
+    /// Whether `item` is in the index.
+    pub fn contains(&self, item: ItemId) -> bool {
+        self.items.live.contains(item)
+    }
+
+    /// Full SID and effective routing weights of `item`.
+    pub fn sid(&self, item: ItemId) -> Option<(&[Token], &[f32])> {
+        self.contains(item)
+            .then(|| (self.items.sid(item), self.items.weights(item)))
+    }
+
+    /// Number of trie nodes (prefixes shared by two or more items, plus the root).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len() - self.free_nodes.len()
+    }
+
+    fn check_full(&self, full: &[Token], weights: &[f32]) -> Result<()> {
+        let layout = &self.layout;
+        if full.len() != layout.full_len() {
+            return Err(Error::InvalidArgument(format!(
+                "a full SID has {} tokens here, got {}",
+                layout.full_len(),
+                full.len()
+            )));
+        }
+        layout.check_prefix(full)?;
+        let canonical = layout
+            .canonical(&full[..layout.levels()], weights)
+            .map_err(Error::InvalidArgument)?;
+        if canonical != full[..layout.levels()] {
+            return Err(Error::InvalidArgument(
+                "a behavior position with routing weight 0 must hold the empty token".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn locate(&self, prefix: &[Token]) -> Option<Loc> {
+        if prefix.len() > self.layout.full_len() {
+            return None;
+        }
+        let mut node = ROOT;
+        for (depth, &token) in prefix.iter().enumerate() {
+            match self.nodes[node as usize].child(&self.geo, token)? {
+                Child::Node(c) => node = c,
+                Child::Item(item) => {
+                    let sid = self.items.sid(item);
+                    return (sid[depth + 1..prefix.len()] == prefix[depth + 1..])
+                        .then_some(Loc::Item(item));
+                }
+            }
+        }
+        Some(Loc::Node(node))
+    }
+
+    /// The items whose SID starts with `prefix` (any length up to the full SID).
+    /// The empty prefix gives every item. `None` if no item has that prefix.
+    pub fn items(&self, prefix: &[Token]) -> Option<Postings<'_>> {
+        Some(match self.locate(prefix)? {
+            Loc::Node(n) => Postings::Many(&self.nodes[n as usize].postings),
+            Loc::Item(i) => Postings::One(i),
+        })
+    }
+
+    /// How many items live under `prefix`.
+    pub fn count(&self, prefix: &[Token]) -> u64 {
+        self.items(prefix).map_or(0, |p| p.len())
+    }
+
+    /// Whether some item's full SID starts with `prefix`.
+    pub fn is_valid(&self, prefix: &[Token]) -> bool {
+        self.locate(prefix).is_some()
+    }
+
+    /// The tokens that may follow `prefix`, ascending ([`crate::sid::EMPTY`] last).
+    /// Empty for a full SID; `None` if `prefix` itself is not valid.
+    pub fn next_tokens(&self, prefix: &[Token]) -> Option<&[Token]> {
+        Some(match self.locate(prefix)? {
+            Loc::Node(n) => &self.nodes[n as usize].tokens,
+            Loc::Item(i) => {
+                let sid = self.items.sid(i);
+                &sid[prefix.len().min(sid.len())..(prefix.len() + 1).min(sid.len())]
+            }
+        })
+    }
+
+    /// `u64` words per beam in [`Index::allowed_mask`].
+    pub fn mask_words(&self) -> usize {
+        self.geo.words
+    }
+
+    /// Fills `out` with one next-token bitmask per prefix (bit `t` set when
+    /// token `t` may follow; bit K stands for [`crate::sid::EMPTY`]).
+    /// `out` must hold `prefixes.len() * mask_words()` words. An invalid prefix
+    /// gets an all-zero mask.
+    pub fn allowed_mask<P: AsRef<[Token]>>(&self, prefixes: &[P], out: &mut [u64]) -> Result<()> {
+        let words = self.geo.words;
+        if out.len() != prefixes.len() * words {
+            return Err(Error::InvalidArgument(format!(
+                "mask buffer has {} words, {} beams need {}",
+                out.len(),
+                prefixes.len(),
+                prefixes.len() * words
+            )));
+        }
+        for (prefix, row) in prefixes.iter().zip(out.chunks_exact_mut(words)) {
+            let prefix = prefix.as_ref();
+            match self.locate(prefix) {
+                Some(Loc::Node(n)) => self.nodes[n as usize].write_mask(&self.geo, row),
+                Some(Loc::Item(i)) => {
+                    row.fill(0);
+                    if let Some(&t) = self.items.sid(i).get(prefix.len()) {
+                        let b = self.geo.bit(t);
+                        row[b / 64] |= 1 << (b % 64);
+                    }
+                }
+                None => row.fill(0),
+            }
+        }
+        Ok(())
+    }
+
+    /// Items whose token at `position` is `token`.
+    pub fn position_items(&self, position: usize, token: Token) -> Option<&RoaringBitmap> {
+        self.by_position.get(position)?.get(self.geo.bit(token))
+    }
+
+    /// The smallest disambiguation token not used by another item with these
+    /// semantic tokens (`exclude` is treated as absent, for re-encoding it).
+    pub fn free_disambiguator(&self, semantic: &[Token], exclude: Option<ItemId>) -> u32 {
+        let used: Vec<Token> = match self.locate(semantic) {
+            None => return 0,
+            Some(Loc::Item(i)) => (Some(i) != exclude)
+                .then(|| self.items.sid(i)[semantic.len()])
+                .into_iter()
+                .collect(),
+            Some(Loc::Node(n)) => self.nodes[n as usize]
+                .children()
+                .filter(|(_, c)| Some(*c) != exclude.map(Child::Item))
+                .map(|(t, _)| t)
+                .collect(),
+        };
+        let mut d = 0u32;
+        for t in used {
+            if t as u32 != d {
+                break;
+            }
+            d += 1;
+        }
+        d
+    }
+
+    /// Adds `item` with its full SID (semantic tokens + disambiguation token).
+    pub fn insert(&mut self, item: ItemId, full: &[Token], weights: &[f32]) -> Result<()> {
+        if item > MAX_ITEM_ID {
+            return Err(Error::InvalidArgument(format!("item id {item} exceeds {MAX_ITEM_ID}")));
+        }
+        if self.contains(item) {
+            return Err(Error::InvalidArgument(format!("item {item} is already indexed")));
+        }
+        self.check_full(full, weights)?;
+        if let Some(Loc::Item(other)) = self.locate(full) {
+            return Err(Error::InvalidArgument(format!(
+                "full SID {} is already taken by item {other}",
+                crate::sid::format_tokens(full)
+            )));
+        }
+        self.items.set(item, full, weights);
+        self.nodes[ROOT as usize].postings.insert(item);
+        let mut node = ROOT;
+        for (depth, &token) in full.iter().enumerate() {
+            match self.nodes[node as usize].child(&self.geo, token) {
+                None => {
+                    self.nodes[node as usize].set_child(&self.geo, token, Child::Item(item));
+                    break;
+                }
+                Some(Child::Node(c)) => {
+                    self.nodes[c as usize].postings.insert(item);
+                    node = c;
+                }
+                Some(Child::Item(other)) => {
+                    node = self.split(node, depth, other, item);
+                }
+            }
+        }
+        for (pos, &token) in full[..self.layout.levels()].iter().enumerate() {
+            self.by_position[pos][self.geo.bit(token)].insert(item);
+        }
+        Ok(())
+    }
+
+    /// Gives the prefix `full[..=depth]`, so far reached by `other` alone, a
+    /// node holding `other` and `item`; returns the new node.
+    fn split(&mut self, parent: u32, depth: usize, other: ItemId, item: ItemId) -> u32 {
+        let token = self.items.sid(other)[depth];
+        let other_next = self.items.sid(other)[depth + 1];
+        let c = self.alloc_node();
+        let geo = self.geo;
+        let node = &mut self.nodes[c as usize];
+        node.postings.insert(other);
+        node.postings.insert(item);
+        node.set_child(&geo, other_next, Child::Item(other));
+        self.nodes[parent as usize].set_child(&geo, token, Child::Node(c));
+        c
+    }
+
+    fn alloc_node(&mut self) -> u32 {
+        match self.free_nodes.pop() {
+            Some(n) => n,
+            None => {
+                self.nodes.push(Node::default());
+                (self.nodes.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Removes `item`; nodes left with one item collapse into a direct item reference.
+    pub fn remove(&mut self, item: ItemId) -> Result<()> {
+        if !self.contains(item) {
+            return Err(Error::InvalidArgument(format!("item {item} is not indexed")));
+        }
+        let full: Vec<Token> = self.items.sid(item).to_vec();
+        let mut path = vec![ROOT];
+        let mut depth = 0;
+        while let Some(Child::Node(c)) = self.nodes[*path.last().unwrap() as usize].child(&self.geo, full[depth]) {
+            path.push(c);
+            depth += 1;
+        }
+        for &n in &path {
+            self.nodes[n as usize].postings.remove(item);
+        }
+        let geo = self.geo;
+        self.nodes[*path.last().unwrap() as usize].remove_child(&geo, full[depth]);
+        if let Some(i) = (1..path.len()).find(|&i| self.nodes[path[i] as usize].postings.len() == 1) {
+            let survivor = self.nodes[path[i] as usize].postings.min().expect("one item");
+            self.nodes[path[i - 1] as usize].set_child(&geo, full[i - 1], Child::Item(survivor));
+            for &n in &path[i..] {
+                self.nodes[n as usize] = Node::default();
+                self.free_nodes.push(n);
+            }
+        }
+        for (pos, &token) in full[..self.layout.levels()].iter().enumerate() {
+            self.by_position[pos][self.geo.bit(token)].remove(item);
+        }
+        self.items.clear(item);
+        Ok(())
+    }
+
+    /// Replaces the SID of an indexed item.
+    pub fn update(&mut self, item: ItemId, full: &[Token], weights: &[f32]) -> Result<()> {
+        self.check_full(full, weights)?;
+        if let Some(Loc::Item(other)) = self.locate(full) {
+            if other != item {
+                return Err(Error::InvalidArgument(format!(
+                    "full SID {} is already taken by item {other}",
+                    crate::sid::format_tokens(full)
+                )));
+            }
+        }
+        self.remove(item)?;
+        self.insert(item, full, weights)
+    }
+}
+
+#[cfg(test)]
+mod tests;

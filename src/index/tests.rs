@@ -1,0 +1,94 @@
+use super::*;
+use crate::sid::EMPTY;
+
+fn layout() -> SidLayout {
+    SidLayout::new(3, 8, 1).unwrap()
+}
+
+fn tokens(p: Option<Postings<'_>>) -> Vec<u32> {
+    p.map(|p| p.iter().collect()).unwrap_or_default()
+}
+
+#[test]
+fn insert_split_and_collapse() {
+    let mut ix = Index::new(layout());
+    ix.insert(0, &[1, 2, 3, 0], &[]).unwrap();
+    assert_eq!(ix.node_count(), 1);
+    assert_eq!(ix.next_tokens(&[1]).unwrap(), &[2]);
+    assert_eq!(ix.next_tokens(&[1, 2, 3, 0]).unwrap(), &[] as &[Token]);
+    ix.insert(1, &[1, 2, 4, 0], &[]).unwrap();
+    assert_eq!(ix.node_count(), 3);
+    assert_eq!(ix.next_tokens(&[1, 2]).unwrap(), &[3, 4]);
+    assert_eq!(tokens(ix.items(&[1])), vec![0, 1]);
+    assert_eq!(tokens(ix.items(&[1, 2, 4])), vec![1]);
+    assert!(ix.items(&[1, 3]).is_none());
+    ix.remove(0).unwrap();
+    assert_eq!(ix.node_count(), 1);
+    assert_eq!(tokens(ix.items(&[1, 2])), vec![1]);
+    assert!(!ix.is_valid(&[1, 2, 3]));
+    assert_eq!(ix.next_tokens(&[1, 2]).unwrap(), &[4]);
+}
+
+#[test]
+fn empty_token_and_masks() {
+    let mut ix = Index::new(layout());
+    ix.insert(5, &[1, 2, EMPTY, 0], &[0.0]).unwrap();
+    ix.insert(6, &[1, 2, 7, 0], &[0.5]).unwrap();
+    assert_eq!(ix.next_tokens(&[1, 2]).unwrap(), &[7, EMPTY]);
+    let mut out = vec![0u64; 3 * ix.mask_words()];
+    ix.allowed_mask(&[vec![1u16, 2], vec![1, 3], vec![]], &mut out).unwrap();
+    assert_eq!(out[0], (1 << 7) | (1 << 8));
+    assert_eq!(out[1], 0);
+    assert_eq!(out[2], 1 << 1);
+    assert!(ix.allowed_mask(&[vec![1u16]], &mut out).is_err());
+}
+
+#[test]
+fn rejects_bad_sids() {
+    let mut ix = Index::new(layout());
+    assert!(ix.insert(0, &[1, 2, 3], &[]).is_err());
+    assert!(ix.insert(0, &[8, 2, 3, 0], &[]).is_err());
+    assert!(ix.insert(0, &[EMPTY, 2, 3, 0], &[]).is_err());
+    assert!(ix.insert(0, &[1, 2, 3, 0], &[0.0]).is_err(), "zero weight needs EMPTY");
+    ix.insert(0, &[1, 2, 3, 0], &[]).unwrap();
+    assert!(ix.insert(1, &[1, 2, 3, 0], &[]).is_err(), "duplicate full SID");
+    assert!(ix.insert(0, &[1, 2, 4, 0], &[]).is_err(), "duplicate item");
+    assert_eq!(ix.len(), 1);
+}
+
+#[test]
+fn disambiguators_fill_gaps() {
+    let mut ix = Index::new(layout());
+    assert_eq!(ix.free_disambiguator(&[1, 2, 3], None), 0);
+    ix.insert(0, &[1, 2, 3, 0], &[]).unwrap();
+    assert_eq!(ix.free_disambiguator(&[1, 2, 3], None), 1);
+    assert_eq!(ix.free_disambiguator(&[1, 2, 3], Some(0)), 0);
+    ix.insert(1, &[1, 2, 3, 1], &[]).unwrap();
+    ix.insert(2, &[1, 2, 3, 2], &[]).unwrap();
+    ix.remove(1).unwrap();
+    assert_eq!(ix.free_disambiguator(&[1, 2, 3], None), 1);
+}
+
+#[test]
+fn prefix_candidates_back_off_by_depth() {
+    let mut ix = Index::new(layout());
+    ix.insert(0, &[1, 2, 3, 0], &[]).unwrap();
+    ix.insert(1, &[1, 2, 4, 0], &[]).unwrap();
+    ix.insert(2, &[1, 5, 3, 0], &[]).unwrap();
+    ix.insert(3, &[6, 2, 3, 0], &[]).unwrap();
+    let q = CandidateQuery { tokens: &[1, 2, 3], weights: &[], k: 3, mode: CandidateMode::Prefix, exclude: Some(0) };
+    let got: Vec<(u32, u8)> = ix.candidates(&q).iter().map(|c| (c.item, c.shared_depth)).collect();
+    assert_eq!(got, vec![(1, 2), (2, 1), (3, 0)]);
+}
+
+#[test]
+fn overlap_candidates_weight_behavior_positions() {
+    let mut ix = Index::new(layout());
+    ix.insert(0, &[1, 2, 3, 0], &[0.9]).unwrap();
+    ix.insert(1, &[1, 7, 3, 0], &[0.9]).unwrap(); // shares positions 0 and 2
+    ix.insert(2, &[4, 2, 5, 0], &[0.9]).unwrap(); // shares position 1 only
+    ix.insert(3, &[1, 2, 6, 0], &[0.9]).unwrap(); // shares positions 0 and 1
+    let q = CandidateQuery { tokens: &[1, 2, 3], weights: &[0.25], k: 10, mode: CandidateMode::Overlap, exclude: Some(0) };
+    let got: Vec<(u32, f32)> = ix.candidates(&q).iter().map(|c| (c.item, c.score)).collect();
+    assert_eq!(got, vec![(3, 2.0), (1, 1.25), (2, 1.0)]);
+}

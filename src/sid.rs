@@ -1,0 +1,292 @@
+//! Semantic IDs: tokens, the layout of a database's SIDs, and prefix keys.
+//!
+//! An item's *full SID* is `levels` semantic tokens (one per expert, in the
+//! fixed order shared, content-specific, behavior) followed by one
+//! disambiguation token that makes full SIDs unique. Masked behavior SIDs
+//! (routing weight exactly 0) carry the distinct [`EMPTY`] token.
+//!
+//! Invariant of [`prefix_key`]: the key of a prefix is a byte-prefix of the key
+//! of every SID under it, and byte order equals token order (big-endian u16,
+//! [`EMPTY`] sorting last), so ordered stores can range-scan by prefix.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One token of a SID. Codebook tokens are `0..K`; [`EMPTY`] marks a masked behavior SID.
+pub type Token = u16;
+
+/// The "empty" token of a masked behavior SID (routing weight exactly 0).
+pub const EMPTY: Token = u16::MAX;
+
+/// Largest codebook size: every real token must stay below [`EMPTY`].
+pub const MAX_CODEBOOK_SIZE: u32 = EMPTY as u32;
+
+/// Largest number of semantic levels a database may have.
+pub const MAX_LEVELS: u32 = 32;
+
+/// Shape of the SIDs in one database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SidLayout {
+    /// Semantic tokens per item (the disambiguation token comes on top).
+    pub levels: u8,
+    /// Codebook size K: semantic tokens are `0..K`.
+    pub codebook_size: u16,
+    /// How many of the last positions are behavior SIDs (these may be [`EMPTY`]
+    /// and carry routing weights).
+    pub behavior: u8,
+}
+
+impl SidLayout {
+    /// Checks the ranges and builds a layout.
+    pub fn new(levels: u32, codebook_size: u32, behavior: u32) -> Result<Self> {
+        if levels == 0 || levels > MAX_LEVELS {
+            return Err(Error::InvalidArgument(format!(
+                "levels must be in 1..={MAX_LEVELS}, got {levels}"
+            )));
+        }
+        if codebook_size == 0 || codebook_size > MAX_CODEBOOK_SIZE {
+            return Err(Error::InvalidArgument(format!(
+                "codebook size K must be in 1..={MAX_CODEBOOK_SIZE}, got {codebook_size}"
+            )));
+        }
+        if behavior > levels {
+            return Err(Error::InvalidArgument(format!(
+                "{behavior} behavior positions do not fit in {levels} levels"
+            )));
+        }
+        Ok(SidLayout {
+            levels: levels as u8,
+            codebook_size: codebook_size as u16,
+            behavior: behavior as u8,
+        })
+    }
+
+    /// Semantic levels as `usize`.
+    pub fn levels(&self) -> usize {
+        self.levels as usize
+    }
+
+    /// Length of a full SID: semantic levels plus the disambiguation token.
+    pub fn full_len(&self) -> usize {
+        self.levels as usize + 1
+    }
+
+    /// Codebook size K.
+    pub fn k(&self) -> u32 {
+        self.codebook_size as u32
+    }
+
+    /// Index of the first behavior position.
+    pub fn first_behavior(&self) -> usize {
+        (self.levels - self.behavior) as usize
+    }
+
+    /// Whether `position` holds a behavior SID.
+    pub fn is_behavior(&self, position: usize) -> bool {
+        position >= self.first_behavior() && position < self.levels()
+    }
+
+    /// Bits in one next-token mask: K codebook tokens plus one bit for [`EMPTY`].
+    pub fn mask_bits(&self) -> usize {
+        self.codebook_size as usize + 1
+    }
+
+    /// `u64` words per next-token mask.
+    pub fn mask_words(&self) -> usize {
+        self.mask_bits().div_ceil(64)
+    }
+
+    /// Bit of `token` in a next-token mask ([`EMPTY`] maps to bit K).
+    pub fn mask_bit(&self, token: Token) -> usize {
+        if token == EMPTY {
+            self.codebook_size as usize
+        } else {
+            token as usize
+        }
+    }
+
+    /// Checks semantic tokens and routing weights against the layout and
+    /// returns the canonical token list: a behavior position whose weight is
+    /// exactly 0 becomes [`EMPTY`].
+    pub fn canonical(&self, tokens: &[Token], weights: &[f32]) -> std::result::Result<Vec<Token>, String> {
+        if tokens.len() != self.levels() {
+            return Err(format!(
+                "expected {} tokens, found {}",
+                self.levels,
+                tokens.len()
+            ));
+        }
+        if !weights.is_empty() && weights.len() != self.behavior as usize {
+            return Err(format!(
+                "expected {} routing weights (one per behavior position), found {}",
+                self.behavior,
+                weights.len()
+            ));
+        }
+        if let Some(w) = weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
+            return Err(format!("routing weight {w} is not a finite non-negative number"));
+        }
+        let first = self.first_behavior();
+        let mut out = tokens.to_vec();
+        for (pos, token) in out.iter_mut().enumerate() {
+            if *token == EMPTY {
+                if pos < first {
+                    return Err(format!(
+                        "position {pos} is not a behavior position and cannot be empty"
+                    ));
+                }
+                if let Some(w) = weights.get(pos - first) {
+                    if *w != 0.0 {
+                        return Err(format!(
+                            "position {pos} is empty but has routing weight {w}"
+                        ));
+                    }
+                }
+            } else if *token as u32 >= self.k() {
+                return Err(format!(
+                    "token {token} at position {pos} is not below K = {}",
+                    self.codebook_size
+                ));
+            } else if pos >= first && weights.get(pos - first) == Some(&0.0) {
+                *token = EMPTY;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks a query prefix (up to the full SID length); the last position may
+    /// be any disambiguation value below K.
+    pub fn check_prefix(&self, prefix: &[Token]) -> Result<()> {
+        if prefix.len() > self.full_len() {
+            return Err(Error::InvalidArgument(format!(
+                "prefix has {} tokens; SIDs here have {} levels plus a disambiguation token",
+                prefix.len(),
+                self.levels
+            )));
+        }
+        for (pos, &token) in prefix.iter().enumerate() {
+            let empty_ok = self.is_behavior(pos);
+            if token == EMPTY && !empty_ok {
+                return Err(Error::InvalidArgument(format!(
+                    "position {pos} cannot be empty ('-'): only the last {} positions are behavior SIDs",
+                    self.behavior
+                )));
+            }
+            if token != EMPTY && token as u32 >= self.k() {
+                return Err(Error::InvalidArgument(format!(
+                    "token {token} at position {pos} is out of range: tokens are 0..{}",
+                    self.codebook_size
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The weight a position contributes to overlap scoring: routing weight for
+    /// behavior positions (1 when the item has no weights, 0 when masked), 1 otherwise.
+    pub fn position_weight(&self, tokens: &[Token], weights: &[f32], pos: usize) -> f32 {
+        if tokens[pos] == EMPTY {
+            return 0.0;
+        }
+        if self.is_behavior(pos) {
+            weights.get(pos - self.first_behavior()).copied().unwrap_or(1.0)
+        } else {
+            1.0
+        }
+    }
+}
+
+/// Byte key of a prefix: big-endian u16 per token.
+pub fn prefix_key(tokens: &[Token]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(tokens.len() * 2);
+    for t in tokens {
+        key.extend_from_slice(&t.to_be_bytes());
+    }
+    key
+}
+
+/// Inverse of [`prefix_key`]; odd-length input is corrupt.
+pub fn decode_prefix_key(key: &[u8]) -> Result<Vec<Token>> {
+    if key.len() % 2 != 0 {
+        return Err(Error::corruption("prefix key", format!("odd length {}", key.len())));
+    }
+    Ok(key
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect())
+}
+
+/// Parses a comma-separated token list such as `3,17,-`; `-` is [`EMPTY`].
+/// An empty string is the empty prefix.
+pub fn parse_tokens(text: &str) -> std::result::Result<Vec<Token>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|field| {
+            let field = field.trim();
+            if field == "-" {
+                return Ok(EMPTY);
+            }
+            match field.parse::<u32>() {
+                Ok(v) if v < MAX_CODEBOOK_SIZE => Ok(v as Token),
+                Ok(v) => Err(format!("token {v} is too large (max {})", MAX_CODEBOOK_SIZE - 1)),
+                Err(_) => Err(format!("'{field}' is not a token (a number or '-')")),
+            }
+        })
+        .collect()
+}
+
+/// Writes tokens as `parse_tokens` reads them.
+pub fn format_tokens(tokens: &[Token]) -> String {
+    let parts: Vec<String> = tokens
+        .iter()
+        .map(|&t| if t == EMPTY { "-".to_string() } else { t.to_string() })
+        .collect();
+    parts.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> SidLayout {
+        SidLayout::new(4, 256, 2).unwrap()
+    }
+
+    #[test]
+    fn zero_weight_masks_behavior_token() {
+        let out = layout().canonical(&[1, 2, 3, 4], &[0.5, 0.0]).unwrap();
+        assert_eq!(out, vec![1, 2, 3, EMPTY]);
+    }
+
+    #[test]
+    fn rejects_out_of_range_and_misplaced_empty() {
+        assert!(layout().canonical(&[1, 2, 256, 4], &[]).is_err());
+        assert!(layout().canonical(&[EMPTY, 2, 3, 4], &[]).is_err());
+        assert!(layout().canonical(&[1, 2, 3], &[]).is_err());
+        assert!(layout().canonical(&[1, 2, 3, EMPTY], &[0.5, 0.2]).is_err());
+        assert!(layout().canonical(&[1, 2, 3, 4], &[0.5]).is_err());
+        assert!(layout().canonical(&[1, 2, 3, 4], &[0.5, f32::NAN]).is_err());
+    }
+
+    #[test]
+    fn parse_and_format_round_trip() {
+        let t = parse_tokens("3, 17,-").unwrap();
+        assert_eq!(t, vec![3, 17, EMPTY]);
+        assert_eq!(format_tokens(&t), "3,17,-");
+        assert!(parse_tokens("3,x").is_err());
+        assert!(parse_tokens("70000").is_err());
+        assert_eq!(parse_tokens("").unwrap(), Vec::<Token>::new());
+    }
+
+    #[test]
+    fn mask_geometry() {
+        let l = layout();
+        assert_eq!(l.mask_bits(), 257);
+        assert_eq!(l.mask_words(), 5);
+        assert_eq!(l.mask_bit(EMPTY), 256);
+    }
+}
