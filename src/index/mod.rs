@@ -209,29 +209,44 @@ impl Index {
         self.by_position.get(position)?.get(self.geo.bit(token))
     }
 
-    /// The smallest disambiguation token not used by another item with these
-    /// semantic tokens (`exclude` is treated as absent, for re-encoding it).
-    pub fn free_disambiguator(&self, semantic: &[Token], exclude: Option<ItemId>) -> u32 {
-        let used: Vec<Token> = match self.locate(semantic) {
-            None => return 0,
-            Some(Loc::Item(i)) => (Some(i) != exclude)
-                .then(|| self.items.sid(i)[semantic.len()])
-                .into_iter()
-                .collect(),
+    /// The disambiguation tokens in use under `semantic` (the first `levels`
+    /// tokens of a full SID), with the item holding each, ascending.
+    pub fn disambiguators(&self, semantic: &[Token]) -> Vec<(Token, ItemId)> {
+        match self.locate(semantic) {
+            None => Vec::new(),
+            Some(Loc::Item(i)) => vec![(self.items.sid(i)[semantic.len()], i)],
             Some(Loc::Node(n)) => self.nodes[n as usize]
                 .children()
-                .filter(|(_, c)| Some(*c) != exclude.map(Child::Item))
-                .map(|(t, _)| t)
+                .filter_map(|(t, c)| match c {
+                    Child::Item(i) => Some((t, i)),
+                    Child::Node(_) => None,
+                })
                 .collect(),
-        };
-        let mut d = 0u32;
-        for t in used {
-            if t as u32 != d {
-                break;
-            }
-            d += 1;
         }
-        d
+    }
+
+    /// Distinct valid prefixes per length `1..=full_len` (index 0 is length 1).
+    pub fn prefix_counts(&self) -> Vec<u64> {
+        let full = self.layout.full_len();
+        let mut counts = vec![0u64; full];
+        let mut stack = vec![(ROOT, 0usize)];
+        while let Some((node, depth)) = stack.pop() {
+            for (_, child) in self.nodes[node as usize].children() {
+                match child {
+                    Child::Node(c) => {
+                        counts[depth] += 1;
+                        stack.push((c, depth + 1));
+                    }
+                    Child::Item(_) => counts[depth..].iter_mut().for_each(|c| *c += 1),
+                }
+            }
+        }
+        counts
+    }
+
+    /// Item count per token at `position` (mask-bit order: K codebook tokens, then EMPTY).
+    pub fn token_counts(&self, position: usize) -> Vec<u64> {
+        self.by_position[position].iter().map(|b| b.len()).collect()
     }
 
     /// Adds `item` with its full SID (semantic tokens + disambiguation token).

@@ -57,16 +57,15 @@ fn rejects_bad_sids() {
 }
 
 #[test]
-fn disambiguators_fill_gaps() {
+fn disambiguators_list_items() {
     let mut ix = Index::new(layout());
-    assert_eq!(ix.free_disambiguator(&[1, 2, 3], None), 0);
+    assert!(ix.disambiguators(&[1, 2, 3]).is_empty());
     ix.insert(0, &[1, 2, 3, 0], &[]).unwrap();
-    assert_eq!(ix.free_disambiguator(&[1, 2, 3], None), 1);
-    assert_eq!(ix.free_disambiguator(&[1, 2, 3], Some(0)), 0);
+    assert_eq!(ix.disambiguators(&[1, 2, 3]), vec![(0, 0)]);
     ix.insert(1, &[1, 2, 3, 1], &[]).unwrap();
-    ix.insert(2, &[1, 2, 3, 2], &[]).unwrap();
+    ix.insert(2, &[1, 2, 3, 4], &[]).unwrap();
     ix.remove(1).unwrap();
-    assert_eq!(ix.free_disambiguator(&[1, 2, 3], None), 1);
+    assert_eq!(ix.disambiguators(&[1, 2, 3]), vec![(0, 0), (4, 2)]);
 }
 
 #[test]
@@ -91,4 +90,15 @@ fn overlap_candidates_weight_behavior_positions() {
     let q = CandidateQuery { tokens: &[1, 2, 3], weights: &[0.25], k: 10, mode: CandidateMode::Overlap, exclude: Some(0) };
     let got: Vec<(u32, f32)> = ix.candidates(&q).iter().map(|c| (c.item, c.score)).collect();
     assert_eq!(got, vec![(3, 2.0), (1, 1.25), (2, 1.0)]);
+}
+
+#[test]
+fn prefix_and_token_counts() {
+    let mut ix = Index::new(layout());
+    ix.insert(0, &[1, 2, 3, 0], &[]).unwrap();
+    ix.insert(1, &[1, 2, 4, 0], &[]).unwrap();
+    ix.insert(2, &[5, 2, 3, 0], &[]).unwrap();
+    ix.insert(3, &[5, 2, 3, 1], &[]).unwrap();
+    assert_eq!(ix.prefix_counts(), vec![2, 2, 3, 4]);
+    assert_eq!(ix.token_counts(1)[2], 4);
 }

@@ -1,0 +1,63 @@
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{DbArgs, emit};
+use crate::data::tokens;
+use crate::database::{Database, NewItem};
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Token file: `key<TAB>t1,t2,...[<TAB>w1,w2,...]` per line; `-` is an empty (masked) token.
+    #[arg(long)]
+    tokens: PathBuf,
+    /// Codebook size K, required when the database does not exist yet.
+    #[arg(long)]
+    k: Option<u32>,
+    /// Behavior positions (the last ones) of a new database; default: the weight count of the first line.
+    #[arg(long)]
+    behavior: Option<u32>,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let start = Instant::now();
+    let file = a.tokens.display().to_string();
+    let lines = tokens::read(&a.tokens)?;
+    let db = if Store::exists(&a.db.db) {
+        let db = Database::open(&a.db.db)?;
+        tokens::validate(&file, &lines, &db.layout())?;
+        db
+    } else {
+        let k = a.k.ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{} does not exist yet: pass --k (codebook size) to create it",
+                a.db.db.display()
+            ))
+        })?;
+        let layout = tokens::infer_layout(&lines, k, a.behavior)?;
+        tokens::validate(&file, &lines, &layout)?;
+        Database::create(&a.db.db, layout)?
+    };
+    let items: Vec<NewItem> = lines.into_iter().map(|l| l.item).collect();
+    let report = db.upsert(&items)?;
+    let total = db.read().index.len();
+    let seconds = start.elapsed().as_secs_f64();
+    let value = json!({
+        "inserted": report.inserted,
+        "updated": report.updated,
+        "items": total,
+        "seconds": seconds,
+    });
+    emit(a.db.json, &value, || {
+        format!(
+            "ingested {} new and {} updated items from {file} in {seconds:.2}s; the database holds {total} items\n",
+            report.inserted, report.updated
+        )
+    });
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! The `adasid` command line: argument parsing and output only; every
+//! operation is a library call. With `--json` each command prints exactly one
+//! JSON object on stdout; errors go to stderr with a non-zero exit.
+
+mod demo;
+mod ingest;
+mod query;
+mod stats;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+
+use crate::error::Result;
+
+/// Embedded semantic-ID index: learn, store and serve SIDs for generative retrieval.
+#[derive(Parser, Debug)]
+#[command(name = "adasid", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build a database from synthetic SIDs and show what the index answers.
+    Demo(demo::Args),
+    /// Add or re-encode items from a token file (`key<TAB>t1,t2,...[<TAB>w1,...]`).
+    IngestTokens(ingest::Args),
+    /// Items under a SID prefix.
+    Lookup(query::LookupArgs),
+    /// Valid next tokens after a SID prefix.
+    Next(query::NextArgs),
+    /// Candidates similar to an item (hierarchical prefix backoff or position overlap).
+    Similar(query::SimilarArgs),
+    /// Counts, codebook use and collisions of a database.
+    Stats(stats::Args),
+}
+
+/// Ranking mode of `similar`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Mode {
+    /// Longest shared prefix first.
+    Prefix,
+    /// Weighted number of shared positions.
+    Overlap,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo(a) => demo::run(a),
+        Command::IngestTokens(a) => ingest::run(a),
+        Command::Lookup(a) => query::lookup(a),
+        Command::Next(a) => query::next(a),
+        Command::Similar(a) => query::similar(a),
+        Command::Stats(a) => stats::run(a),
+    }
+}
+
+/// Options every database command takes.
+#[derive(clap::Args, Debug)]
+struct DbArgs {
+    /// Database folder.
+    #[arg(long)]
+    db: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Prints `value` as one JSON line, or the human text.
+fn emit(json: bool, value: &Value, human: impl FnOnce() -> String) {
+    if json {
+        println!("{value}");
+    } else {
+        print!("{}", human());
+    }
+}

@@ -1,0 +1,6 @@
+//! Input data: token files made elsewhere and synthetic SIDs.
+//!
+//! Invariant: every validation error names the file and the 1-based line.
+
+pub mod synthetic;
+pub mod tokens;

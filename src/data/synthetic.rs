@@ -1,0 +1,102 @@
+//! Synthetic SIDs shaped like real quantiser output, for demos, tests and
+//! benchmarks.
+//!
+//! Real codebooks are used unevenly and levels are correlated: the token at
+//! level `d` depends on the prefix before it. So each level draws a Zipf rank
+//! (exponent 0.8 over K codes) and maps it through a permutation seeded by the
+//! prefix hash: popular codes differ from parent to parent, as in residual
+//! quantisation. Behavior positions are masked (empty token, weight 0) with
+//! probability 0.3 and otherwise carry a weight in (0, 1].
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::database::NewItem;
+use crate::sid::{EMPTY, SidLayout, Token};
+
+const ZIPF_EXPONENT: f64 = 0.8;
+const MASKED_SHARE: f64 = 0.3;
+
+/// Cumulative Zipf distribution over `k` ranks.
+fn zipf_cdf(k: usize) -> Vec<f64> {
+    let mut acc = 0.0;
+    let mut cdf: Vec<f64> = (1..=k)
+        .map(|r| {
+            acc += 1.0 / (r as f64).powf(ZIPF_EXPONENT);
+            acc
+        })
+        .collect();
+    let total = acc;
+    cdf.iter_mut().for_each(|c| *c /= total);
+    cdf
+}
+
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ceb9fe1a85ec53);
+    h ^ (h >> 33)
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// `n` items `item0..item{n-1}` with skewed, prefix-correlated SIDs.
+pub fn items(n: usize, layout: &SidLayout, seed: u64) -> Vec<NewItem> {
+    let k = layout.k() as usize;
+    let cdf = zipf_cdf(k);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let first_behavior = layout.first_behavior();
+    (0..n)
+        .map(|i| {
+            let mut prefix_hash = seed ^ 0x9e3779b97f4a7c15;
+            let mut tokens = Vec::with_capacity(layout.levels());
+            let mut weights = Vec::new();
+            for pos in 0..layout.levels() {
+                let u: f64 = rng.r#gen();
+                let rank = cdf.partition_point(|&c| c < u).min(k - 1);
+                // rank -> (a * rank + b) mod k with gcd(a, k) = 1 is a permutation of 0..k.
+                let mut a = (mix(prefix_hash) % k as u64) as usize;
+                while gcd(a, k) != 1 {
+                    a += 1;
+                }
+                let b = (mix(prefix_hash ^ 0xabcdef) % k as u64) as usize;
+                let token = ((rank * a + b) % k) as Token;
+                prefix_hash = mix(prefix_hash ^ (token as u64 + 1).wrapping_mul(0x100000001b3));
+                if pos >= first_behavior {
+                    if rng.gen_bool(MASKED_SHARE) {
+                        tokens.push(EMPTY);
+                        weights.push(0.0);
+                        continue;
+                    }
+                    weights.push(rng.gen_range(0.05f32..=1.0));
+                }
+                tokens.push(token);
+            }
+            NewItem { key: format!("item{i}"), tokens, weights }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_valid_and_skewed() {
+        let layout = SidLayout::new(4, 64, 1).unwrap();
+        let a = items(2000, &layout, 7);
+        assert_eq!(a, items(2000, &layout, 7));
+        for it in &a {
+            layout.canonical(&it.tokens, &it.weights).unwrap();
+        }
+        let mut counts = vec![0usize; 64];
+        a.iter().for_each(|it| counts[it.tokens[0] as usize] += 1);
+        counts.sort_unstable();
+        assert!(counts[63] > 4 * counts[32].max(1), "level 1 should be skewed: {counts:?}");
+        let masked = a.iter().filter(|it| it.tokens[3] == EMPTY).count();
+        assert!((400..800).contains(&masked), "{masked}");
+    }
+}

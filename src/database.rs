@@ -1,0 +1,294 @@
+//! A database: the durable [`Store`] plus the in-memory [`Index`] and [`KeyMap`]
+//! rebuilt from it on open.
+//!
+//! Writes go store first, memory second: a batch is validated completely,
+//! planned (ids, disambiguation tokens), committed durably, and only then
+//! applied to the index under the write lock. Readers therefore see either
+//! none or all of a batch, and never an item the store does not hold.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+
+use rayon::prelude::*;
+
+use crate::codec::record::{CHUNK_SLOTS, Chunk, ItemRecord};
+use crate::error::{Error, Result};
+use crate::index::{Index, ItemId, MAX_ITEM_ID};
+use crate::keymap::KeyMap;
+use crate::sid::{SidLayout, Token, format_tokens};
+use crate::store::{Commit, Store};
+
+/// An item to add or re-encode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewItem {
+    /// The external key.
+    pub key: String,
+    /// Semantic tokens (`levels` of them; no disambiguation token).
+    pub tokens: Vec<Token>,
+    /// Routing weights of the behavior positions (may be empty).
+    pub weights: Vec<f32>,
+}
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Items that were new.
+    pub inserted: usize,
+    /// Existing items whose SID or weights were replaced.
+    pub updated: usize,
+    /// Items removed.
+    pub removed: usize,
+}
+
+/// The queryable state: index plus key map, always mutually consistent.
+#[derive(Debug)]
+pub struct State {
+    /// The prefix index.
+    pub index: Index,
+    /// External keys.
+    pub keys: KeyMap,
+}
+
+impl State {
+    /// Id of an external key, or [`Error::UnknownKey`].
+    pub fn id(&self, key: &str) -> Result<ItemId> {
+        self.keys.id(key).ok_or_else(|| Error::UnknownKey(key.to_string()))
+    }
+
+    /// External key of an item id.
+    pub fn key(&self, id: ItemId) -> Option<&str> {
+        self.keys.key(id)
+    }
+}
+
+/// An open adasid database.
+pub struct Database {
+    store: Mutex<Store>,
+    state: RwLock<State>,
+    layout: SidLayout,
+}
+
+struct Planned {
+    id: ItemId,
+    full: Vec<Token>,
+    weights: Vec<f32>,
+    key: String,
+    existing: bool,
+}
+
+impl Database {
+    /// Creates an empty database.
+    pub fn create(path: &Path, layout: SidLayout) -> Result<Database> {
+        let store = Store::create(path, layout)?;
+        Ok(Self::from_parts(store, Index::new(layout), KeyMap::default()))
+    }
+
+    /// Opens a database and rebuilds its index from the stored records.
+    pub fn open(path: &Path) -> Result<Database> {
+        let store = Store::open(path)?;
+        let layout = store.layout();
+        let raw = store.raw_chunks()?;
+        let chunks: Vec<(u32, Chunk)> = raw
+            .par_iter()
+            .map(|(n, bytes)| Ok((*n, Chunk::decode(bytes)?)))
+            .collect::<Result<_>>()?;
+        let mut index = Index::new(layout);
+        let mut keys = KeyMap::default();
+        for (number, chunk) in &chunks {
+            for (slot, rec) in &chunk.entries {
+                let id = Chunk::item_id(*number, *slot);
+                let bad = |detail: String| Error::corruption(format!("item record {id}"), detail);
+                if id >= store.next_id() {
+                    return Err(bad(format!("id is not below the id counter {}", store.next_id())));
+                }
+                index.insert(id, &rec.tokens, &rec.weights).map_err(|e| bad(e.to_string()))?;
+                if !keys.insert(&rec.key, id) {
+                    return Err(bad(format!("key '{}' appears twice", rec.key)));
+                }
+            }
+        }
+        Ok(Self::from_parts(store, index, keys))
+    }
+
+    /// Opens the database at `path`, or creates it with `layout` if there is none.
+    pub fn open_or_create(path: &Path, layout: Option<SidLayout>) -> Result<Database> {
+        match (Store::exists(path), layout) {
+            (true, _) => Self::open(path),
+            (false, Some(layout)) => Self::create(path, layout),
+            (false, None) => Err(Error::NotFound { path: path.to_path_buf() }),
+        }
+    }
+
+    fn from_parts(store: Store, index: Index, keys: KeyMap) -> Database {
+        let layout = store.layout();
+        Database { store: Mutex::new(store), state: RwLock::new(State { index, keys }), layout }
+    }
+
+    /// The SID layout.
+    pub fn layout(&self) -> SidLayout {
+        self.layout
+    }
+
+    /// A consistent read view; writers wait while it is held, so keep it short.
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bytes on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        self.lock_store().size_on_disk()
+    }
+
+    fn lock_store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds new items and re-encodes existing ones (matched by key), as one
+    /// atomic, durable batch: when this returns `Ok` the batch survives a
+    /// crash; on `Err` nothing changed. An item whose semantic tokens did not
+    /// change keeps its disambiguation token.
+    pub fn upsert(&self, items: &[NewItem]) -> Result<WriteReport> {
+        let mut store = self.lock_store();
+        let planned = self.plan_upsert(items, store.next_id())?;
+        let next_id = planned.iter().map(|p| p.id + 1).max().unwrap_or(0).max(store.next_id());
+        let commit = Commit {
+            chunks: rewrite_chunks(&store, planned.iter().map(|p| {
+                let rec = ItemRecord { key: p.key.clone(), tokens: p.full.clone(), weights: p.weights.clone() };
+                (p.id, Some(rec))
+            }))?,
+            next_id,
+            blobs: Vec::new(),
+        };
+        store.commit(commit)?;
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let mut report = WriteReport::default();
+        for p in &planned {
+            if p.existing {
+                state.index.update(p.id, &p.full, &p.weights)?;
+                report.updated += 1;
+            } else {
+                state.index.insert(p.id, &p.full, &p.weights)?;
+                state.keys.insert(&p.key, p.id);
+                report.inserted += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    fn plan_upsert(&self, items: &[NewItem], mut next_id: u32) -> Result<Vec<Planned>> {
+        let state = self.read();
+        let layout = self.layout;
+        let mut seen = HashSet::with_capacity(items.len());
+        let mut planned = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let semantic = layout.canonical(&item.tokens, &item.weights).map_err(|m| {
+                Error::InvalidArgument(format!("item '{}' (#{}): {m}", item.key, i + 1))
+            })?;
+            if !seen.insert(item.key.as_str()) {
+                return Err(Error::InvalidArgument(format!("item '{}' appears twice in one batch", item.key)));
+            }
+            let existing = state.keys.id(&item.key);
+            let id = match existing {
+                Some(id) => id,
+                None => {
+                    if next_id > MAX_ITEM_ID {
+                        return Err(Error::InvalidArgument("the database is full (2^31 item ids)".into()));
+                    }
+                    next_id += 1;
+                    next_id - 1
+                }
+            };
+            planned.push(Planned { id, full: semantic, weights: item.weights.clone(), key: item.key.clone(), existing: existing.is_some() });
+        }
+        assign_disambiguators(&state.index, &mut planned)?;
+        Ok(planned)
+    }
+
+    /// Removes items by key as one atomic, durable batch. Unknown keys are an
+    /// error and nothing is removed.
+    pub fn remove(&self, keys: &[&str]) -> Result<WriteReport> {
+        let mut store = self.lock_store();
+        let ids: Vec<ItemId> = {
+            let state = self.read();
+            let mut ids = keys.iter().map(|k| state.id(k)).collect::<Result<Vec<_>>>()?;
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        let next_id = store.next_id();
+        let commit = Commit {
+            chunks: rewrite_chunks(&store, ids.iter().map(|&id| (id, None)))?,
+            next_id,
+            blobs: Vec::new(),
+        };
+        store.commit(commit)?;
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        for &id in &ids {
+            state.index.remove(id)?;
+            state.keys.remove(id);
+        }
+        Ok(WriteReport { removed: ids.len(), ..Default::default() })
+    }
+}
+
+/// Gives each planned item its full SID. Items whose semantic tokens are
+/// unchanged keep their token; the others take the smallest free one.
+fn assign_disambiguators(index: &Index, planned: &mut [Planned]) -> Result<()> {
+    let k = index.layout().k();
+    let moving: HashSet<ItemId> = planned
+        .iter()
+        .filter(|p| p.existing && index.sid(p.id).is_some_and(|(old, _)| old[..p.full.len()] != p.full[..]))
+        .map(|p| p.id)
+        .collect();
+    for p in planned.iter_mut().filter(|p| p.existing && !moving.contains(&p.id)) {
+        let (old, _) = index.sid(p.id).expect("existing item is indexed");
+        p.full.push(old[p.full.len()]);
+    }
+    let mut used: HashMap<Vec<Token>, BTreeSet<Token>> = HashMap::new();
+    for p in planned.iter_mut().filter(|p| !p.existing || moving.contains(&p.id)) {
+        let taken = used.entry(p.full.clone()).or_insert_with(|| {
+            index
+                .disambiguators(&p.full)
+                .into_iter()
+                .filter(|(_, item)| !moving.contains(item))
+                .map(|(t, _)| t)
+                .collect()
+        });
+        let d = (0usize..)
+            .zip(taken.iter())
+            .find(|(want, have)| *want != **have as usize)
+            .map_or(taken.len(), |(want, _)| want);
+        if d >= k as usize {
+            return Err(Error::TooManyCollisions { sid: format_tokens(&p.full), count: taken.len() + 1, k });
+        }
+        taken.insert(d as Token);
+        p.full.push(d as Token);
+    }
+    Ok(())
+}
+
+/// Loads each chunk touched by `changes` once, applies the changes
+/// (`None` removes), and returns the rewritten chunks.
+fn rewrite_chunks(
+    store: &Store,
+    changes: impl Iterator<Item = (ItemId, Option<ItemRecord>)>,
+) -> Result<Vec<(u32, Option<Chunk>)>> {
+    let mut chunks: BTreeMap<u32, Chunk> = BTreeMap::new();
+    for (id, record) in changes {
+        let number = Chunk::number(id);
+        if !chunks.contains_key(&number) {
+            let existing = if Chunk::item_id(number, 0) < store.next_id() { store.chunk(number)? } else { None };
+            chunks.insert(number, existing.unwrap_or_default());
+        }
+        let chunk = chunks.get_mut(&number).expect("just inserted");
+        let slot = (id % CHUNK_SLOTS) as u8;
+        match record {
+            Some(rec) => chunk.put(slot, rec),
+            None => {
+                chunk.remove(slot);
+            }
+        }
+    }
+    Ok(chunks.into_iter().map(|(n, c)| (n, Some(c))).collect())
+}

@@ -1,0 +1,198 @@
+//! The durable home of a database: the only module that touches sled.
+//!
+//! One sled tree, three key spaces:
+//!
+//! | key                 | value                                   |
+//! |---------------------|-----------------------------------------|
+//! | `m/format`          | format marker frame                     |
+//! | `m/layout`          | [`SidLayout`] frame                     |
+//! | `m/next_id`         | counter frame: next unused item id      |
+//! | `c/` + u32 BE       | [`Chunk`] frame: items `n*256..n*256+255` |
+//! | `b/` + name         | blob frame (model weights, codebooks…)  |
+//!
+//! Invariant: [`Store::commit`] applies a whole batch with one sled batch
+//! (atomic on recovery) and returns only after `flush` (fsync), so a
+//! returned commit survives a crash and a crashed one leaves no trace.
+
+use std::path::{Path, PathBuf};
+
+use crate::codec::{self, Chunk, Kind};
+use crate::error::{Error, Result};
+use crate::sid::SidLayout;
+
+const FORMAT_KEY: &[u8] = b"m/format";
+const LAYOUT_KEY: &[u8] = b"m/layout";
+const NEXT_ID_KEY: &[u8] = b"m/next_id";
+const CHUNK_PREFIX: &[u8] = b"c/";
+const BLOB_PREFIX: &[u8] = b"b/";
+
+/// Marker payload identifying an adasid store.
+const FORMAT_MARKER: &str = "adasid-store";
+
+/// A set of chunk rewrites and the new id counter, applied atomically.
+#[derive(Debug, Default)]
+pub struct Commit {
+    /// Chunks to write (`None` deletes an emptied chunk).
+    pub chunks: Vec<(u32, Option<Chunk>)>,
+    /// The next unused item id after this commit.
+    pub next_id: u32,
+    /// Named blobs to write alongside.
+    pub blobs: Vec<(String, Vec<u8>)>,
+}
+
+/// An open store.
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+    layout: SidLayout,
+    next_id: u32,
+}
+
+fn chunk_key(number: u32) -> [u8; 6] {
+    let mut key = [0u8; 6];
+    key[..2].copy_from_slice(CHUNK_PREFIX);
+    key[2..].copy_from_slice(&number.to_be_bytes());
+    key
+}
+
+fn blob_key(name: &str) -> Vec<u8> {
+    [BLOB_PREFIX, name.as_bytes()].concat()
+}
+
+impl Store {
+    /// Creates a new, empty store at `path`.
+    pub fn create(path: &Path, layout: SidLayout) -> Result<Store> {
+        if Self::exists(path) {
+            return Err(Error::AlreadyExists { path: path.to_path_buf() });
+        }
+        let db = open_sled(path)?;
+        let mut batch = sled::Batch::default();
+        batch.insert(FORMAT_KEY, codec::encode(Kind::Format, &FORMAT_MARKER));
+        batch.insert(LAYOUT_KEY, codec::encode(Kind::Layout, &layout));
+        batch.insert(NEXT_ID_KEY, codec::encode(Kind::Counter, &0u32));
+        db.apply_batch(batch).map_err(store_error)?;
+        db.flush().map_err(store_error)?;
+        Ok(Store { db, path: path.to_path_buf(), layout, next_id: 0 })
+    }
+
+    /// Opens an existing store, checking its format version.
+    pub fn open(path: &Path) -> Result<Store> {
+        if !Self::exists(path) {
+            return Err(Error::NotFound { path: path.to_path_buf() });
+        }
+        let db = open_sled(path)?;
+        let get = |key: &[u8], what: &str| -> Result<sled::IVec> {
+            db.get(key)
+                .map_err(store_error)?
+                .ok_or_else(|| Error::corruption(what, "missing (not an adasid database?)"))
+        };
+        let marker: String = codec::decode(Kind::Format, &get(FORMAT_KEY, "format marker")?)?;
+        if marker != FORMAT_MARKER {
+            return Err(Error::corruption("format marker", format!("unexpected marker '{marker}'")));
+        }
+        let layout: SidLayout = codec::decode(Kind::Layout, &get(LAYOUT_KEY, "SID layout")?)?;
+        SidLayout::new(layout.levels as u32, layout.codebook_size as u32, layout.behavior as u32)
+            .map_err(|e| Error::corruption("SID layout", e.to_string()))?;
+        let next_id: u32 = codec::decode(Kind::Counter, &get(NEXT_ID_KEY, "item id counter")?)?;
+        Ok(Store { db, path: path.to_path_buf(), layout, next_id })
+    }
+
+    /// Whether `path` holds a sled database (it may still fail to open).
+    pub fn exists(path: &Path) -> bool {
+        path.join("db").is_file()
+    }
+
+    /// The database folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The SID layout fixed at creation.
+    pub fn layout(&self) -> SidLayout {
+        self.layout
+    }
+
+    /// The next unused item id.
+    pub fn next_id(&self) -> u32 {
+        self.next_id
+    }
+
+    /// Reads one chunk.
+    pub fn chunk(&self, number: u32) -> Result<Option<Chunk>> {
+        match self.db.get(chunk_key(number)).map_err(store_error)? {
+            Some(bytes) => Ok(Some(Chunk::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Raw bytes of every chunk, in chunk order (decode them in parallel).
+    pub fn raw_chunks(&self) -> Result<Vec<(u32, sled::IVec)>> {
+        self.db
+            .scan_prefix(CHUNK_PREFIX)
+            .map(|entry| {
+                let (key, value) = entry.map_err(store_error)?;
+                let number = key
+                    .get(2..6)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_be_bytes)
+                    .filter(|_| key.len() == 6)
+                    .ok_or_else(|| Error::corruption("chunk key", format!("{} bytes", key.len())))?;
+                Ok((number, value))
+            })
+            .collect()
+    }
+
+    /// Reads a named blob.
+    pub fn blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match self.db.get(blob_key(name)).map_err(store_error)? {
+            Some(bytes) => Ok(Some(codec::frame::decode(Kind::Blob, &bytes)?.to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies `commit` atomically and durably: when this returns `Ok`, the
+    /// whole commit survives a crash; if the process dies first, none of it does.
+    pub fn commit(&mut self, commit: Commit) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (number, chunk) in &commit.chunks {
+            match chunk {
+                Some(c) if !c.entries.is_empty() => batch.insert(&chunk_key(*number), c.encode()),
+                _ => batch.remove(&chunk_key(*number)),
+            }
+        }
+        for (name, bytes) in &commit.blobs {
+            batch.insert(blob_key(name), codec::frame::encode(Kind::Blob, bytes));
+        }
+        batch.insert(NEXT_ID_KEY, codec::encode(Kind::Counter, &commit.next_id));
+        self.db.apply_batch(batch).map_err(store_error)?;
+        self.db.flush().map_err(store_error)?;
+        self.next_id = commit.next_id;
+        Ok(())
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        self.db.size_on_disk().map_err(store_error)
+    }
+}
+
+fn open_sled(path: &Path) -> Result<sled::Db> {
+    sled::Config::new()
+        .path(path)
+        .mode(sled::Mode::LowSpace)
+        .open()
+        .map_err(|e| match e {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                Error::Locked { path: path.to_path_buf() }
+            }
+            sled::Error::Io(io) => Error::io(path, io),
+            other => store_error(other),
+        })
+}
+
+fn store_error(e: sled::Error) -> Error {
+    match e {
+        sled::Error::Corruption { .. } => Error::corruption("sled store", e.to_string()),
+        other => Error::Store(other.to_string()),
+    }
+}
