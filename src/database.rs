@@ -162,13 +162,17 @@ impl Database {
         };
         store.commit(commit)?;
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        // Remove every re-encoded item first: a new item may take the full SID
+        // another item of the same batch is leaving.
+        for p in planned.iter().filter(|p| p.existing) {
+            state.index.remove(p.id)?;
+        }
         let mut report = WriteReport::default();
         for p in &planned {
+            state.index.insert(p.id, &p.full, &p.weights)?;
             if p.existing {
-                state.index.update(p.id, &p.full, &p.weights)?;
                 report.updated += 1;
             } else {
-                state.index.insert(p.id, &p.full, &p.weights)?;
                 state.keys.insert(&p.key, p.id);
                 report.inserted += 1;
             }
