@@ -54,11 +54,11 @@ impl Matrix {
         let rows = u32::from_le_bytes(payload[0..4].try_into().expect("4 bytes"));
         let cols = u32::from_le_bytes(payload[4..8].try_into().expect("4 bytes"));
         let body = &payload[8..];
-        let expected = (rows as u64) * (cols as u64) * 4;
-        if expected != body.len() as u64 {
+        let expected = (rows as u64).checked_mul(cols as u64).and_then(|n| n.checked_mul(4));
+        if expected != Some(body.len() as u64) {
             return Err(Error::corruption(
                 "matrix",
-                format!("{rows}x{cols} needs {expected} bytes, found {}", body.len()),
+                format!("{rows}x{cols} f32 values do not fit {} bytes", body.len()),
             ));
         }
         let data = body
