@@ -93,21 +93,36 @@ impl Database {
             .par_iter()
             .map(|(n, bytes)| Ok((*n, Chunk::decode(bytes)?)))
             .collect::<Result<_>>()?;
-        let mut index = Index::new(layout);
-        let mut keys = KeyMap::default();
-        for (number, chunk) in &chunks {
-            for (slot, rec) in &chunk.entries {
-                let id = Chunk::item_id(*number, *slot);
-                let bad = |detail: String| Error::corruption(format!("item record {id}"), detail);
-                if id >= store.next_id() {
-                    return Err(bad(format!("id is not below the id counter {}", store.next_id())));
+        let records = || {
+            chunks
+                .iter()
+                .flat_map(|(n, c)| c.entries.iter().map(move |(slot, rec)| (Chunk::item_id(*n, *slot), rec)))
+        };
+        let corrupt = |id: u32, detail: String| Error::corruption(format!("item record {id}"), detail);
+        // Two independent structures, built side by side.
+        let (index, keys) = rayon::join(
+            || -> Result<Index> {
+                let mut index = Index::new(layout);
+                index.reserve_ids(store.next_id());
+                if let Some((id, _)) = records().find(|(id, _)| *id >= store.next_id()) {
+                    return Err(corrupt(id, format!("id is not below the id counter {}", store.next_id())));
                 }
-                index.insert(id, &rec.tokens, &rec.weights).map_err(|e| bad(e.to_string()))?;
-                if !keys.insert(&rec.key, id) {
-                    return Err(bad(format!("key '{}' appears twice", rec.key)));
+                index
+                    .bulk_load(records().map(|(id, r)| (id, &r.tokens[..], &r.weights[..])))
+                    .map_err(|e| Error::corruption("item records", e.to_string()))?;
+                Ok(index)
+            },
+            || -> Result<KeyMap> {
+                let mut keys = KeyMap::default();
+                for (id, rec) in records() {
+                    if !keys.insert(&rec.key, id) {
+                        return Err(corrupt(id, format!("key '{}' appears twice", rec.key)));
+                    }
                 }
-            }
-        }
+                Ok(keys)
+            },
+        );
+        let (index, keys) = (index?, keys?);
         Ok(Self::from_parts(store, index, keys))
     }
 

@@ -155,6 +155,35 @@ impl SidLayout {
         Ok(out)
     }
 
+    /// Checks routing weights against canonical semantic tokens without
+    /// allocating: one weight per behavior position (or none), finite and
+    /// non-negative, and exactly 0 where the token is [`EMPTY`].
+    pub fn check_weights(&self, tokens: &[Token], weights: &[f32]) -> std::result::Result<(), String> {
+        if weights.is_empty() {
+            return Ok(());
+        }
+        if weights.len() != self.behavior as usize {
+            return Err(format!(
+                "expected {} routing weights (one per behavior position), found {}",
+                self.behavior,
+                weights.len()
+            ));
+        }
+        let first = self.first_behavior();
+        for (b, &w) in weights.iter().enumerate() {
+            if !w.is_finite() || w < 0.0 {
+                return Err(format!("routing weight {w} is not a finite non-negative number"));
+            }
+            if (w == 0.0) != (tokens[first + b] == EMPTY) {
+                return Err(format!(
+                    "position {}: a routing weight of 0 and the empty token go together",
+                    first + b
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks a query prefix (up to the full SID length); the last position may
     /// be any disambiguation value below K.
     pub fn check_prefix(&self, prefix: &[Token]) -> Result<()> {

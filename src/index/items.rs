@@ -55,7 +55,15 @@ impl ItemTable {
                 None => 1.0,
             };
         }
-        self.live.insert(item);
+        super::add(&mut self.live, item);
+    }
+
+    pub(crate) fn reserve(&mut self, ids: u32) {
+        let n = ids as usize;
+        if self.tokens.len() < n * self.stride {
+            self.tokens.resize(n * self.stride, 0);
+            self.weights.resize(n * self.behavior, 0.0);
+        }
     }
 
     pub(crate) fn clear(&mut self, item: u32) {

@@ -16,7 +16,9 @@ mod items;
 mod node;
 mod postings;
 
+use rayon::prelude::*;
 use roaring::RoaringBitmap;
+use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
 use crate::sid::{SidLayout, Token};
@@ -32,6 +34,15 @@ use node::{Child, Geometry, Node};
 pub type ItemId = u32;
 
 const ROOT: u32 = 0;
+
+/// Inserts `item`, appending in O(1) when it is the largest so far (the
+/// usual case: ids are handed out in increasing order).
+#[inline]
+pub(crate) fn add(bitmap: &mut RoaringBitmap, item: ItemId) {
+    if !bitmap.push(item) {
+        bitmap.insert(item);
+    }
+}
 
 /// Where a prefix ends in the trie.
 #[derive(Clone, Copy, Debug)]
@@ -65,6 +76,11 @@ impl Index {
             items: ItemTable::new(&layout),
             by_position: vec![vec![RoaringBitmap::new(); geo.bits]; layout.levels()],
         }
+    }
+
+    /// Makes room for item ids below `ids` up front (saves regrowth on bulk loads).
+    pub fn reserve_ids(&mut self, ids: u32) {
+        self.items.reserve(ids);
     }
 
     /// The layout of the SIDs held.
@@ -108,15 +124,7 @@ impl Index {
             )));
         }
         layout.check_prefix(full)?;
-        let canonical = layout
-            .canonical(&full[..layout.levels()], weights)
-            .map_err(Error::InvalidArgument)?;
-        if canonical != full[..layout.levels()] {
-            return Err(Error::InvalidArgument(
-                "a behavior position with routing weight 0 must hold the empty token".into(),
-            ));
-        }
-        Ok(())
+        layout.check_weights(full, weights).map_err(Error::InvalidArgument)
     }
 
     fn locate(&self, prefix: &[Token]) -> Option<Loc> {
@@ -258,15 +266,108 @@ impl Index {
             return Err(Error::InvalidArgument(format!("item {item} is already indexed")));
         }
         self.check_full(full, weights)?;
-        if let Some(Loc::Item(other)) = self.locate(full) {
-            return Err(Error::InvalidArgument(format!(
-                "full SID {} is already taken by item {other}",
-                crate::sid::format_tokens(full)
-            )));
-        }
         self.items.set(item, full, weights);
-        self.nodes[ROOT as usize].postings.insert(item);
+        self.insert_trie(item, full)?;
+        for (pos, &token) in full[..self.layout.levels()].iter().enumerate() {
+            add(&mut self.by_position[pos][self.geo.bit(token)], item);
+        }
+        Ok(())
+    }
+
+    /// Loads many items into an empty index at once; `records` must be in
+    /// strictly increasing id order. The result equals inserting them one by
+    /// one, but the trie is built from the items sorted by SID (each node's
+    /// posting list made once from a sorted run) and the per-position postings
+    /// from per-token id runs, in parallel.
+    pub fn bulk_load<'a>(&mut self, records: impl IntoIterator<Item = (ItemId, &'a [Token], &'a [f32])>) -> Result<()> {
+        if !self.is_empty() {
+            return Err(Error::InvalidArgument("bulk_load needs an empty index".into()));
+        }
+        if let Err(e) = self.load_items(records) {
+            *self = Index::new(self.layout);
+            return Err(e);
+        }
+        let mut order: Vec<ItemId> = self.items.live.iter().collect();
+        let items = &self.items;
+        order.par_sort_unstable_by(|&a, &b| items.sid(a).cmp(items.sid(b)));
+        // A contiguous copy of the SIDs in sorted order keeps the trie build sequential in memory.
+        let stride = self.layout.full_len();
+        let mut sorted = Vec::with_capacity(order.len() * stride);
+        order.iter().for_each(|&i| sorted.extend_from_slice(self.items.sid(i)));
+        self.nodes[ROOT as usize].postings = self.items.live.clone();
+        if let Err(e) = self.build_subtrie(ROOT, 0, &order, &sorted) {
+            *self = Index::new(self.layout);
+            return Err(e);
+        }
+        let (items, geo) = (&self.items, self.geo);
+        self.by_position.par_iter_mut().enumerate().for_each(|(pos, bitmaps)| {
+            let mut runs: Vec<Vec<ItemId>> = vec![Vec::new(); geo.bits];
+            for item in &items.live {
+                runs[geo.bit(items.sid(item)[pos])].push(item);
+            }
+            for (bitmap, run) in bitmaps.iter_mut().zip(runs) {
+                *bitmap = RoaringBitmap::from_sorted_iter(run).expect("ids ascend");
+            }
+        });
+        Ok(())
+    }
+
+    fn load_items<'a>(&mut self, records: impl IntoIterator<Item = (ItemId, &'a [Token], &'a [f32])>) -> Result<()> {
+        let mut last = None;
+        for (item, full, weights) in records {
+            if item > MAX_ITEM_ID || last.is_some_and(|l| l >= item) {
+                return Err(Error::InvalidArgument(format!("item id {item} is out of order or too large")));
+            }
+            last = Some(item);
+            self.check_full(full, weights)?;
+            self.items.set(item, full, weights);
+        }
+        Ok(())
+    }
+
+    /// Builds the children of `node` from `run`: the items under its prefix
+    /// (of length `depth`), sorted by SID, whose SIDs are `sids` (row-major).
+    fn build_subtrie(&mut self, node: u32, depth: usize, run: &[ItemId], sids: &[Token]) -> Result<()> {
+        let stride = self.layout.full_len();
+        let token_at = |i: usize| sids[i * stride + depth];
+        let mut start = 0;
+        while start < run.len() {
+            let token = token_at(start);
+            let mut end = start + 1;
+            while end < run.len() && token_at(end) == token {
+                end += 1;
+            }
+            let group = &run[start..end];
+            let group_sids = &sids[start * stride..end * stride];
+            start = end;
+            if group.len() == 1 {
+                self.nodes[node as usize].set_child(&self.geo, token, Child::Item(group[0]));
+                continue;
+            }
+            if depth + 1 == stride {
+                return Err(Error::InvalidArgument(format!(
+                    "items {} and {} share the full SID {}",
+                    group[0],
+                    group[1],
+                    crate::sid::format_tokens(&group_sids[..stride])
+                )));
+            }
+            let c = self.alloc_node();
+            let mut ids = group.to_vec();
+            ids.sort_unstable();
+            self.nodes[c as usize].postings = RoaringBitmap::from_sorted_iter(ids).expect("sorted");
+            self.nodes[node as usize].set_child(&self.geo, token, Child::Node(c));
+            self.build_subtrie(c, depth + 1, group, group_sids)?;
+        }
+        Ok(())
+    }
+
+    /// Threads `item` (already in the item table) through the trie.
+    fn insert_trie(&mut self, item: ItemId, full: &[Token]) -> Result<()> {
+        add(&mut self.nodes[ROOT as usize].postings, item);
+        let mut path: SmallVec<[u32; 16]> = SmallVec::new();
         let mut node = ROOT;
+        let mut split_seen = false;
         for (depth, &token) in full.iter().enumerate() {
             match self.nodes[node as usize].child(&self.geo, token) {
                 None => {
@@ -274,16 +375,26 @@ impl Index {
                     break;
                 }
                 Some(Child::Node(c)) => {
-                    self.nodes[c as usize].postings.insert(item);
+                    add(&mut self.nodes[c as usize].postings, item);
+                    path.push(c);
                     node = c;
                 }
                 Some(Child::Item(other)) => {
+                    // Only the first item met can share the whole SID; check before changing the trie.
+                    if !split_seen && self.items.sid(other)[depth + 1..] == full[depth + 1..] {
+                        for n in path.into_iter().chain([ROOT]) {
+                            self.nodes[n as usize].postings.remove(item);
+                        }
+                        self.items.clear(item);
+                        return Err(Error::InvalidArgument(format!(
+                            "full SID {} is already taken by item {other}",
+                            crate::sid::format_tokens(full)
+                        )));
+                    }
+                    split_seen = true;
                     node = self.split(node, depth, other, item);
                 }
             }
-        }
-        for (pos, &token) in full[..self.layout.levels()].iter().enumerate() {
-            self.by_position[pos][self.geo.bit(token)].insert(item);
         }
         Ok(())
     }
@@ -296,8 +407,8 @@ impl Index {
         let c = self.alloc_node();
         let geo = self.geo;
         let node = &mut self.nodes[c as usize];
-        node.postings.insert(other);
-        node.postings.insert(item);
+        add(&mut node.postings, other);
+        add(&mut node.postings, item);
         node.set_child(&geo, other_next, Child::Item(other));
         self.nodes[parent as usize].set_child(&geo, token, Child::Node(c));
         c

@@ -10,6 +10,7 @@
 //! bitmask, so lookup is one array read and a beam's mask is a copy.
 
 use roaring::RoaringBitmap;
+use smallvec::SmallVec;
 
 use crate::sid::Token;
 
@@ -80,13 +81,16 @@ struct Dense {
 }
 
 /// One prefix shared by two or more items (or the root).
+///
+/// Child lists live inline up to 8 tokens / 4 children (most deep nodes), so
+/// a lookup step usually touches one cache line of the node and nothing else.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Node {
-    pub postings: RoaringBitmap,
     /// Child tokens, ascending (EMPTY last).
-    pub tokens: Vec<Token>,
-    children: Vec<u32>,
+    pub tokens: SmallVec<[Token; 8]>,
+    children: SmallVec<[u32; 4]>,
     dense: Option<Box<Dense>>,
+    pub postings: RoaringBitmap,
 }
 
 impl Node {

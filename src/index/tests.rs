@@ -102,3 +102,31 @@ fn prefix_and_token_counts() {
     assert_eq!(ix.prefix_counts(), vec![2, 2, 3, 4]);
     assert_eq!(ix.token_counts(1)[2], 4);
 }
+
+#[test]
+fn bulk_load_matches_inserts_and_rejects_bad_input() {
+    let sids: Vec<Vec<Token>> = vec![vec![1, 2, 3, 0], vec![1, 2, 3, 1], vec![1, 2, EMPTY, 0], vec![4, 0, 0, 0], vec![1, 5, 3, 0]];
+    let weights = |s: &Vec<Token>| if s[2] == EMPTY { vec![0.0] } else { vec![0.5] };
+    let mut one_by_one = Index::new(layout());
+    for (i, s) in sids.iter().enumerate() {
+        one_by_one.insert(i as u32 * 3, s, &weights(s)).unwrap();
+    }
+    let w: Vec<Vec<f32>> = sids.iter().map(weights).collect();
+    let mut bulk = Index::new(layout());
+    bulk.bulk_load(sids.iter().zip(&w).enumerate().map(|(i, (s, w))| (i as u32 * 3, &s[..], &w[..]))).unwrap();
+    for prefix in [&[][..], &[1], &[1, 2], &[1, 2, 3], &[1, 2, EMPTY], &[4, 0, 0, 0], &[9]] {
+        assert_eq!(tokens(bulk.items(prefix)), tokens(one_by_one.items(prefix)), "{prefix:?}");
+        assert_eq!(bulk.next_tokens(prefix), one_by_one.next_tokens(prefix));
+    }
+    assert_eq!(bulk.node_count(), one_by_one.node_count());
+    assert_eq!(tokens(bulk.position_items(2, EMPTY).map(Postings::Many)), vec![6]);
+
+    let dup = [vec![1u16, 2, 3, 0], vec![1, 2, 3, 0]];
+    let mut ix = Index::new(layout());
+    let err = ix.bulk_load(dup.iter().enumerate().map(|(i, s)| (i as u32, &s[..], &[][..])));
+    assert!(err.is_err());
+    assert!(ix.is_empty() && ix.items(&[1]).is_none(), "a failed bulk load leaves the index empty");
+    let mut ix = Index::new(layout());
+    assert!(ix.bulk_load([(5, &sids[0][..], &[][..]), (5, &sids[3][..], &[][..])]).is_err());
+    assert!(ix.is_empty() && !ix.contains(5));
+}
