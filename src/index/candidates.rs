@@ -63,14 +63,14 @@ impl Index {
 
     /// Postings of every valid prefix of `tokens`, shallowest first (depth = index).
     fn prefix_chain(&self, tokens: &[Token]) -> Vec<Postings<'_>> {
-        let mut chain = vec![Postings::Many(&self.nodes[super::ROOT as usize].postings)];
+        let mut chain = vec![Postings::Many(&self.postings[super::ROOT as usize])];
         let mut node = super::ROOT;
         for (depth, &token) in tokens.iter().enumerate() {
             match self.nodes[node as usize].child(&self.geo, token) {
                 None => break,
                 Some(super::Child::Node(c)) => {
                     node = c;
-                    chain.push(Postings::Many(&self.nodes[c as usize].postings));
+                    chain.push(Postings::Many(&self.postings[c as usize]));
                 }
                 Some(super::Child::Item(item)) => {
                     let sid = self.items.sid(item);

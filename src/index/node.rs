@@ -9,7 +9,6 @@
 //! Nodes with many children also keep a dense slot table and a ready next-token
 //! bitmask, so lookup is one array read and a beam's mask is a copy.
 
-use roaring::RoaringBitmap;
 use smallvec::SmallVec;
 
 use crate::sid::Token;
@@ -80,17 +79,18 @@ struct Dense {
     mask: Box<[u64]>,
 }
 
-/// One prefix shared by two or more items (or the root).
+/// The child table of one prefix shared by two or more items (or the root).
 ///
-/// Child lists live inline up to 8 tokens / 4 children (most deep nodes), so
-/// a lookup step usually touches one cache line of the node and nothing else.
+/// Child lists live inline up to 8 tokens / 4 children (most deep nodes) and
+/// the node fills exactly one cache line, so a lookup step usually costs one
+/// line and nothing else. (Its posting list lives in a separate array.)
 #[derive(Clone, Debug, Default)]
+#[repr(align(64))]
 pub(crate) struct Node {
     /// Child tokens, ascending (EMPTY last).
     pub tokens: SmallVec<[Token; 8]>,
     children: SmallVec<[u32; 4]>,
     dense: Option<Box<Dense>>,
-    pub postings: RoaringBitmap,
 }
 
 impl Node {
