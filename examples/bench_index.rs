@@ -76,13 +76,20 @@ fn main() -> adasid::Result<()> {
     // Bulk load (what opening a database does).
     let mut bulk = Index::new(layout);
     let t = Instant::now();
-    bulk.bulk_load(full.iter().zip(&items).enumerate().map(|(id, (f, it))| (id as u32, &f[..], &it.weights[..])))?;
+    bulk.bulk_load(
+        full.iter()
+            .zip(&items)
+            .enumerate()
+            .map(|(id, (f, it))| (id as u32, &f[..], &it.weights[..])),
+    )?;
     let bulk_load_items_per_s = a.items as f64 / t.elapsed().as_secs_f64();
     drop(bulk);
 
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let queries = 100_000.min(a.items * 4);
-    let pick = |rng: &mut ChaCha8Rng, len: usize| -> Vec<Token> { full[rng.gen_range(0..full.len())][..len].to_vec() };
+    let pick = |rng: &mut ChaCha8Rng, len: usize| -> Vec<Token> {
+        full[rng.gen_range(0..full.len())][..len].to_vec()
+    };
 
     let items_prefix_ns: Vec<f64> = (1..=layout.levels())
         .map(|len| {
@@ -95,7 +102,12 @@ fn main() -> adasid::Result<()> {
         })
         .collect();
 
-    let next_qs: Vec<Vec<Token>> = (0..queries).map(|_| { let len = rng.gen_range(0..layout.levels()); pick(&mut rng, len) }).collect();
+    let next_qs: Vec<Vec<Token>> = (0..queries)
+        .map(|_| {
+            let len = rng.gen_range(0..layout.levels());
+            pick(&mut rng, len)
+        })
+        .collect();
     let next_tokens_ns = median_ns(a.reps, next_qs.len(), || {
         for q in &next_qs {
             black_box(index.next_tokens(q).map(|t| t.len()));
@@ -105,7 +117,10 @@ fn main() -> adasid::Result<()> {
     // One beam step of 100 beams at a random depth, as in constrained decoding.
     let words = index.mask_words();
     let steps: Vec<Vec<Vec<Token>>> = (0..1000)
-        .map(|_| { let len = rng.gen_range(0..layout.levels()); (0..100).map(|_| pick(&mut rng, len)).collect() })
+        .map(|_| {
+            let len = rng.gen_range(0..layout.levels());
+            (0..100).map(|_| pick(&mut rng, len)).collect()
+        })
         .collect();
     let mut mask = vec![0u64; 100 * words];
     let allowed_mask_100_beams_ns = median_ns(a.reps, steps.len(), || {

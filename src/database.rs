@@ -53,7 +53,9 @@ pub struct State {
 impl State {
     /// Id of an external key, or [`Error::UnknownKey`].
     pub fn id(&self, key: &str) -> Result<ItemId> {
-        self.keys.id(key).ok_or_else(|| Error::UnknownKey(key.to_string()))
+        self.keys
+            .id(key)
+            .ok_or_else(|| Error::UnknownKey(key.to_string()))
     }
 
     /// External key of an item id.
@@ -81,7 +83,11 @@ impl Database {
     /// Creates an empty database.
     pub fn create(path: &Path, layout: SidLayout) -> Result<Database> {
         let store = Store::create(path, layout)?;
-        Ok(Self::from_parts(store, Index::new(layout), KeyMap::default()))
+        Ok(Self::from_parts(
+            store,
+            Index::new(layout),
+            KeyMap::default(),
+        ))
     }
 
     /// Opens a database and rebuilds its index from the stored records.
@@ -94,18 +100,24 @@ impl Database {
             .map(|(n, bytes)| Ok((*n, Chunk::decode(bytes)?)))
             .collect::<Result<_>>()?;
         let records = || {
-            chunks
-                .iter()
-                .flat_map(|(n, c)| c.entries.iter().map(move |(slot, rec)| (Chunk::item_id(*n, *slot), rec)))
+            chunks.iter().flat_map(|(n, c)| {
+                c.entries
+                    .iter()
+                    .map(move |(slot, rec)| (Chunk::item_id(*n, *slot), rec))
+            })
         };
-        let corrupt = |id: u32, detail: String| Error::corruption(format!("item record {id}"), detail);
+        let corrupt =
+            |id: u32, detail: String| Error::corruption(format!("item record {id}"), detail);
         // Two independent structures, built side by side.
         let (index, keys) = rayon::join(
             || -> Result<Index> {
                 let mut index = Index::new(layout);
                 index.reserve_ids(store.next_id());
                 if let Some((id, _)) = records().find(|(id, _)| *id >= store.next_id()) {
-                    return Err(corrupt(id, format!("id is not below the id counter {}", store.next_id())));
+                    return Err(corrupt(
+                        id,
+                        format!("id is not below the id counter {}", store.next_id()),
+                    ));
                 }
                 index
                     .bulk_load(records().map(|(id, r)| (id, &r.tokens[..], &r.weights[..])))
@@ -131,13 +143,19 @@ impl Database {
         match (Store::exists(path), layout) {
             (true, _) => Self::open(path),
             (false, Some(layout)) => Self::create(path, layout),
-            (false, None) => Err(Error::NotFound { path: path.to_path_buf() }),
+            (false, None) => Err(Error::NotFound {
+                path: path.to_path_buf(),
+            }),
         }
     }
 
     fn from_parts(store: Store, index: Index, keys: KeyMap) -> Database {
         let layout = store.layout();
-        Database { store: Mutex::new(store), state: RwLock::new(State { index, keys }), layout }
+        Database {
+            store: Mutex::new(store),
+            state: RwLock::new(State { index, keys }),
+            layout,
+        }
     }
 
     /// The SID layout.
@@ -166,12 +184,24 @@ impl Database {
     pub fn upsert(&self, items: &[NewItem]) -> Result<WriteReport> {
         let mut store = self.lock_store();
         let planned = self.plan_upsert(items, store.next_id())?;
-        let next_id = planned.iter().map(|p| p.id + 1).max().unwrap_or(0).max(store.next_id());
+        let next_id = planned
+            .iter()
+            .map(|p| p.id + 1)
+            .max()
+            .unwrap_or(0)
+            .max(store.next_id());
         let commit = Commit {
-            chunks: rewrite_chunks(&store, planned.iter().map(|p| {
-                let rec = ItemRecord { key: p.key.clone(), tokens: p.full.clone(), weights: p.weights.clone() };
-                (p.id, Some(rec))
-            }))?,
+            chunks: rewrite_chunks(
+                &store,
+                planned.iter().map(|p| {
+                    let rec = ItemRecord {
+                        key: p.key.clone(),
+                        tokens: p.full.clone(),
+                        weights: p.weights.clone(),
+                    };
+                    (p.id, Some(rec))
+                }),
+            )?,
             next_id,
             blobs: Vec::new(),
         };
@@ -205,20 +235,31 @@ impl Database {
                 Error::InvalidArgument(format!("item '{}' (#{}): {m}", item.key, i + 1))
             })?;
             if !seen.insert(item.key.as_str()) {
-                return Err(Error::InvalidArgument(format!("item '{}' appears twice in one batch", item.key)));
+                return Err(Error::InvalidArgument(format!(
+                    "item '{}' appears twice in one batch",
+                    item.key
+                )));
             }
             let existing = state.keys.id(&item.key);
             let id = match existing {
                 Some(id) => id,
                 None => {
                     if next_id > MAX_ITEM_ID {
-                        return Err(Error::InvalidArgument("the database is full (2^31 item ids)".into()));
+                        return Err(Error::InvalidArgument(
+                            "the database is full (2^31 item ids)".into(),
+                        ));
                     }
                     next_id += 1;
                     next_id - 1
                 }
             };
-            planned.push(Planned { id, full: semantic, weights: item.weights.clone(), key: item.key.clone(), existing: existing.is_some() });
+            planned.push(Planned {
+                id,
+                full: semantic,
+                weights: item.weights.clone(),
+                key: item.key.clone(),
+                existing: existing.is_some(),
+            });
         }
         assign_disambiguators(&state.index, &mut planned)?;
         Ok(planned)
@@ -230,7 +271,10 @@ impl Database {
         let mut store = self.lock_store();
         let ids: Vec<ItemId> = {
             let state = self.read();
-            let mut ids = keys.iter().map(|k| state.id(k)).collect::<Result<Vec<_>>>()?;
+            let mut ids = keys
+                .iter()
+                .map(|k| state.id(k))
+                .collect::<Result<Vec<_>>>()?;
             ids.sort_unstable();
             ids.dedup();
             ids
@@ -247,7 +291,10 @@ impl Database {
             state.index.remove(id)?;
             state.keys.remove(id);
         }
-        Ok(WriteReport { removed: ids.len(), ..Default::default() })
+        Ok(WriteReport {
+            removed: ids.len(),
+            ..Default::default()
+        })
     }
 }
 
@@ -257,15 +304,26 @@ fn assign_disambiguators(index: &Index, planned: &mut [Planned]) -> Result<()> {
     let k = index.layout().k();
     let moving: HashSet<ItemId> = planned
         .iter()
-        .filter(|p| p.existing && index.sid(p.id).is_some_and(|(old, _)| old[..p.full.len()] != p.full[..]))
+        .filter(|p| {
+            p.existing
+                && index
+                    .sid(p.id)
+                    .is_some_and(|(old, _)| old[..p.full.len()] != p.full[..])
+        })
         .map(|p| p.id)
         .collect();
-    for p in planned.iter_mut().filter(|p| p.existing && !moving.contains(&p.id)) {
+    for p in planned
+        .iter_mut()
+        .filter(|p| p.existing && !moving.contains(&p.id))
+    {
         let (old, _) = index.sid(p.id).expect("existing item is indexed");
         p.full.push(old[p.full.len()]);
     }
     let mut used: HashMap<Vec<Token>, BTreeSet<Token>> = HashMap::new();
-    for p in planned.iter_mut().filter(|p| !p.existing || moving.contains(&p.id)) {
+    for p in planned
+        .iter_mut()
+        .filter(|p| !p.existing || moving.contains(&p.id))
+    {
         let taken = used.entry(p.full.clone()).or_insert_with(|| {
             index
                 .disambiguators(&p.full)
@@ -279,7 +337,11 @@ fn assign_disambiguators(index: &Index, planned: &mut [Planned]) -> Result<()> {
             .find(|(want, have)| *want != **have as usize)
             .map_or(taken.len(), |(want, _)| want);
         if d >= k as usize {
-            return Err(Error::TooManyCollisions { sid: format_tokens(&p.full), count: taken.len() + 1, k });
+            return Err(Error::TooManyCollisions {
+                sid: format_tokens(&p.full),
+                count: taken.len() + 1,
+                k,
+            });
         }
         taken.insert(d as Token);
         p.full.push(d as Token);
@@ -297,7 +359,11 @@ fn rewrite_chunks(
     for (id, record) in changes {
         let number = Chunk::number(id);
         if !chunks.contains_key(&number) {
-            let existing = if Chunk::item_id(number, 0) < store.next_id() { store.chunk(number)? } else { None };
+            let existing = if Chunk::item_id(number, 0) < store.next_id() {
+                store.chunk(number)?
+            } else {
+                None
+            };
             chunks.insert(number, existing.unwrap_or_default());
         }
         let chunk = chunks.get_mut(&number).expect("just inserted");

@@ -26,7 +26,9 @@ impl KeyMap {
     /// Id of `key`, if present.
     pub fn id(&self, key: &str) -> Option<ItemId> {
         self.table
-            .find(hash(key), |&id| self.names[id as usize].as_deref() == Some(key))
+            .find(hash(key), |&id| {
+                self.names[id as usize].as_deref() == Some(key)
+            })
             .copied()
     }
 

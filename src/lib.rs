@@ -10,6 +10,6 @@ pub use database::{Database, NewItem, State, WriteReport};
 pub use error::{Error, Result};
 pub use index::{Candidate, CandidateMode, CandidateQuery, Index, ItemId, Postings};
 pub use sid::{EMPTY, SidLayout, Token};
+pub mod cli;
 pub mod data;
 pub mod stats;
-pub mod cli;

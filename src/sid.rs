@@ -109,7 +109,11 @@ impl SidLayout {
     /// Checks semantic tokens and routing weights against the layout and
     /// returns the canonical token list: a behavior position whose weight is
     /// exactly 0 becomes [`EMPTY`].
-    pub fn canonical(&self, tokens: &[Token], weights: &[f32]) -> std::result::Result<Vec<Token>, String> {
+    pub fn canonical(
+        &self,
+        tokens: &[Token],
+        weights: &[f32],
+    ) -> std::result::Result<Vec<Token>, String> {
         if tokens.len() != self.levels() {
             return Err(format!(
                 "expected {} tokens, found {}",
@@ -125,7 +129,9 @@ impl SidLayout {
             ));
         }
         if let Some(w) = weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
-            return Err(format!("routing weight {w} is not a finite non-negative number"));
+            return Err(format!(
+                "routing weight {w} is not a finite non-negative number"
+            ));
         }
         let first = self.first_behavior();
         let mut out = tokens.to_vec();
@@ -158,7 +164,11 @@ impl SidLayout {
     /// Checks routing weights against canonical semantic tokens without
     /// allocating: one weight per behavior position (or none), finite and
     /// non-negative, and exactly 0 where the token is [`EMPTY`].
-    pub fn check_weights(&self, tokens: &[Token], weights: &[f32]) -> std::result::Result<(), String> {
+    pub fn check_weights(
+        &self,
+        tokens: &[Token],
+        weights: &[f32],
+    ) -> std::result::Result<(), String> {
         if weights.is_empty() {
             return Ok(());
         }
@@ -172,7 +182,9 @@ impl SidLayout {
         let first = self.first_behavior();
         for (b, &w) in weights.iter().enumerate() {
             if !w.is_finite() || w < 0.0 {
-                return Err(format!("routing weight {w} is not a finite non-negative number"));
+                return Err(format!(
+                    "routing weight {w} is not a finite non-negative number"
+                ));
             }
             if (w == 0.0) != (tokens[first + b] == EMPTY) {
                 return Err(format!(
@@ -219,7 +231,10 @@ impl SidLayout {
             return 0.0;
         }
         if self.is_behavior(pos) {
-            weights.get(pos - self.first_behavior()).copied().unwrap_or(1.0)
+            weights
+                .get(pos - self.first_behavior())
+                .copied()
+                .unwrap_or(1.0)
         } else {
             1.0
         }
@@ -238,7 +253,10 @@ pub fn prefix_key(tokens: &[Token]) -> Vec<u8> {
 /// Inverse of [`prefix_key`]; odd-length input is corrupt.
 pub fn decode_prefix_key(key: &[u8]) -> Result<Vec<Token>> {
     if key.len() % 2 != 0 {
-        return Err(Error::corruption("prefix key", format!("odd length {}", key.len())));
+        return Err(Error::corruption(
+            "prefix key",
+            format!("odd length {}", key.len()),
+        ));
     }
     Ok(key
         .chunks_exact(2)
@@ -261,7 +279,10 @@ pub fn parse_tokens(text: &str) -> std::result::Result<Vec<Token>, String> {
             }
             match field.parse::<u32>() {
                 Ok(v) if v < MAX_CODEBOOK_SIZE => Ok(v as Token),
-                Ok(v) => Err(format!("token {v} is too large (max {})", MAX_CODEBOOK_SIZE - 1)),
+                Ok(v) => Err(format!(
+                    "token {v} is too large (max {})",
+                    MAX_CODEBOOK_SIZE - 1
+                )),
                 Err(_) => Err(format!("'{field}' is not a token (a number or '-')")),
             }
         })
@@ -272,7 +293,13 @@ pub fn parse_tokens(text: &str) -> std::result::Result<Vec<Token>, String> {
 pub fn format_tokens(tokens: &[Token]) -> String {
     let parts: Vec<String> = tokens
         .iter()
-        .map(|&t| if t == EMPTY { "-".to_string() } else { t.to_string() })
+        .map(|&t| {
+            if t == EMPTY {
+                "-".to_string()
+            } else {
+                t.to_string()
+            }
+        })
         .collect();
     parts.join(",")
 }

@@ -65,7 +65,11 @@ pub fn index_stats(index: &Index) -> IndexStats {
                 behavior: layout.is_behavior(position),
                 utilisation: codes.iter().filter(|&&c| c > 0).count() as f64 / layout.k() as f64,
                 entropy_bits: entropy,
-                masked_share: if items == 0 { 0.0 } else { empty[0] as f64 / items as f64 },
+                masked_share: if items == 0 {
+                    0.0
+                } else {
+                    empty[0] as f64 / items as f64
+                },
             }
         })
         .collect();
@@ -75,7 +79,11 @@ pub fn index_stats(index: &Index) -> IndexStats {
         codebook_size: layout.k(),
         behavior_positions: layout.behavior as usize,
         prefixes_per_length: prefixes,
-        collision_rate: if items == 0 { 0.0 } else { 1.0 - distinct as f64 / items as f64 },
+        collision_rate: if items == 0 {
+            0.0
+        } else {
+            1.0 - distinct as f64 / items as f64
+        },
         positions,
         trie_nodes: index.node_count(),
     }

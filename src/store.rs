@@ -63,7 +63,9 @@ impl Store {
     /// Creates a new, empty store at `path`.
     pub fn create(path: &Path, layout: SidLayout) -> Result<Store> {
         if Self::exists(path) {
-            return Err(Error::AlreadyExists { path: path.to_path_buf() });
+            return Err(Error::AlreadyExists {
+                path: path.to_path_buf(),
+            });
         }
         let db = open_sled(path)?;
         let mut batch = sled::Batch::default();
@@ -72,13 +74,20 @@ impl Store {
         batch.insert(NEXT_ID_KEY, codec::encode(Kind::Counter, &0u32));
         db.apply_batch(batch).map_err(store_error)?;
         db.flush().map_err(store_error)?;
-        Ok(Store { db, path: path.to_path_buf(), layout, next_id: 0 })
+        Ok(Store {
+            db,
+            path: path.to_path_buf(),
+            layout,
+            next_id: 0,
+        })
     }
 
     /// Opens an existing store, checking its format version.
     pub fn open(path: &Path) -> Result<Store> {
         if !Self::exists(path) {
-            return Err(Error::NotFound { path: path.to_path_buf() });
+            return Err(Error::NotFound {
+                path: path.to_path_buf(),
+            });
         }
         let db = open_sled(path)?;
         let get = |key: &[u8], what: &str| -> Result<sled::IVec> {
@@ -88,13 +97,25 @@ impl Store {
         };
         let marker: String = codec::decode(Kind::Format, &get(FORMAT_KEY, "format marker")?)?;
         if marker != FORMAT_MARKER {
-            return Err(Error::corruption("format marker", format!("unexpected marker '{marker}'")));
+            return Err(Error::corruption(
+                "format marker",
+                format!("unexpected marker '{marker}'"),
+            ));
         }
         let layout: SidLayout = codec::decode(Kind::Layout, &get(LAYOUT_KEY, "SID layout")?)?;
-        SidLayout::new(layout.levels as u32, layout.codebook_size as u32, layout.behavior as u32)
-            .map_err(|e| Error::corruption("SID layout", e.to_string()))?;
+        SidLayout::new(
+            layout.levels as u32,
+            layout.codebook_size as u32,
+            layout.behavior as u32,
+        )
+        .map_err(|e| Error::corruption("SID layout", e.to_string()))?;
         let next_id: u32 = codec::decode(Kind::Counter, &get(NEXT_ID_KEY, "item id counter")?)?;
-        Ok(Store { db, path: path.to_path_buf(), layout, next_id })
+        Ok(Store {
+            db,
+            path: path.to_path_buf(),
+            layout,
+            next_id,
+        })
     }
 
     /// Whether `path` holds a sled database (it may still fail to open).
@@ -136,7 +157,9 @@ impl Store {
                     .and_then(|b| b.try_into().ok())
                     .map(u32::from_be_bytes)
                     .filter(|_| key.len() == 6)
-                    .ok_or_else(|| Error::corruption("chunk key", format!("{} bytes", key.len())))?;
+                    .ok_or_else(|| {
+                        Error::corruption("chunk key", format!("{} bytes", key.len()))
+                    })?;
                 Ok((number, value))
             })
             .collect()
@@ -183,7 +206,9 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
         .open()
         .map_err(|e| match e {
             sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                Error::Locked { path: path.to_path_buf() }
+                Error::Locked {
+                    path: path.to_path_buf(),
+                }
             }
             sled::Error::Io(io) => Error::io(path, io),
             other => store_error(other),

@@ -7,14 +7,25 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn adasid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_adasid")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_adasid"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn json(args: &[&str]) -> Value {
     let out = adasid(args);
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.trim_end().lines().count(), 1, "--json prints exactly one line: {text}");
+    assert_eq!(
+        text.trim_end().lines().count(),
+        1,
+        "--json prints exactly one line: {text}"
+    );
     serde_json::from_str(&text).unwrap()
 }
 
@@ -31,19 +42,34 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     p.display().to_string()
 }
 
-const TOKENS: &str = "a\t3,17,5,1\t0.5\nb\t3,17,9,-\t0\nc\t3,4,5,1\t0.25\nd\t8,17,5,1\t1\ne\t3,17,5,1\t0.75\n";
+const TOKENS: &str =
+    "a\t3,17,5,1\t0.5\nb\t3,17,9,-\t0\nc\t3,4,5,1\t0.25\nd\t8,17,5,1\t1\ne\t3,17,5,1\t0.75\n";
 
 #[test]
 fn ingest_then_query_as_json() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db").display().to_string();
     let tokens = write(dir.path(), "t.tsv", TOKENS);
-    let r = json(&["ingest-tokens", "--db", &db, "--tokens", &tokens, "--k", "32", "--json"]);
+    let r = json(&[
+        "ingest-tokens",
+        "--db",
+        &db,
+        "--tokens",
+        &tokens,
+        "--k",
+        "32",
+        "--json",
+    ]);
     assert_eq!(r["inserted"], 5);
 
     let r = json(&["lookup", "--db", &db, "--prefix", "3,17", "--json"]);
     assert_eq!(r["count"], 3);
-    let keys: Vec<&str> = r["items"].as_array().unwrap().iter().map(|v| v["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, vec!["a", "b", "e"]);
     // a and e collide on their semantic tokens: the disambiguation token tells them apart.
     assert_eq!(r["items"][0]["sid"], "3,17,5,1,0");
@@ -61,11 +87,21 @@ fn ingest_then_query_as_json() {
     assert_eq!(r["valid"], false);
 
     let r = json(&["similar", "--db", &db, "--item", "a", "--k", "2", "--json"]);
-    let keys: Vec<&str> = r["candidates"].as_array().unwrap().iter().map(|v| v["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = r["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, vec!["e", "b"]);
-    let r = json(&["similar", "--db", &db, "--item", "c", "--k", "10", "--mode", "overlap", "--json"]);
+    let r = json(&[
+        "similar", "--db", &db, "--item", "c", "--k", "10", "--mode", "overlap", "--json",
+    ]);
     let top = &r["candidates"][0];
-    assert_eq!((top["key"].as_str().unwrap(), top["score"].as_f64().unwrap()), ("a", 2.25)); // positions 0 and 2 count 1, behavior position 3 its weight 0.25
+    assert_eq!(
+        (top["key"].as_str().unwrap(), top["score"].as_f64().unwrap()),
+        ("a", 2.25)
+    ); // positions 0 and 2 count 1, behavior position 3 its weight 0.25
 
     let r = json(&["stats", "--db", &db, "--json"]);
     assert_eq!(r["items"], 5);
@@ -74,7 +110,14 @@ fn ingest_then_query_as_json() {
 
     // Re-ingesting the same file is an idempotent update.
     let r = json(&["ingest-tokens", "--db", &db, "--tokens", &tokens, "--json"]);
-    assert_eq!((r["inserted"].as_u64(), r["updated"].as_u64(), r["items"].as_u64()), (Some(0), Some(5), Some(5)));
+    assert_eq!(
+        (
+            r["inserted"].as_u64(),
+            r["updated"].as_u64(),
+            r["items"].as_u64()
+        ),
+        (Some(0), Some(5), Some(5))
+    );
     let r = json(&["lookup", "--db", &db, "--prefix", "3,17,5,1,1", "--json"]);
     assert_eq!(r["items"][0]["key"], "e");
 }
@@ -84,13 +127,33 @@ fn bad_inputs_name_file_and_line_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db").display().to_string();
     let good = write(dir.path(), "good.tsv", TOKENS);
-    json(&["ingest-tokens", "--db", &db, "--tokens", &good, "--json"].iter().copied().chain(["--k", "32"]).collect::<Vec<_>>());
-    let before = json(&["lookup", "--db", &db, "--prefix", "", "--limit", "100", "--json"]);
+    json(
+        &["ingest-tokens", "--db", &db, "--tokens", &good, "--json"]
+            .iter()
+            .copied()
+            .chain(["--k", "32"])
+            .collect::<Vec<_>>(),
+    );
+    let before = json(&[
+        "lookup", "--db", &db, "--prefix", "", "--limit", "100", "--json",
+    ]);
 
     let cases = [
-        ("malformed.tsv", "x\t1,2,3,4\t1\ny 1,2,3,4\n", "malformed.tsv:2:"),
-        ("range.tsv", "x\t1,2,3,4\t1\ny\t1,2,32,4\t1\n", "range.tsv:2:"),
-        ("levels.tsv", "x\t1,2,3,4\t1\n\ny\t1,2,3\t1\n", "levels.tsv:3:"),
+        (
+            "malformed.tsv",
+            "x\t1,2,3,4\t1\ny 1,2,3,4\n",
+            "malformed.tsv:2:",
+        ),
+        (
+            "range.tsv",
+            "x\t1,2,3,4\t1\ny\t1,2,32,4\t1\n",
+            "range.tsv:2:",
+        ),
+        (
+            "levels.tsv",
+            "x\t1,2,3,4\t1\n\ny\t1,2,3\t1\n",
+            "levels.tsv:3:",
+        ),
         ("notnum.tsv", "x\t1,2,z,4\t1\n", "notnum.tsv:1:"),
         ("weights.tsv", "x\t1,2,3,4\t0.5,0.5\n", "weights.tsv:1:"),
         ("dup.tsv", "x\t1,2,3,4\t1\nx\t1,2,3,5\t1\n", "dup.tsv:2:"),
@@ -101,15 +164,25 @@ fn bad_inputs_name_file_and_line_and_change_nothing() {
         let err = fails(&["ingest-tokens", "--db", &db, "--tokens", &path]);
         assert!(err.contains(want), "{name}: {err}");
     }
-    let err = fails(&["ingest-tokens", "--db", &db, "--tokens", &dir.path().join("missing.tsv").display().to_string()]);
+    let err = fails(&[
+        "ingest-tokens",
+        "--db",
+        &db,
+        "--tokens",
+        &dir.path().join("missing.tsv").display().to_string(),
+    ]);
     assert!(err.contains("missing.tsv"), "{err}");
-    let after = json(&["lookup", "--db", &db, "--prefix", "", "--limit", "100", "--json"]);
+    let after = json(&[
+        "lookup", "--db", &db, "--prefix", "", "--limit", "100", "--json",
+    ]);
     assert_eq!(before, after, "a rejected file changed the database");
 
     assert!(fails(&["similar", "--db", &db, "--item", "nope"]).contains("unknown item key 'nope'"));
     assert!(fails(&["lookup", "--db", &db, "--prefix", "3,99"]).contains("out of range"));
     assert!(fails(&["lookup", "--db", &db, "--prefix", "3,x"]).contains("not a token"));
-    assert!(fails(&["next", "--db", &db, "--prefix", "1,2,3,4,5,6"]).contains("prefix has 6 tokens"));
+    assert!(
+        fails(&["next", "--db", &db, "--prefix", "1,2,3,4,5,6"]).contains("prefix has 6 tokens")
+    );
     assert!(fails(&["next", "--db", &db, "--prefix", "-"]).contains("cannot be empty"));
 }
 
@@ -118,12 +191,20 @@ fn missing_database_and_missing_k_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("none").display().to_string();
     assert!(fails(&["stats", "--db", &db]).contains("no adasid database"));
-    assert!(!dir.path().join("none").exists(), "a failed open must not create a database");
+    assert!(
+        !dir.path().join("none").exists(),
+        "a failed open must not create a database"
+    );
     let tokens = write(dir.path(), "t.tsv", TOKENS);
     assert!(fails(&["ingest-tokens", "--db", &db, "--tokens", &tokens]).contains("--k"));
     let bad = write(dir.path(), "bad.tsv", "a\t1,2\nb\t1,99\n");
-    assert!(fails(&["ingest-tokens", "--db", &db, "--tokens", &bad, "--k", "8"]).contains("bad.tsv:2:"));
-    assert!(!dir.path().join("none").exists(), "a rejected file must not create a database");
+    assert!(
+        fails(&["ingest-tokens", "--db", &db, "--tokens", &bad, "--k", "8"]).contains("bad.tsv:2:")
+    );
+    assert!(
+        !dir.path().join("none").exists(),
+        "a rejected file must not create a database"
+    );
 }
 
 #[test]

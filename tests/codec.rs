@@ -7,12 +7,22 @@ use adasid::{SidLayout, Token};
 use proptest::prelude::*;
 
 fn record() -> impl Strategy<Value = ItemRecord> {
-    (".{0,12}", prop::collection::vec(any::<u16>(), 0..10), prop::collection::vec(any::<f32>(), 0..4))
-        .prop_map(|(key, tokens, weights)| ItemRecord { key, tokens, weights })
+    (
+        ".{0,12}",
+        prop::collection::vec(any::<u16>(), 0..10),
+        prop::collection::vec(any::<f32>(), 0..4),
+    )
+        .prop_map(|(key, tokens, weights)| ItemRecord {
+            key,
+            tokens,
+            weights,
+        })
 }
 
 fn chunk() -> impl Strategy<Value = Chunk> {
-    prop::collection::btree_map(any::<u8>(), record(), 0..8).prop_map(|m| Chunk { entries: m.into_iter().collect() })
+    prop::collection::btree_map(any::<u8>(), record(), 0..8).prop_map(|m| Chunk {
+        entries: m.into_iter().collect(),
+    })
 }
 
 fn same_bits(a: &[f32], b: &[f32]) -> bool {

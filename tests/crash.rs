@@ -23,16 +23,30 @@ fn batch_size(batch: u32) -> u32 {
 }
 
 fn item(batch: u32, i: u32) -> NewItem {
-    let tokens: Vec<Token> = vec![(batch % 256) as Token, (i % 256) as Token, ((batch * 7 + i) % 256) as Token, ((batch + i) % 256) as Token];
-    NewItem { key: format!("b{batch}-{i}"), tokens, weights: vec![0.5] }
+    let tokens: Vec<Token> = vec![
+        (batch % 256) as Token,
+        (i % 256) as Token,
+        ((batch * 7 + i) % 256) as Token,
+        ((batch + i) % 256) as Token,
+    ];
+    NewItem {
+        key: format!("b{batch}-{i}"),
+        tokens,
+        weights: vec![0.5],
+    }
 }
 
 /// The writer run in the child process.
 #[test]
 #[ignore = "helper: run by crash_recovery_keeps_every_acknowledged_batch in a child process"]
 fn crash_child_writer() {
-    let Ok(path) = std::env::var("ADASID_CRASH_DB") else { return };
-    let start: u32 = std::env::var("ADASID_CRASH_START").unwrap().parse().unwrap();
+    let Ok(path) = std::env::var("ADASID_CRASH_DB") else {
+        return;
+    };
+    let start: u32 = std::env::var("ADASID_CRASH_START")
+        .unwrap()
+        .parse()
+        .unwrap();
     let db = Database::open(Path::new(&path)).unwrap();
     for batch in start.. {
         let items: Vec<NewItem> = (0..batch_size(batch)).map(|i| item(batch, i)).collect();
@@ -50,25 +64,39 @@ fn verify(path: &Path, acked: &[u32], start: u32) -> u32 {
     loop {
         let n = batch_size(batch);
         let found = (0..n).filter(|&i| present(batch, i).is_some()).count() as u32;
-        assert!(found == 0 || found == n, "batch {batch} is partly visible: {found} of {n} items");
+        assert!(
+            found == 0 || found == n,
+            "batch {batch} is partly visible: {found} of {n} items"
+        );
         if found == 0 {
             break;
         }
         for i in 0..n {
             let id = present(batch, i).unwrap();
             let (full, _) = state.index.sid(id).unwrap();
-            assert_eq!(full[..4], item(batch, i).tokens[..], "tokens of b{batch}-{i}");
+            assert_eq!(
+                full[..4],
+                item(batch, i).tokens[..],
+                "tokens of b{batch}-{i}"
+            );
             assert!(state.index.items(&full[..2]).unwrap().contains(id));
             assert_eq!(state.index.items(full).map(|p| p.len()), Some(1));
         }
         batch += 1;
     }
     for &a in acked {
-        assert!(a < batch, "acknowledged batch {a} was lost (batches present: 0..{batch})");
+        assert!(
+            a < batch,
+            "acknowledged batch {a} was lost (batches present: 0..{batch})"
+        );
     }
     assert!(batch >= start, "batches before this round vanished");
     let total: u32 = (0..batch).map(batch_size).sum();
-    assert_eq!(state.index.len(), total as u64, "index holds items outside whole batches");
+    assert_eq!(
+        state.index.len(),
+        total as u64,
+        "index holds items outside whole batches"
+    );
     batch
 }
 
@@ -83,7 +111,13 @@ fn crash_recovery_keeps_every_acknowledged_batch() {
     let mut total_acked = 0usize;
     for round in 0..ROUNDS {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child_writer", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_child_writer",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("ADASID_CRASH_DB", &path)
             .env("ADASID_CRASH_START", next.to_string())
             .stdout(Stdio::piped())
@@ -114,7 +148,13 @@ fn crash_recovery_keeps_every_acknowledged_batch() {
         acked.extend(rx.try_iter());
         total_acked += acked.len();
         next = verify(&path, &acked, next);
-        eprintln!("round {round}: {} batches acknowledged, {next} whole batches on disk", acked.len());
+        eprintln!(
+            "round {round}: {} batches acknowledged, {next} whole batches on disk",
+            acked.len()
+        );
     }
-    assert!(total_acked >= ROUNDS / 2, "children acknowledged too little to test anything ({total_acked})");
+    assert!(
+        total_acked >= ROUNDS / 2,
+        "children acknowledged too little to test anything ({total_acked})"
+    );
 }

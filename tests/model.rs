@@ -30,13 +30,20 @@ impl Reference {
         let before = (self.items.clone(), self.next_id);
         let moving: BTreeSet<String> = batch
             .iter()
-            .filter(|n| self.items.get(&n.key).is_some_and(|r| r.full[..levels] != n.tokens[..]))
+            .filter(|n| {
+                self.items
+                    .get(&n.key)
+                    .is_some_and(|r| r.full[..levels] != n.tokens[..])
+            })
             .map(|n| n.key.clone())
             .collect();
         let mut taken: BTreeMap<Vec<Token>, BTreeSet<Token>> = BTreeMap::new();
         for (key, r) in &self.items {
             if !moving.contains(key) {
-                taken.entry(r.full[..levels].to_vec()).or_default().insert(r.full[levels]);
+                taken
+                    .entry(r.full[..levels].to_vec())
+                    .or_default()
+                    .insert(r.full[levels]);
             }
         }
         for n in batch {
@@ -60,23 +67,42 @@ impl Reference {
                     (id, full)
                 }
             };
-            self.items.insert(n.key.clone(), RefItem { id, full, weights: n.weights.clone() });
+            self.items.insert(
+                n.key.clone(),
+                RefItem {
+                    id,
+                    full,
+                    weights: n.weights.clone(),
+                },
+            );
         }
         true
     }
 
     fn under(&self, prefix: &[Token]) -> Vec<u32> {
-        let mut ids: Vec<u32> = self.items.values().filter(|r| r.full.starts_with(prefix)).map(|r| r.id).collect();
+        let mut ids: Vec<u32> = self
+            .items
+            .values()
+            .filter(|r| r.full.starts_with(prefix))
+            .map(|r| r.id)
+            .collect();
         ids.sort_unstable();
         ids
     }
 
     fn next_tokens(&self, prefix: &[Token]) -> Option<Vec<Token>> {
-        let under: Vec<&RefItem> = self.items.values().filter(|r| r.full.starts_with(prefix)).collect();
+        let under: Vec<&RefItem> = self
+            .items
+            .values()
+            .filter(|r| r.full.starts_with(prefix))
+            .collect();
         if under.is_empty() && !prefix.is_empty() {
             return None;
         }
-        let set: BTreeSet<Token> = under.iter().filter_map(|r| r.full.get(prefix.len()).copied()).collect();
+        let set: BTreeSet<Token> = under
+            .iter()
+            .filter_map(|r| r.full.get(prefix.len()).copied())
+            .collect();
         Some(set.into_iter().collect())
     }
 
@@ -97,7 +123,11 @@ fn random_item(rng: &mut ChaCha8Rng, layout: &SidLayout, key: String) -> NewItem
             weights.push(rng.gen_range(1..=4) as f32 / 4.0);
         }
     }
-    NewItem { key, tokens, weights }
+    NewItem {
+        key,
+        tokens,
+        weights,
+    }
 }
 
 fn random_prefix(rng: &mut ChaCha8Rng, reference: &Reference, layout: &SidLayout) -> Vec<Token> {
@@ -109,7 +139,13 @@ fn random_prefix(rng: &mut ChaCha8Rng, reference: &Reference, layout: &SidLayout
     } else {
         let len = rng.gen_range(0..=layout.full_len());
         (0..len)
-            .map(|pos| if layout.is_behavior(pos) && rng.gen_bool(0.2) { EMPTY } else { rng.gen_range(0..4) })
+            .map(|pos| {
+                if layout.is_behavior(pos) && rng.gen_bool(0.2) {
+                    EMPTY
+                } else {
+                    rng.gen_range(0..4)
+                }
+            })
             .collect()
     }
 }
@@ -126,36 +162,75 @@ fn check(db: &Database, reference: &Reference, rng: &mut ChaCha8Rng, layout: &Si
     for _ in 0..60 {
         let prefix = random_prefix(rng, reference, layout);
         let want = reference.under(&prefix);
-        let got: Vec<u32> = ix.items(&prefix).map(|p| p.iter().collect()).unwrap_or_default();
+        let got: Vec<u32> = ix
+            .items(&prefix)
+            .map(|p| p.iter().collect())
+            .unwrap_or_default();
         assert_eq!(got, want, "items({prefix:?})");
         assert_eq!(ix.count(&prefix) as usize, want.len());
         let want_next = reference.next_tokens(&prefix);
-        assert_eq!(ix.next_tokens(&prefix).map(|t| t.to_vec()), want_next, "next_tokens({prefix:?})");
+        assert_eq!(
+            ix.next_tokens(&prefix).map(|t| t.to_vec()),
+            want_next,
+            "next_tokens({prefix:?})"
+        );
         assert_eq!(ix.is_valid(&prefix), want_next.is_some());
         let mut mask = vec![0u64; ix.mask_words()];
         ix.allowed_mask(&[&prefix], &mut mask).unwrap();
-        let bits: Vec<usize> = want_next.unwrap_or_default().iter().map(|&t| layout.mask_bit(t)).collect();
+        let bits: Vec<usize> = want_next
+            .unwrap_or_default()
+            .iter()
+            .map(|&t| layout.mask_bit(t))
+            .collect();
         for b in 0..layout.mask_bits() {
-            assert_eq!(mask[b / 64] >> (b % 64) & 1 == 1, bits.contains(&b), "mask bit {b} of {prefix:?}");
+            assert_eq!(
+                mask[b / 64] >> (b % 64) & 1 == 1,
+                bits.contains(&b),
+                "mask bit {b} of {prefix:?}"
+            );
         }
     }
     if reference.items.is_empty() {
         return;
     }
     for _ in 0..10 {
-        let q = reference.items.values().nth(rng.gen_range(0..reference.items.len())).unwrap().clone();
+        let q = reference
+            .items
+            .values()
+            .nth(rng.gen_range(0..reference.items.len()))
+            .unwrap()
+            .clone();
         let k = rng.gen_range(1..8);
         // Prefix mode: deepest shared prefix first, then lower id.
         let mut want: Vec<(usize, u32)> = reference
             .items
             .values()
             .filter(|r| r.id != q.id)
-            .map(|r| (r.full.iter().zip(&q.full).take_while(|(a, b)| a == b).count(), r.id))
+            .map(|r| {
+                (
+                    r.full
+                        .iter()
+                        .zip(&q.full)
+                        .take_while(|(a, b)| a == b)
+                        .count(),
+                    r.id,
+                )
+            })
             .collect();
         want.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         want.truncate(k);
-        let query = CandidateQuery { tokens: &q.full, weights: &q.weights, k, mode: CandidateMode::Prefix, exclude: Some(q.id) };
-        let got: Vec<(usize, u32)> = ix.candidates(&query).iter().map(|c| (c.shared_depth as usize, c.item)).collect();
+        let query = CandidateQuery {
+            tokens: &q.full,
+            weights: &q.weights,
+            k,
+            mode: CandidateMode::Prefix,
+            exclude: Some(q.id),
+        };
+        let got: Vec<(usize, u32)> = ix
+            .candidates(&query)
+            .iter()
+            .map(|c| (c.shared_depth as usize, c.item))
+            .collect();
         assert_eq!(got, want, "prefix candidates of {:?}", q.full);
         // Overlap mode: weighted shared positions, then depth, then id; zero scores never appear.
         let weight = |pos: usize| layout.position_weight(&q.full, &q.weights, pos);
@@ -164,16 +239,37 @@ fn check(db: &Database, reference: &Reference, rng: &mut ChaCha8Rng, layout: &Si
             .values()
             .filter(|r| r.id != q.id)
             .map(|r| {
-                let score: f32 = (0..layout.levels()).filter(|&p| r.full[p] == q.full[p]).map(weight).sum();
-                (score, r.full.iter().zip(&q.full).take_while(|(a, b)| a == b).count(), r.id)
+                let score: f32 = (0..layout.levels())
+                    .filter(|&p| r.full[p] == q.full[p])
+                    .map(weight)
+                    .sum();
+                (
+                    score,
+                    r.full
+                        .iter()
+                        .zip(&q.full)
+                        .take_while(|(a, b)| a == b)
+                        .count(),
+                    r.id,
+                )
             })
-            .filter(|(s, _, r)| *s > 0.0 || (0..layout.levels()).any(|p| weight(p) > 0.0 && reference.by_id(*r).full[p] == q.full[p]))
+            .filter(|(s, _, r)| {
+                *s > 0.0
+                    || (0..layout.levels())
+                        .any(|p| weight(p) > 0.0 && reference.by_id(*r).full[p] == q.full[p])
+            })
             .collect();
         want.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
         want.truncate(k);
-        let query = CandidateQuery { mode: CandidateMode::Overlap, ..query };
-        let got: Vec<(f32, usize, u32)> =
-            ix.candidates(&query).iter().map(|c| (c.score, c.shared_depth as usize, c.item)).collect();
+        let query = CandidateQuery {
+            mode: CandidateMode::Overlap,
+            ..query
+        };
+        let got: Vec<(f32, usize, u32)> = ix
+            .candidates(&query)
+            .iter()
+            .map(|c| (c.score, c.shared_depth as usize, c.item))
+            .collect();
         assert_eq!(got, want, "overlap candidates of {:?}", q.full);
     }
 }
@@ -194,7 +290,12 @@ fn run_model(seed: u64, steps: usize) {
                 for _ in 0..n {
                     let reuse = !reference.items.is_empty() && rng.gen_bool(0.3);
                     let key = if reuse {
-                        reference.items.keys().nth(rng.gen_range(0..reference.items.len())).unwrap().clone()
+                        reference
+                            .items
+                            .keys()
+                            .nth(rng.gen_range(0..reference.items.len()))
+                            .unwrap()
+                            .clone()
                     } else {
                         fresh += 1;
                         format!("k{fresh}")
@@ -213,7 +314,14 @@ fn run_model(seed: u64, steps: usize) {
             5..=6 if !reference.items.is_empty() => {
                 let n = rng.gen_range(1..=3.min(reference.items.len()));
                 let keys: BTreeSet<String> = (0..n)
-                    .map(|_| reference.items.keys().nth(rng.gen_range(0..reference.items.len())).unwrap().clone())
+                    .map(|_| {
+                        reference
+                            .items
+                            .keys()
+                            .nth(rng.gen_range(0..reference.items.len()))
+                            .unwrap()
+                            .clone()
+                    })
                     .collect();
                 let refs: Vec<&str> = keys.iter().map(|s| s.as_str()).collect();
                 db.remove(&refs).unwrap();
@@ -246,7 +354,11 @@ fn unknown_key_removal_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let layout = SidLayout::new(2, 4, 0).unwrap();
     let db = Database::create(&dir.path().join("db"), layout).unwrap();
-    let item = |k: &str| NewItem { key: k.into(), tokens: vec![1, 2], weights: vec![] };
+    let item = |k: &str| NewItem {
+        key: k.into(),
+        tokens: vec![1, 2],
+        weights: vec![],
+    };
     db.upsert(&[item("a"), item("b")]).unwrap();
     assert!(matches!(db.remove(&["a", "zzz"]), Err(adasid::Error::UnknownKey(k)) if k == "zzz"));
     assert_eq!(db.read().index.len(), 2);

@@ -70,7 +70,13 @@ pub fn run(a: Args) -> Result<()> {
         .unwrap_or_default();
     let next = index.next_tokens(prefix).unwrap_or(&[]);
     let cands = |mode| {
-        let q = CandidateQuery { tokens: sid, weights, k: 5, mode, exclude: Some(id) };
+        let q = CandidateQuery {
+            tokens: sid,
+            weights,
+            k: 5,
+            mode,
+            exclude: Some(id),
+        };
         index
             .candidates(&q)
             .iter()
@@ -102,15 +108,38 @@ pub fn run(a: Args) -> Result<()> {
             "Built a database of {} synthetic items (6 positions, K = 100, last 2 are behavior SIDs) in {ingest_s:.2}s.\n\n",
             report.inserted
         );
-        out += &format!("Item {} has SID [{}] with routing weights {:?}\n", items[0].key, format_tokens(sid), weights);
+        out += &format!(
+            "Item {} has SID [{}] with routing weights {:?}\n",
+            items[0].key,
+            format_tokens(sid),
+            weights
+        );
         out += "  (the last token disambiguates items whose semantic tokens collide; '-' is a masked behavior SID)\n\n";
-        out += &format!("{} items live under its 2-token prefix [{}]; the first few:\n", index.count(prefix), format_tokens(prefix));
+        out += &format!(
+            "{} items live under its 2-token prefix [{}]; the first few:\n",
+            index.count(prefix),
+            format_tokens(prefix)
+        );
         for v in &under {
-            out += &format!("  {:<12} {}\n", v["key"].as_str().unwrap_or(""), v["sid"].as_str().unwrap_or(""));
+            out += &format!(
+                "  {:<12} {}\n",
+                v["key"].as_str().unwrap_or(""),
+                v["sid"].as_str().unwrap_or("")
+            );
         }
-        out += &format!("\nValid next tokens after [{}] (what a constrained beam may write): {}\n", format_tokens(prefix), format_tokens(next));
-        for (title, rows) in [("prefix backoff", &by_prefix), ("position overlap", &by_overlap)] {
-            out += &format!("\nTop candidates by {title}:\n  {:<12} {:>5} {:>6}  sid\n", "key", "depth", "score");
+        out += &format!(
+            "\nValid next tokens after [{}] (what a constrained beam may write): {}\n",
+            format_tokens(prefix),
+            format_tokens(next)
+        );
+        for (title, rows) in [
+            ("prefix backoff", &by_prefix),
+            ("position overlap", &by_overlap),
+        ] {
+            out += &format!(
+                "\nTop candidates by {title}:\n  {:<12} {:>5} {:>6}  sid\n",
+                "key", "depth", "score"
+            );
             for v in rows.iter() {
                 out += &format!(
                     "  {:<12} {:>5} {:>6.2}  {}\n",

@@ -43,7 +43,8 @@ pub struct SimilarArgs {
 }
 
 fn open_prefix(db: &DbArgs, prefix: &str) -> Result<(Database, Vec<Token>)> {
-    let tokens = parse_tokens(prefix).map_err(|m| Error::InvalidArgument(format!("--prefix: {m}")))?;
+    let tokens =
+        parse_tokens(prefix).map_err(|m| Error::InvalidArgument(format!("--prefix: {m}")))?;
     let db = Database::open(&db.db)?;
     db.layout().check_prefix(&tokens)?;
     Ok((db, tokens))
@@ -60,16 +61,25 @@ pub fn lookup(a: LookupArgs) -> Result<()> {
     let state = db.read();
     let postings = state.index.items(&prefix);
     let count = postings.map_or(0, |p| p.len());
-    let ids: Vec<ItemId> = postings.map(|p| p.iter().take(a.limit).collect()).unwrap_or_default();
+    let ids: Vec<ItemId> = postings
+        .map(|p| p.iter().take(a.limit).collect())
+        .unwrap_or_default();
     let items: Vec<Value> = ids.iter().map(|&id| item_json(&state, id)).collect();
     let value = json!({ "prefix": format_tokens(&prefix), "count": count, "items": items });
     emit(a.db.json, &value, || {
         let mut out = format!("{count} items under prefix [{}]\n", format_tokens(&prefix));
         for v in &items {
-            out += &format!("  {:<24} {}\n", v["key"].as_str().unwrap_or(""), v["sid"].as_str().unwrap_or(""));
+            out += &format!(
+                "  {:<24} {}\n",
+                v["key"].as_str().unwrap_or(""),
+                v["sid"].as_str().unwrap_or("")
+            );
         }
         if count as usize > items.len() {
-            out += &format!("  ... {} more (raise --limit)\n", count as usize - items.len());
+            out += &format!(
+                "  ... {} more (raise --limit)\n",
+                count as usize - items.len()
+            );
         }
         out
     });
@@ -90,7 +100,12 @@ pub fn next(a: NextArgs) -> Result<()> {
     });
     emit(a.db.json, &value, || {
         if valid {
-            format!("{} valid next tokens after [{}]: {}\n", tokens.len(), format_tokens(&prefix), format_tokens(tokens))
+            format!(
+                "{} valid next tokens after [{}]: {}\n",
+                tokens.len(),
+                format_tokens(&prefix),
+                format_tokens(tokens)
+            )
         } else {
             format!("no item has the prefix [{}]\n", format_tokens(&prefix))
         }
@@ -107,7 +122,13 @@ pub fn similar(a: SimilarArgs) -> Result<()> {
         Mode::Prefix => CandidateMode::Prefix,
         Mode::Overlap => CandidateMode::Overlap,
     };
-    let query = CandidateQuery { tokens: sid, weights, k: a.k, mode, exclude: Some(id) };
+    let query = CandidateQuery {
+        tokens: sid,
+        weights,
+        k: a.k,
+        mode,
+        exclude: Some(id),
+    };
     let found = state.index.candidates(&query);
     let rows: Vec<Value> = found
         .iter()
@@ -120,7 +141,12 @@ pub fn similar(a: SimilarArgs) -> Result<()> {
         .collect();
     let value = json!({ "item": a.item, "sid": format_tokens(sid), "mode": format!("{:?}", a.mode).to_lowercase(), "candidates": rows });
     emit(a.db.json, &value, || {
-        let mut out = format!("{} candidates for {} [{}]\n", rows.len(), a.item, format_tokens(sid));
+        let mut out = format!(
+            "{} candidates for {} [{}]\n",
+            rows.len(),
+            a.item,
+            format_tokens(sid)
+        );
         out += &format!("  {:<24} {:>6} {:>7}  sid\n", "key", "depth", "score");
         for v in &rows {
             out += &format!(

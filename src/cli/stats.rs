@@ -17,7 +17,10 @@ pub(crate) fn render(s: &IndexStats) -> String {
         "items {}  levels {} (+1 disambiguation)  K {}  behavior positions {}\n",
         s.items, s.levels, s.codebook_size, s.behavior_positions
     );
-    out += &format!("collision rate before disambiguation {:.4}\n", s.collision_rate);
+    out += &format!(
+        "collision rate before disambiguation {:.4}\n",
+        s.collision_rate
+    );
     out += "  pos  kind      utilisation  entropy(bits)  masked\n";
     for p in &s.positions {
         out += &format!(
@@ -39,6 +42,8 @@ pub fn run(a: Args) -> Result<()> {
     let bytes = db.size_on_disk()?;
     let mut value = json!(stats);
     value["bytes_on_disk"] = json!(bytes);
-    emit(a.db.json, &value, || format!("{}bytes on disk {bytes}\n", render(&stats)));
+    emit(a.db.json, &value, || {
+        format!("{}bytes on disk {bytes}\n", render(&stats))
+    });
     Ok(())
 }

@@ -71,7 +71,10 @@ pub fn encode(kind: Kind, payload: &[u8]) -> Vec<u8> {
 pub fn decode(kind: Kind, bytes: &[u8]) -> Result<&[u8]> {
     let what = kind.name();
     if bytes.len() < HEADER + TRAILER {
-        return Err(Error::corruption(what, format!("{} bytes is shorter than a frame", bytes.len())));
+        return Err(Error::corruption(
+            what,
+            format!("{} bytes is shorter than a frame", bytes.len()),
+        ));
     }
     if bytes[0..4] != MAGIC {
         return Err(Error::corruption(what, "bad magic bytes"));
@@ -81,11 +84,19 @@ pub fn decode(kind: Kind, bytes: &[u8]) -> Result<&[u8]> {
     if HEADER.checked_add(len).and_then(|n| n.checked_add(TRAILER)) != Some(bytes.len()) {
         return Err(Error::corruption(
             what,
-            format!("payload length {len} does not match frame size {}", bytes.len()),
+            format!(
+                "payload length {len} does not match frame size {}",
+                bytes.len()
+            ),
         ));
     }
     let body = HEADER + len;
-    let stored = u32::from_le_bytes([bytes[body], bytes[body + 1], bytes[body + 2], bytes[body + 3]]);
+    let stored = u32::from_le_bytes([
+        bytes[body],
+        bytes[body + 1],
+        bytes[body + 2],
+        bytes[body + 3],
+    ]);
     if crc32fast::hash(&bytes[..body]) != stored {
         return Err(Error::corruption(what, "checksum mismatch"));
     }
@@ -97,7 +108,10 @@ pub fn decode(kind: Kind, bytes: &[u8]) -> Result<&[u8]> {
         });
     }
     if bytes[4] != kind as u8 {
-        return Err(Error::corruption(what, format!("frame holds kind {}, not {}", bytes[4], kind as u8)));
+        return Err(Error::corruption(
+            what,
+            format!("frame holds kind {}, not {}", bytes[4], kind as u8),
+        ));
     }
     Ok(&bytes[HEADER..body])
 }
@@ -113,7 +127,10 @@ mod tests {
         for i in 0..f.len() {
             let mut g = f.clone();
             g[i] ^= 0x40;
-            assert!(decode(Kind::Blob, &g).is_err(), "flip at byte {i} went unnoticed");
+            assert!(
+                decode(Kind::Blob, &g).is_err(),
+                "flip at byte {i} went unnoticed"
+            );
         }
         for n in 0..f.len() {
             assert!(decode(Kind::Blob, &f[..n]).is_err());
@@ -127,12 +144,18 @@ mod tests {
         let body = f.len() - 4;
         let crc = crc32fast::hash(&f[..body]);
         f[body..].copy_from_slice(&crc.to_le_bytes());
-        assert!(matches!(decode(Kind::Blob, &f), Err(Error::VersionMismatch { found: 2, .. })));
+        assert!(matches!(
+            decode(Kind::Blob, &f),
+            Err(Error::VersionMismatch { found: 2, .. })
+        ));
     }
 
     #[test]
     fn wrong_kind_is_corruption() {
         let f = encode(Kind::Blob, b"x");
-        assert!(matches!(decode(Kind::Chunk, &f), Err(Error::DataCorruption { .. })));
+        assert!(matches!(
+            decode(Kind::Chunk, &f),
+            Err(Error::DataCorruption { .. })
+        ));
     }
 }

@@ -49,12 +49,17 @@ impl Matrix {
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let payload = frame::decode(Kind::Matrix, bytes)?;
         if payload.len() < 8 {
-            return Err(Error::corruption("matrix", "payload shorter than its header"));
+            return Err(Error::corruption(
+                "matrix",
+                "payload shorter than its header",
+            ));
         }
         let rows = u32::from_le_bytes(payload[0..4].try_into().expect("4 bytes"));
         let cols = u32::from_le_bytes(payload[4..8].try_into().expect("4 bytes"));
         let body = &payload[8..];
-        let expected = (rows as u64).checked_mul(cols as u64).and_then(|n| n.checked_mul(4));
+        let expected = (rows as u64)
+            .checked_mul(cols as u64)
+            .and_then(|n| n.checked_mul(4));
         if expected != Some(body.len() as u64) {
             return Err(Error::corruption(
                 "matrix",

@@ -84,7 +84,11 @@ mod tests {
     #[test]
     fn put_get_remove() {
         let mut c = Chunk::default();
-        let r = |k: &str| ItemRecord { key: k.into(), tokens: vec![1, 2, 0], weights: vec![] };
+        let r = |k: &str| ItemRecord {
+            key: k.into(),
+            tokens: vec![1, 2, 0],
+            weights: vec![],
+        };
         c.put(9, r("b"));
         c.put(3, r("a"));
         c.put(9, r("c"));
@@ -97,8 +101,14 @@ mod tests {
 
     #[test]
     fn unordered_slots_are_corrupt() {
-        let r = ItemRecord { key: "a".into(), tokens: vec![1], weights: vec![] };
-        let c = Chunk { entries: vec![(5, r.clone()), (2, r)] };
+        let r = ItemRecord {
+            key: "a".into(),
+            tokens: vec![1],
+            weights: vec![],
+        };
+        let c = Chunk {
+            entries: vec![(5, r.clone()), (2, r)],
+        };
         assert!(Chunk::decode(&c.encode()).is_err());
     }
 }

@@ -75,7 +75,11 @@ pub fn items(n: usize, layout: &SidLayout, seed: u64) -> Vec<NewItem> {
                 }
                 tokens.push(token);
             }
-            NewItem { key: format!("item{i}"), tokens, weights }
+            NewItem {
+                key: format!("item{i}"),
+                tokens,
+                weights,
+            }
         })
         .collect()
 }
@@ -95,7 +99,10 @@ mod tests {
         let mut counts = vec![0usize; 64];
         a.iter().for_each(|it| counts[it.tokens[0] as usize] += 1);
         counts.sort_unstable();
-        assert!(counts[63] > 4 * counts[32].max(1), "level 1 should be skewed: {counts:?}");
+        assert!(
+            counts[63] > 4 * counts[32].max(1),
+            "level 1 should be skewed: {counts:?}"
+        );
         let masked = a.iter().filter(|it| it.tokens[3] == EMPTY).count();
         assert!((400..800).contains(&masked), "{masked}");
     }

@@ -23,7 +23,11 @@ pub struct TokenLine {
 
 /// Parses the whole text of a token file; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Vec<TokenLine>> {
-    let err = |line: usize, message: String| Error::Input { file: file.to_string(), line, message };
+    let err = |line: usize, message: String| Error::Input {
+        file: file.to_string(),
+        line,
+        message,
+    };
     let mut out = Vec::new();
     let mut first_line: HashMap<&str, usize> = HashMap::new();
     for (i, raw) in text.lines().enumerate() {
@@ -36,7 +40,10 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<TokenLine>> {
         if !(2..=3).contains(&fields.len()) {
             return Err(err(
                 line,
-                format!("expected 'key<TAB>tokens[<TAB>weights]', found {} tab-separated fields", fields.len()),
+                format!(
+                    "expected 'key<TAB>tokens[<TAB>weights]', found {} tab-separated fields",
+                    fields.len()
+                ),
             ));
         }
         let key = fields[0];
@@ -44,7 +51,10 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<TokenLine>> {
             return Err(err(line, "empty item key".into()));
         }
         if let Some(first) = first_line.insert(key, line) {
-            return Err(err(line, format!("item '{key}' already appears on line {first}")));
+            return Err(err(
+                line,
+                format!("item '{key}' already appears on line {first}"),
+            ));
         }
         let tokens = parse_tokens(fields[1]).map_err(|m| err(line, m))?;
         if tokens.is_empty() {
@@ -54,7 +64,14 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<TokenLine>> {
             Some(w) => parse_weights(w).map_err(|m| err(line, m))?,
             None => Vec::new(),
         };
-        out.push(TokenLine { line, item: NewItem { key: key.to_string(), tokens, weights } });
+        out.push(TokenLine {
+            line,
+            item: NewItem {
+                key: key.to_string(),
+                tokens,
+                weights,
+            },
+        });
     }
     if out.is_empty() {
         return Err(err(1, "no items: the file is empty".into()));
@@ -89,11 +106,13 @@ pub fn infer_layout(lines: &[TokenLine], k: u32, behavior: Option<u32>) -> Resul
 /// Checks every line against `layout`; the error names file and line.
 pub fn validate(file: &str, lines: &[TokenLine], layout: &SidLayout) -> Result<()> {
     for l in lines {
-        layout.canonical(&l.item.tokens, &l.item.weights).map_err(|message| Error::Input {
-            file: file.to_string(),
-            line: l.line,
-            message,
-        })?;
+        layout
+            .canonical(&l.item.tokens, &l.item.weights)
+            .map_err(|message| Error::Input {
+                file: file.to_string(),
+                line: l.line,
+                message,
+            })?;
     }
     Ok(())
 }
@@ -124,6 +143,9 @@ mod tests {
         let lines = parse("t.tsv", "a\t1,2\nb\t1,9\n").unwrap();
         let layout = SidLayout::new(2, 8, 0).unwrap();
         let e = validate("t.tsv", &lines, &layout).unwrap_err().to_string();
-        assert!(e.starts_with("t.tsv:2:") && e.contains("not below K"), "{e}");
+        assert!(
+            e.starts_with("t.tsv:2:") && e.contains("not below K"),
+            "{e}"
+        );
     }
 }

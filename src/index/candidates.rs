@@ -87,7 +87,12 @@ impl Index {
         chain
     }
 
-    fn prefix_candidates(&self, tokens: &[Token], k: usize, exclude: Option<ItemId>) -> Vec<Candidate> {
+    fn prefix_candidates(
+        &self,
+        tokens: &[Token],
+        k: usize,
+        exclude: Option<ItemId>,
+    ) -> Vec<Candidate> {
         let chain = self.prefix_chain(tokens);
         let mut out = Vec::with_capacity(k.min(self.len() as usize));
         for depth in (0..chain.len()).rev() {
@@ -96,7 +101,11 @@ impl Index {
                 if Some(item) == exclude || deeper.is_some_and(|d| d.contains(item)) {
                     continue;
                 }
-                out.push(Candidate { item, shared_depth: depth as u8, score: depth as f32 });
+                out.push(Candidate {
+                    item,
+                    shared_depth: depth as u8,
+                    score: depth as f32,
+                });
                 if out.len() == k {
                     return out;
                 }
@@ -138,7 +147,11 @@ impl Index {
         let mut out: Vec<Candidate> = scores
             .into_iter()
             .filter(|(item, _)| Some(*item) != exclude)
-            .map(|(item, score)| Candidate { item, shared_depth: self.shared_depth(item, tokens), score })
+            .map(|(item, score)| Candidate {
+                item,
+                shared_depth: self.shared_depth(item, tokens),
+                score,
+            })
             .collect();
         let order = |a: &Candidate, b: &Candidate| {
             b.score

@@ -128,7 +128,9 @@ impl Index {
             )));
         }
         layout.check_prefix(full)?;
-        layout.check_weights(full, weights).map_err(Error::InvalidArgument)
+        layout
+            .check_weights(full, weights)
+            .map_err(Error::InvalidArgument)
     }
 
     fn locate(&self, prefix: &[Token]) -> Option<Loc> {
@@ -264,10 +266,14 @@ impl Index {
     /// Adds `item` with its full SID (semantic tokens + disambiguation token).
     pub fn insert(&mut self, item: ItemId, full: &[Token], weights: &[f32]) -> Result<()> {
         if item > MAX_ITEM_ID {
-            return Err(Error::InvalidArgument(format!("item id {item} exceeds {MAX_ITEM_ID}")));
+            return Err(Error::InvalidArgument(format!(
+                "item id {item} exceeds {MAX_ITEM_ID}"
+            )));
         }
         if self.contains(item) {
-            return Err(Error::InvalidArgument(format!("item {item} is already indexed")));
+            return Err(Error::InvalidArgument(format!(
+                "item {item} is already indexed"
+            )));
         }
         self.check_full(full, weights)?;
         self.items.set(item, full, weights);
@@ -283,9 +289,14 @@ impl Index {
     /// one, but the trie is built from the items sorted by SID (each node's
     /// posting list made once from a sorted run) and the per-position postings
     /// from per-token id runs, in parallel.
-    pub fn bulk_load<'a>(&mut self, records: impl IntoIterator<Item = (ItemId, &'a [Token], &'a [f32])>) -> Result<()> {
+    pub fn bulk_load<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = (ItemId, &'a [Token], &'a [f32])>,
+    ) -> Result<()> {
         if !self.is_empty() {
-            return Err(Error::InvalidArgument("bulk_load needs an empty index".into()));
+            return Err(Error::InvalidArgument(
+                "bulk_load needs an empty index".into(),
+            ));
         }
         if let Err(e) = self.load_items(records) {
             *self = Index::new(self.layout);
@@ -297,30 +308,40 @@ impl Index {
         // A contiguous copy of the SIDs in sorted order keeps the trie build sequential in memory.
         let stride = self.layout.full_len();
         let mut sorted = Vec::with_capacity(order.len() * stride);
-        order.iter().for_each(|&i| sorted.extend_from_slice(self.items.sid(i)));
+        order
+            .iter()
+            .for_each(|&i| sorted.extend_from_slice(self.items.sid(i)));
         self.postings[ROOT as usize] = self.items.live.clone();
         if let Err(e) = self.build_subtrie(ROOT, 0, &order, &sorted) {
             *self = Index::new(self.layout);
             return Err(e);
         }
         let (items, geo) = (&self.items, self.geo);
-        self.by_position.par_iter_mut().enumerate().for_each(|(pos, bitmaps)| {
-            let mut runs: Vec<Vec<ItemId>> = vec![Vec::new(); geo.bits];
-            for item in &items.live {
-                runs[geo.bit(items.sid(item)[pos])].push(item);
-            }
-            for (bitmap, run) in bitmaps.iter_mut().zip(runs) {
-                *bitmap = RoaringBitmap::from_sorted_iter(run).expect("ids ascend");
-            }
-        });
+        self.by_position
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(pos, bitmaps)| {
+                let mut runs: Vec<Vec<ItemId>> = vec![Vec::new(); geo.bits];
+                for item in &items.live {
+                    runs[geo.bit(items.sid(item)[pos])].push(item);
+                }
+                for (bitmap, run) in bitmaps.iter_mut().zip(runs) {
+                    *bitmap = RoaringBitmap::from_sorted_iter(run).expect("ids ascend");
+                }
+            });
         Ok(())
     }
 
-    fn load_items<'a>(&mut self, records: impl IntoIterator<Item = (ItemId, &'a [Token], &'a [f32])>) -> Result<()> {
+    fn load_items<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = (ItemId, &'a [Token], &'a [f32])>,
+    ) -> Result<()> {
         let mut last = None;
         for (item, full, weights) in records {
             if item > MAX_ITEM_ID || last.is_some_and(|l| l >= item) {
-                return Err(Error::InvalidArgument(format!("item id {item} is out of order or too large")));
+                return Err(Error::InvalidArgument(format!(
+                    "item id {item} is out of order or too large"
+                )));
             }
             last = Some(item);
             self.check_full(full, weights)?;
@@ -331,7 +352,13 @@ impl Index {
 
     /// Builds the children of `node` from `run`: the items under its prefix
     /// (of length `depth`), sorted by SID, whose SIDs are `sids` (row-major).
-    fn build_subtrie(&mut self, node: u32, depth: usize, run: &[ItemId], sids: &[Token]) -> Result<()> {
+    fn build_subtrie(
+        &mut self,
+        node: u32,
+        depth: usize,
+        run: &[ItemId],
+        sids: &[Token],
+    ) -> Result<()> {
         let stride = self.layout.full_len();
         let token_at = |i: usize| sids[i * stride + depth];
         let mut start = 0;
@@ -431,12 +458,16 @@ impl Index {
     /// Removes `item`; nodes left with one item collapse into a direct item reference.
     pub fn remove(&mut self, item: ItemId) -> Result<()> {
         if !self.contains(item) {
-            return Err(Error::InvalidArgument(format!("item {item} is not indexed")));
+            return Err(Error::InvalidArgument(format!(
+                "item {item} is not indexed"
+            )));
         }
         let full: Vec<Token> = self.items.sid(item).to_vec();
         let mut path = vec![ROOT];
         let mut depth = 0;
-        while let Some(Child::Node(c)) = self.nodes[*path.last().unwrap() as usize].child(&self.geo, full[depth]) {
+        while let Some(Child::Node(c)) =
+            self.nodes[*path.last().unwrap() as usize].child(&self.geo, full[depth])
+        {
             path.push(c);
             depth += 1;
         }

@@ -69,7 +69,11 @@ impl Geometry {
 
     #[inline]
     pub(crate) fn bit(&self, token: Token) -> usize {
-        if token == crate::sid::EMPTY { self.k } else { token as usize }
+        if token == crate::sid::EMPTY {
+            self.k
+        } else {
+            token as usize
+        }
     }
 }
 

@@ -36,7 +36,8 @@ fn empty_token_and_masks() {
     ix.insert(6, &[1, 2, 7, 0], &[0.5]).unwrap();
     assert_eq!(ix.next_tokens(&[1, 2]).unwrap(), &[7, EMPTY]);
     let mut out = vec![0u64; 3 * ix.mask_words()];
-    ix.allowed_mask(&[vec![1u16, 2], vec![1, 3], vec![]], &mut out).unwrap();
+    ix.allowed_mask(&[vec![1u16, 2], vec![1, 3], vec![]], &mut out)
+        .unwrap();
     assert_eq!(out[0], (1 << 7) | (1 << 8));
     assert_eq!(out[1], 0);
     assert_eq!(out[2], 1 << 1);
@@ -49,9 +50,15 @@ fn rejects_bad_sids() {
     assert!(ix.insert(0, &[1, 2, 3], &[]).is_err());
     assert!(ix.insert(0, &[8, 2, 3, 0], &[]).is_err());
     assert!(ix.insert(0, &[EMPTY, 2, 3, 0], &[]).is_err());
-    assert!(ix.insert(0, &[1, 2, 3, 0], &[0.0]).is_err(), "zero weight needs EMPTY");
+    assert!(
+        ix.insert(0, &[1, 2, 3, 0], &[0.0]).is_err(),
+        "zero weight needs EMPTY"
+    );
     ix.insert(0, &[1, 2, 3, 0], &[]).unwrap();
-    assert!(ix.insert(1, &[1, 2, 3, 0], &[]).is_err(), "duplicate full SID");
+    assert!(
+        ix.insert(1, &[1, 2, 3, 0], &[]).is_err(),
+        "duplicate full SID"
+    );
     assert!(ix.insert(0, &[1, 2, 4, 0], &[]).is_err(), "duplicate item");
     assert_eq!(ix.len(), 1);
 }
@@ -75,8 +82,18 @@ fn prefix_candidates_back_off_by_depth() {
     ix.insert(1, &[1, 2, 4, 0], &[]).unwrap();
     ix.insert(2, &[1, 5, 3, 0], &[]).unwrap();
     ix.insert(3, &[6, 2, 3, 0], &[]).unwrap();
-    let q = CandidateQuery { tokens: &[1, 2, 3], weights: &[], k: 3, mode: CandidateMode::Prefix, exclude: Some(0) };
-    let got: Vec<(u32, u8)> = ix.candidates(&q).iter().map(|c| (c.item, c.shared_depth)).collect();
+    let q = CandidateQuery {
+        tokens: &[1, 2, 3],
+        weights: &[],
+        k: 3,
+        mode: CandidateMode::Prefix,
+        exclude: Some(0),
+    };
+    let got: Vec<(u32, u8)> = ix
+        .candidates(&q)
+        .iter()
+        .map(|c| (c.item, c.shared_depth))
+        .collect();
     assert_eq!(got, vec![(1, 2), (2, 1), (3, 0)]);
 }
 
@@ -87,8 +104,18 @@ fn overlap_candidates_weight_behavior_positions() {
     ix.insert(1, &[1, 7, 3, 0], &[0.9]).unwrap(); // shares positions 0 and 2
     ix.insert(2, &[4, 2, 5, 0], &[0.9]).unwrap(); // shares position 1 only
     ix.insert(3, &[1, 2, 6, 0], &[0.9]).unwrap(); // shares positions 0 and 1
-    let q = CandidateQuery { tokens: &[1, 2, 3], weights: &[0.25], k: 10, mode: CandidateMode::Overlap, exclude: Some(0) };
-    let got: Vec<(u32, f32)> = ix.candidates(&q).iter().map(|c| (c.item, c.score)).collect();
+    let q = CandidateQuery {
+        tokens: &[1, 2, 3],
+        weights: &[0.25],
+        k: 10,
+        mode: CandidateMode::Overlap,
+        exclude: Some(0),
+    };
+    let got: Vec<(u32, f32)> = ix
+        .candidates(&q)
+        .iter()
+        .map(|c| (c.item, c.score))
+        .collect();
     assert_eq!(got, vec![(3, 2.0), (1, 1.25), (2, 1.0)]);
 }
 
@@ -105,7 +132,13 @@ fn prefix_and_token_counts() {
 
 #[test]
 fn bulk_load_matches_inserts_and_rejects_bad_input() {
-    let sids: Vec<Vec<Token>> = vec![vec![1, 2, 3, 0], vec![1, 2, 3, 1], vec![1, 2, EMPTY, 0], vec![4, 0, 0, 0], vec![1, 5, 3, 0]];
+    let sids: Vec<Vec<Token>> = vec![
+        vec![1, 2, 3, 0],
+        vec![1, 2, 3, 1],
+        vec![1, 2, EMPTY, 0],
+        vec![4, 0, 0, 0],
+        vec![1, 5, 3, 0],
+    ];
     let weights = |s: &Vec<Token>| if s[2] == EMPTY { vec![0.0] } else { vec![0.5] };
     let mut one_by_one = Index::new(layout());
     for (i, s) in sids.iter().enumerate() {
@@ -113,20 +146,51 @@ fn bulk_load_matches_inserts_and_rejects_bad_input() {
     }
     let w: Vec<Vec<f32>> = sids.iter().map(weights).collect();
     let mut bulk = Index::new(layout());
-    bulk.bulk_load(sids.iter().zip(&w).enumerate().map(|(i, (s, w))| (i as u32 * 3, &s[..], &w[..]))).unwrap();
-    for prefix in [&[][..], &[1], &[1, 2], &[1, 2, 3], &[1, 2, EMPTY], &[4, 0, 0, 0], &[9]] {
-        assert_eq!(tokens(bulk.items(prefix)), tokens(one_by_one.items(prefix)), "{prefix:?}");
+    bulk.bulk_load(
+        sids.iter()
+            .zip(&w)
+            .enumerate()
+            .map(|(i, (s, w))| (i as u32 * 3, &s[..], &w[..])),
+    )
+    .unwrap();
+    for prefix in [
+        &[][..],
+        &[1],
+        &[1, 2],
+        &[1, 2, 3],
+        &[1, 2, EMPTY],
+        &[4, 0, 0, 0],
+        &[9],
+    ] {
+        assert_eq!(
+            tokens(bulk.items(prefix)),
+            tokens(one_by_one.items(prefix)),
+            "{prefix:?}"
+        );
         assert_eq!(bulk.next_tokens(prefix), one_by_one.next_tokens(prefix));
     }
     assert_eq!(bulk.node_count(), one_by_one.node_count());
-    assert_eq!(tokens(bulk.position_items(2, EMPTY).map(Postings::Many)), vec![6]);
+    assert_eq!(
+        tokens(bulk.position_items(2, EMPTY).map(Postings::Many)),
+        vec![6]
+    );
 
     let dup = [vec![1u16, 2, 3, 0], vec![1, 2, 3, 0]];
     let mut ix = Index::new(layout());
-    let err = ix.bulk_load(dup.iter().enumerate().map(|(i, s)| (i as u32, &s[..], &[][..])));
+    let err = ix.bulk_load(
+        dup.iter()
+            .enumerate()
+            .map(|(i, s)| (i as u32, &s[..], &[][..])),
+    );
     assert!(err.is_err());
-    assert!(ix.is_empty() && ix.items(&[1]).is_none(), "a failed bulk load leaves the index empty");
+    assert!(
+        ix.is_empty() && ix.items(&[1]).is_none(),
+        "a failed bulk load leaves the index empty"
+    );
     let mut ix = Index::new(layout());
-    assert!(ix.bulk_load([(5, &sids[0][..], &[][..]), (5, &sids[3][..], &[][..])]).is_err());
+    assert!(
+        ix.bulk_load([(5, &sids[0][..], &[][..]), (5, &sids[3][..], &[][..])])
+            .is_err()
+    );
     assert!(ix.is_empty() && !ix.contains(5));
 }

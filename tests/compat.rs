@@ -1,0 +1,110 @@
+//! Compatibility with checked-in databases and frames of format version 1.
+//! If one of these fails, the on-disk format changed: bump
+//! `codec::FORMAT_VERSION`, keep a reader for version 1, and add fixtures.
+
+use std::path::Path;
+
+use adasid::codec::{Kind, Matrix, frame};
+use adasid::{Database, EMPTY};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn version_1_database_opens_with_same_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    copy_dir(Path::new("tests/fixtures/v1/db"), &path);
+    let db = Database::open(&path).unwrap();
+    let layout = db.layout();
+    assert_eq!(
+        (layout.levels, layout.codebook_size, layout.behavior),
+        (3, 8, 1)
+    );
+    let state = db.read();
+    let sid = |key: &str| state.index.sid(state.id(key).unwrap()).unwrap().0.to_vec();
+    assert_eq!(sid("alpha"), vec![1, 2, 3, 0]);
+    assert_eq!(sid("beta"), vec![1, 2, EMPTY, 0]);
+    assert_eq!(sid("gamma"), vec![4, 5, 6, 0]);
+    assert_eq!(sid("delta"), vec![1, 2, 3, 1]);
+    assert_eq!(
+        state.index.sid(state.id("delta").unwrap()).unwrap().1,
+        &[0.25]
+    );
+    assert_eq!(state.index.next_tokens(&[1, 2]).unwrap(), &[3, EMPTY]);
+}
+
+#[test]
+fn version_1_matrix_frame_is_stable() {
+    let m = Matrix::new(2, 3, vec![0.0, 1.5, -2.0, 3.25, f32::MIN_POSITIVE, 1e9]).unwrap();
+    let bytes = std::fs::read("tests/fixtures/v1/matrix.bin").unwrap();
+    assert_eq!(Matrix::decode(&bytes).unwrap(), m);
+    assert_eq!(m.encode(), bytes, "matrix encoding changed");
+    assert!(frame::decode(Kind::Matrix, &bytes).is_ok());
+}
+
+/// Writes the matrix fixture (run once with `--ignored` when adding a format version).
+#[test]
+#[ignore = "writes fixtures"]
+fn write_matrix_fixture() {
+    let m = Matrix::new(2, 3, vec![0.0, 1.5, -2.0, 3.25, f32::MIN_POSITIVE, 1e9]).unwrap();
+    std::fs::write("tests/fixtures/v1/matrix.bin", m.encode()).unwrap();
+}
+
+#[test]
+fn newer_format_version_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    copy_dir(Path::new("tests/fixtures/v1/db"), &path);
+    {
+        // Rewrite the layout frame as a future version 2 would (valid checksum, newer version).
+        let raw = sled::open(&path).unwrap();
+        let mut bytes = raw.get(b"m/layout").unwrap().unwrap().to_vec();
+        bytes[5..7].copy_from_slice(&2u16.to_le_bytes());
+        let body = bytes.len() - 4;
+        let crc = crc32fast::hash(&bytes[..body]);
+        bytes[body..].copy_from_slice(&crc.to_le_bytes());
+        raw.insert(b"m/layout", bytes).unwrap();
+        raw.flush().unwrap();
+    }
+    let err = Database::open(&path)
+        .err()
+        .expect("a version-2 database must be refused");
+    assert!(
+        matches!(
+            err,
+            adasid::Error::VersionMismatch {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("format version 2"), "{err}");
+}
+
+#[test]
+fn damaged_record_is_reported_as_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    copy_dir(Path::new("tests/fixtures/v1/db"), &path);
+    {
+        let raw = sled::open(&path).unwrap();
+        let key = [b'c', b'/', 0, 0, 0, 0];
+        let mut bytes = raw.get(key).unwrap().unwrap().to_vec();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x10;
+        raw.insert(key, bytes).unwrap();
+        raw.flush().unwrap();
+    }
+    let err = Database::open(&path)
+        .err()
+        .expect("a damaged chunk must be refused");
+    assert!(matches!(err, adasid::Error::DataCorruption { .. }), "{err}");
+}
