@@ -1,15 +1,76 @@
+//! # adasid
+//!
+//! An embedded semantic-ID index for recommender systems. Items carry *semantic
+//! IDs* (SIDs): short token sequences, one token per quantiser expert. adasid
+//! stores them durably and answers the questions generative retrieval asks:
+//! which items live under a SID prefix, which tokens may come next (for
+//! trie-constrained beam decoding), and which items are close to a given one.
+//!
+//! ## Tutorial
+//!
+//! A database fixes the shape of its SIDs: `levels` tokens from a codebook of
+//! size `K`, the last `behavior` of which are behavior SIDs that may be masked.
+//!
+//! ```
+//! use adasid::{CandidateMode, CandidateQuery, Database, NewItem, SidLayout, EMPTY};
+//!
+//! # fn main() -> adasid::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let layout = SidLayout::new(3, 256, 1)?; // 3 tokens, K = 256, last one is behavior
+//! let db = Database::create(&dir.path().join("db"), layout)?;
+//!
+//! // One atomic, durable batch. A zero routing weight masks the behavior SID.
+//! db.upsert(&[
+//!     NewItem { key: "lipstick".into(), tokens: vec![3, 17, 5], weights: vec![0.8] },
+//!     NewItem { key: "gloss".into(), tokens: vec![3, 17, 9], weights: vec![0.0] },
+//!     NewItem { key: "mascara".into(), tokens: vec![3, 4, 5], weights: vec![0.3] },
+//! ])?;
+//!
+//! let state = db.read();
+//! let index = &state.index;
+//! // Every item gets a trailing disambiguation token, so full SIDs are unique.
+//! let gloss = state.id("gloss")?;
+//! assert_eq!(index.sid(gloss).unwrap().0, &[3, 17, EMPTY, 0]);
+//!
+//! // Items under a prefix: a borrowed posting list, no copy.
+//! assert_eq!(index.items(&[3, 17]).unwrap().len(), 2);
+//! // Valid next tokens after a prefix (EMPTY sorts last).
+//! assert_eq!(index.next_tokens(&[3, 17]).unwrap(), &[5, EMPTY]);
+//!
+//! // One next-token bitmask per beam, for a whole beam step.
+//! let beams = [vec![3u16], vec![3, 17]];
+//! let mut masks = vec![0u64; beams.len() * index.mask_words()];
+//! index.allowed_mask(&beams, &mut masks)?;
+//! assert_eq!(masks[0], (1 << 4) | (1 << 17));
+//!
+//! // Candidates near an item: longest shared prefix first.
+//! let lipstick = state.id("lipstick")?;
+//! let (sid, weights) = index.sid(lipstick).unwrap();
+//! let query = CandidateQuery { tokens: sid, weights, k: 2, mode: CandidateMode::Prefix, exclude: Some(lipstick) };
+//! let found: Vec<&str> = index.candidates(&query).iter().map(|c| state.key(c.item).unwrap()).collect();
+//! assert_eq!(found, ["gloss", "mascara"]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Reopening the folder with [`Database::open`] rebuilds the same index from
+//! the stored records. See `docs/ARCHITECTURE.md` for the design and
+//! `docs/FORMAT.md` for the on-disk format and durability guarantees.
+
+#![warn(missing_docs)]
+
+pub mod cli;
 pub mod codec;
+pub mod data;
 pub mod database;
 pub mod error;
 pub mod index;
 pub mod keymap;
 pub mod sid;
+pub mod stats;
 pub mod store;
 
 pub use database::{Database, NewItem, State, WriteReport};
 pub use error::{Error, Result};
 pub use index::{Candidate, CandidateMode, CandidateQuery, Index, ItemId, Postings};
 pub use sid::{EMPTY, SidLayout, Token};
-pub mod cli;
-pub mod data;
-pub mod stats;
