@@ -66,6 +66,7 @@ impl State {
 
 /// An open adasid database.
 pub struct Database {
+    path: std::path::PathBuf,
     store: Mutex<Store>,
     state: RwLock<State>,
     layout: SidLayout,
@@ -152,6 +153,7 @@ impl Database {
     fn from_parts(store: Store, index: Index, keys: KeyMap) -> Database {
         let layout = store.layout();
         Database {
+            path: store.path().to_path_buf(),
             store: Mutex::new(store),
             state: RwLock::new(State { index, keys }),
             layout,
@@ -168,6 +170,16 @@ impl Database {
         self.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A named blob (model weights, codebooks, …), if stored.
+    pub fn blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.lock_store().blob(name)
+    }
+
+    /// The database folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Bytes on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
         self.lock_store().size_on_disk()
@@ -182,6 +194,16 @@ impl Database {
     /// crash; on `Err` nothing changed. An item whose semantic tokens did not
     /// change keeps its disambiguation token.
     pub fn upsert(&self, items: &[NewItem]) -> Result<WriteReport> {
+        self.upsert_with_blobs(items, Vec::new())
+    }
+
+    /// [`Database::upsert`] plus named blobs (a model, its codebooks) in the
+    /// same atomic commit.
+    pub fn upsert_with_blobs(
+        &self,
+        items: &[NewItem],
+        blobs: Vec<(String, Vec<u8>)>,
+    ) -> Result<WriteReport> {
         let mut store = self.lock_store();
         let planned = self.plan_upsert(items, store.next_id())?;
         let next_id = planned
@@ -203,7 +225,7 @@ impl Database {
                 }),
             )?,
             next_id,
-            blobs: Vec::new(),
+            blobs,
         };
         store.commit(commit)?;
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
@@ -295,6 +317,26 @@ impl Database {
             removed: ids.len(),
             ..Default::default()
         })
+    }
+}
+
+/// Checks that no more than K items of `items` share semantic tokens, so a
+/// new database can disambiguate them all (run it before creating one).
+pub fn check_collisions(layout: &SidLayout, items: &[NewItem]) -> Result<()> {
+    let mut groups: HashMap<&[Token], usize> = HashMap::new();
+    for it in items {
+        *groups.entry(&it.tokens).or_default() += 1;
+    }
+    match groups
+        .into_iter()
+        .max_by_key(|(t, c)| (*c, std::cmp::Reverse(*t)))
+    {
+        Some((tokens, count)) if count > layout.k() as usize => Err(Error::TooManyCollisions {
+            sid: format_tokens(tokens),
+            count,
+            k: layout.k(),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -24,6 +24,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A whole input file is unusable (wrong shape, dtype, layout, row count).
+    #[error("{file}: {message}")]
+    BadFile {
+        /// The file as the user named it.
+        file: String,
+        /// What is wrong with it and what to do.
+        message: String,
+    },
+
     /// An argument or API input is out of range or malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -82,7 +91,7 @@ pub enum Error {
     /// More items share one semantic ID than the disambiguation token can count.
     #[error(
         "{count} items share the SID {sid}; the disambiguation token must stay below K = {k} \
-         (use longer SIDs or a larger codebook)"
+         (train longer, use longer SIDs or a larger codebook)"
     )]
     TooManyCollisions {
         /// The shared semantic tokens, comma separated.

@@ -66,9 +66,12 @@ pub mod database;
 pub mod error;
 pub mod index;
 pub mod keymap;
+pub mod kmeans;
+pub mod model;
 pub mod sid;
 pub mod stats;
 pub mod store;
+pub mod tokenizer;
 
 pub use database::{Database, NewItem, State, WriteReport};
 pub use error::{Error, Result};

@@ -6,6 +6,7 @@ mod demo;
 mod ingest;
 mod query;
 mod stats;
+mod train;
 
 use std::path::PathBuf;
 
@@ -36,6 +37,10 @@ enum Command {
     Similar(query::SimilarArgs),
     /// Counts, codebook use and collisions of a database.
     Stats(stats::Args),
+    /// Train ADA-SID on a data folder, store the model and every item's SID.
+    Train(train::TrainArgs),
+    /// Give new (or changed) items SIDs with a database's trained model.
+    Encode(train::EncodeArgs),
 }
 
 /// Ranking mode of `similar`.
@@ -56,6 +61,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Next(a) => query::next(a),
         Command::Similar(a) => query::similar(a),
         Command::Stats(a) => stats::run(a),
+        Command::Train(a) => train::train(a),
+        Command::Encode(a) => train::encode(a),
     }
 }
 

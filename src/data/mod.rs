@@ -2,5 +2,7 @@
 //!
 //! Invariant: every validation error names the file and the 1-based line.
 
+pub mod catalog;
+pub mod embeddings;
 pub mod synthetic;
 pub mod tokens;

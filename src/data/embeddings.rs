@@ -1,0 +1,326 @@
+//! Item embedding tables: a data folder with `items.txt` (one key per line, the
+//! row order of every table) and one table per modality, as `.npy` (float32,
+//! float64 or float16, C order) or `.safetensors` (`file.safetensors:tensor`;
+//! the tensor name may be left out when the file holds one tensor).
+//!
+//! Everything is checked on load: 2-D shapes, row counts that agree with
+//! `items.txt`, finite values (the error names file and row), and unique keys.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Which files of a data folder hold what.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataSpec {
+    /// Item keys, one per line.
+    pub items: String,
+    /// Content modalities (at least one).
+    pub content: Vec<String>,
+    /// The behavior embedding table (not normalised: its norm is a signal).
+    pub behavior: String,
+    /// Interaction counts per item (optional; used when N_norm comes from popularity).
+    pub popularity: Option<String>,
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        DataSpec {
+            items: "items.txt".into(),
+            content: vec!["text.npy".into(), "attr.npy".into()],
+            behavior: "behavior.npy".into(),
+            popularity: Some("popularity.npy".into()),
+        }
+    }
+}
+
+/// A dense row-major `rows × dim` f32 table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    /// The file spec it came from.
+    pub source: String,
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub dim: usize,
+    /// Values.
+    pub data: Vec<f32>,
+}
+
+impl Table {
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// The rows at `idx`, gathered into a new table.
+    pub fn gather(&self, idx: &[usize]) -> Table {
+        let mut data = Vec::with_capacity(idx.len() * self.dim);
+        idx.iter()
+            .for_each(|&i| data.extend_from_slice(self.row(i)));
+        Table {
+            source: self.source.clone(),
+            rows: idx.len(),
+            dim: self.dim,
+            data,
+        }
+    }
+}
+
+/// A loaded data folder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// Item keys in row order.
+    pub keys: Vec<String>,
+    /// Content modality tables.
+    pub content: Vec<Table>,
+    /// Behavior table.
+    pub behavior: Table,
+    /// Interaction counts, when the spec names a file and it exists.
+    pub popularity: Option<Vec<f32>>,
+}
+
+impl Dataset {
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are no items.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The items at `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> Dataset {
+        Dataset {
+            keys: idx.iter().map(|&i| self.keys[i].clone()).collect(),
+            content: self.content.iter().map(|t| t.gather(idx)).collect(),
+            behavior: self.behavior.gather(idx),
+            popularity: self
+                .popularity
+                .as_ref()
+                .map(|p| idx.iter().map(|&i| p[i]).collect()),
+        }
+    }
+}
+
+fn bad(file: &str, message: impl Into<String>) -> Error {
+    Error::BadFile {
+        file: file.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Reads a 1-D or 2-D numeric array as f32 from `.npy` or `.safetensors[:name]`.
+fn read_tensor(dir: &Path, spec: &str) -> Result<Tensor> {
+    let (file, name) = match spec.split_once(".safetensors:") {
+        Some((stem, name)) => (format!("{stem}.safetensors"), Some(name)),
+        None => (spec.to_string(), None),
+    };
+    let path = dir.join(&file);
+    if !path.is_file() {
+        return Err(bad(
+            &file,
+            format!(
+                "not found in {} (see the README's data layout)",
+                dir.display()
+            ),
+        ));
+    }
+    let tensor = if file.ends_with(".safetensors") {
+        let mut all = candle_core::safetensors::load(&path, &Device::Cpu)
+            .map_err(|e| bad(&file, format!("not a readable safetensors file: {e}")))?;
+        match name {
+            Some(n) => all
+                .remove(n)
+                .ok_or_else(|| bad(&file, format!("no tensor named '{n}'")))?,
+            None if all.len() == 1 => all.into_values().next().expect("one tensor"),
+            None => {
+                let mut names: Vec<String> = all.into_keys().collect();
+                names.sort();
+                return Err(bad(
+                    &file,
+                    format!(
+                        "holds several tensors ({}); name one as {file}:NAME",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+    } else if file.ends_with(".npy") {
+        Tensor::read_npy(&path).map_err(|e| {
+            let msg = e.to_string();
+            if msg.contains("fortran") {
+                bad(
+                    &file,
+                    "Fortran-order arrays are not supported; save with np.ascontiguousarray(a)",
+                )
+            } else {
+                bad(&file, format!("not a readable .npy array: {msg}"))
+            }
+        })?
+    } else {
+        return Err(bad(&file, "unknown format: use .npy or .safetensors"));
+    };
+    match tensor.dtype() {
+        DType::F32 | DType::F64 | DType::F16 | DType::BF16 => {}
+        other => {
+            return Err(bad(
+                &file,
+                format!("dtype {other:?} is not a float array; use float32, float64 or float16"),
+            ));
+        }
+    }
+    tensor
+        .to_dtype(DType::F32)
+        .map_err(|e| bad(&file, e.to_string()))
+}
+
+/// Loads an embedding table and checks it is 2-D with finite values.
+pub fn read_table(dir: &Path, spec: &str) -> Result<Table> {
+    let t = read_tensor(dir, spec)?;
+    let (rows, dim) = t.dims2().map_err(|_| {
+        bad(
+            spec,
+            format!("expected a 2-D array, found shape {:?}", t.dims()),
+        )
+    })?;
+    if dim == 0 {
+        return Err(bad(spec, "rows have no columns"));
+    }
+    let data: Vec<f32> = t
+        .flatten_all()
+        .and_then(|t| t.to_vec1())
+        .map_err(|e| bad(spec, e.to_string()))?;
+    if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+        return Err(Error::Input {
+            file: spec.to_string(),
+            line: i / dim + 1,
+            message: format!(
+                "row {} (0-based {}) column {} is {}",
+                i / dim + 1,
+                i / dim,
+                i % dim,
+                data[i]
+            ),
+        });
+    }
+    Ok(Table {
+        source: spec.to_string(),
+        rows,
+        dim,
+        data,
+    })
+}
+
+/// Loads interaction counts: 1-D (or `[n, 1]`), non-negative, finite.
+pub fn read_counts(dir: &Path, spec: &str) -> Result<Vec<f32>> {
+    let t = read_tensor(dir, spec).or_else(|e| match e {
+        // Integer counts are the common case; read them through f64.
+        Error::BadFile { ref message, .. } if message.contains("not a float array") => {
+            Tensor::read_npy(dir.join(spec))
+                .and_then(|t| t.to_dtype(DType::F32))
+                .map_err(|_| e)
+        }
+        other => Err(other),
+    })?;
+    let t = t.flatten_all().map_err(|e| bad(spec, e.to_string()))?;
+    let data: Vec<f32> = t.to_vec1().map_err(|e| bad(spec, e.to_string()))?;
+    if let Some(i) = data.iter().position(|x| !x.is_finite() || *x < 0.0) {
+        return Err(Error::Input {
+            file: spec.to_string(),
+            line: i + 1,
+            message: format!("count {} is not a non-negative number", data[i]),
+        });
+    }
+    Ok(data)
+}
+
+/// Reads `items.txt`: one non-empty, unique key per line.
+pub fn read_keys(dir: &Path, file: &str) -> Result<Vec<String>> {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut keys = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let key = line.trim_end_matches('\r');
+        let err = |message: String| Error::Input {
+            file: file.to_string(),
+            line: i + 1,
+            message,
+        };
+        if key.trim().is_empty() {
+            return Err(err("empty item key".into()));
+        }
+        if let Some(first) = seen.insert(key, i + 1) {
+            return Err(err(format!("item '{key}' already appears on line {first}")));
+        }
+        keys.push(key.to_string());
+    }
+    if keys.is_empty() {
+        return Err(bad(file, "no items: the file is empty"));
+    }
+    Ok(keys)
+}
+
+/// Loads and cross-checks a data folder.
+pub fn load(dir: &Path, spec: &DataSpec) -> Result<Dataset> {
+    if spec.content.is_empty() {
+        return Err(Error::InvalidArgument(
+            "at least one content modality is needed".into(),
+        ));
+    }
+    let keys = read_keys(dir, &spec.items)?;
+    let check_rows = |t: &Table| -> Result<()> {
+        if t.rows != keys.len() {
+            return Err(bad(
+                &t.source,
+                format!(
+                    "has {} rows but {} has {} items",
+                    t.rows,
+                    spec.items,
+                    keys.len()
+                ),
+            ));
+        }
+        Ok(())
+    };
+    let content = spec
+        .content
+        .iter()
+        .map(|s| read_table(dir, s))
+        .collect::<Result<Vec<_>>>()?;
+    content.iter().try_for_each(check_rows)?;
+    let behavior = read_table(dir, &spec.behavior)?;
+    check_rows(&behavior)?;
+    let popularity = match &spec.popularity {
+        Some(p) if dir.join(p.split(':').next().unwrap_or(p)).is_file() => {
+            let counts = read_counts(dir, p)?;
+            if counts.len() != keys.len() {
+                return Err(bad(
+                    p,
+                    format!(
+                        "has {} counts but {} has {} items",
+                        counts.len(),
+                        spec.items,
+                        keys.len()
+                    ),
+                ));
+            }
+            Some(counts)
+        }
+        _ => None,
+    };
+    Ok(Dataset {
+        keys,
+        content,
+        behavior,
+        popularity,
+    })
+}

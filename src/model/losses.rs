@@ -1,0 +1,106 @@
+//! The loss formulas of ADA-SID, each small enough to check by hand.
+
+use candle_core::{D, Tensor};
+
+use super::params::ml;
+use crate::error::Result;
+
+/// Min–max normalised behavior evidence: `(x − min) / (max − min)`, clamped to [0, 1].
+pub fn n_norm(x: f32, min: f32, max: f32) -> f32 {
+    if max > min {
+        ((x - min) / (max - min)).clamp(0.0, 1.0)
+    } else {
+        1.0
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Adaptive alignment strength `w = σ(α·N − β) / σ(α − β)`: near 0 for
+/// long-tail items (N → 0), exactly 1 for the head (N = 1).
+pub fn alignment_weight(n_norm: f32, alpha: f32, beta: f32) -> f32 {
+    sigmoid(alpha * n_norm - beta) / sigmoid(alpha - beta)
+}
+
+/// Target share of masked behavior SIDs for an item: `θ · (1 − N)`.
+pub fn sparsity_target(n_norm: f32, theta: f32) -> f32 {
+    theta * (1.0 - n_norm)
+}
+
+/// Rows scaled to unit L2 norm.
+pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
+    let norm = x
+        .sqr()
+        .and_then(|s| s.sum_keepdim(D::Minus1))
+        .and_then(|s| s.sqrt())
+        .map_err(ml)?;
+    x.broadcast_div(&(norm + 1e-8).map_err(ml)?).map_err(ml)
+}
+
+/// Per-item symmetric InfoNCE between paired rows of `a` and `b` (in-batch
+/// negatives, temperature `tau`): item i's loss is the mean of −log p(b_i | a_i)
+/// and −log p(a_i | b_i). Returns a `[batch]` tensor.
+pub fn info_nce_per_item(a: &Tensor, b: &Tensor, tau: f64) -> Result<Tensor> {
+    let (a, b) = (l2_normalize(a)?, l2_normalize(b)?);
+    let logits = a
+        .matmul(&b.t().map_err(ml)?)
+        .and_then(|l| l / tau)
+        .map_err(ml)?;
+    let n = logits.dim(0).map_err(ml)?;
+    let own = Tensor::arange(0u32, n as u32, logits.device())
+        .and_then(|t| t.unsqueeze(1))
+        .map_err(ml)?;
+    let diag = |l: &Tensor| -> Result<Tensor> {
+        let lsm = candle_nn::ops::log_softmax(l, D::Minus1).map_err(ml)?;
+        lsm.gather(&own, 1).and_then(|t| t.squeeze(1)).map_err(ml)
+    };
+    let rows = diag(&logits)?;
+    let cols = diag(&logits.t().map_err(ml)?)?;
+    ((rows + cols).map_err(ml)? * -0.5).map_err(ml)
+}
+
+/// Batch-mean symmetric InfoNCE.
+pub fn info_nce(a: &Tensor, b: &Tensor, tau: f64) -> Result<Tensor> {
+    info_nce_per_item(a, b, tau)?.mean_all().map_err(ml)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn n_norm_and_w_at_the_ends() {
+        assert_eq!(n_norm(1.0, 1.0, 3.0), 0.0);
+        assert_eq!(n_norm(3.0, 1.0, 3.0), 1.0);
+        assert_eq!(n_norm(2.0, 1.0, 3.0), 0.5);
+        assert_eq!(n_norm(5.0, 1.0, 3.0), 1.0, "clamped above");
+        assert!((alignment_weight(1.0, 10.0, 9.0) - 1.0).abs() < 1e-6);
+        // σ(−9)/σ(1) = 1.2339e-4 / 0.7311 = 1.6878e-4
+        assert!((alignment_weight(0.0, 10.0, 9.0) - 1.6878e-4).abs() < 1e-7);
+        assert!(alignment_weight(0.5, 10.0, 9.0) < alignment_weight(0.9, 10.0, 9.0));
+        assert_eq!(sparsity_target(0.0, 0.5), 0.5);
+        assert_eq!(sparsity_target(1.0, 0.5), 0.0);
+    }
+
+    #[test]
+    fn info_nce_identical_vs_orthogonal_pairs() {
+        let dev = Device::Cpu;
+        let eye = Tensor::eye(4, candle_core::DType::F32, &dev).unwrap();
+        // Identical pairs, orthogonal negatives: the loss is log(1 + 3·e^(−1/τ)).
+        let tau = 0.07;
+        let got = info_nce(&eye, &eye, tau)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let want = (1.0 + 3.0 * (-1.0f64 / tau).exp()).ln() as f32;
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        // Every pair orthogonal, all logits equal: the loss is log(batch) = log 4.
+        let a = Tensor::new(&[[1f32, 0.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], &dev).unwrap();
+        let b = Tensor::new(&[[0f32, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]], &dev).unwrap();
+        let got = info_nce(&a, &b, tau).unwrap().to_scalar::<f32>().unwrap();
+        assert!((got - 4f32.ln()).abs() < 1e-5, "{got}");
+    }
+}
