@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 /// Settings of the λ controller.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ControllerConfig {
     /// Initial λ.
     pub lambda0: f32,
@@ -48,7 +48,7 @@ impl Default for ControllerConfig {
             ema: 0.2,
             lambda_min: 1e-4,
             lambda_max: 1.0,
-            offset_step: 0.02,
+            offset_step: 0.1,
         }
     }
 }

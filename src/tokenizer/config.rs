@@ -108,7 +108,7 @@ impl Default for AdaSidConfig {
             shared_experts: 2,
             content_experts: 1,
             behavior_experts: 2,
-            hidden: 256,
+            hidden: 128,
             width: 128,
             code_dim: 64,
             alpha: 10.0,
