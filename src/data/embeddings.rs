@@ -269,6 +269,36 @@ pub fn read_keys(dir: &Path, file: &str) -> Result<Vec<String>> {
     Ok(keys)
 }
 
+/// Writes `data` as a data folder that [`load`] reads back with `spec`
+/// (`.npy` float32 tables, `items.txt`, and float32 popularity counts).
+pub fn write(dir: &Path, data: &Dataset, spec: &DataSpec) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let items = dir.join(&spec.items);
+    std::fs::write(&items, data.keys.join("\n") + "\n").map_err(|e| Error::io(&items, e))?;
+    let save = |name: &str, t: &Table| -> Result<()> {
+        let path = dir.join(name);
+        Tensor::from_slice(&t.data, (t.rows, t.dim), &Device::Cpu)
+            .and_then(|x| x.write_npy(&path))
+            .map_err(|e| bad(name, e.to_string()))
+    };
+    if spec.content.len() != data.content.len() {
+        return Err(Error::InvalidArgument(
+            "the spec names a different number of content tables".into(),
+        ));
+    }
+    for (name, t) in spec.content.iter().zip(&data.content) {
+        save(name, t)?;
+    }
+    save(&spec.behavior, &data.behavior)?;
+    if let (Some(name), Some(p)) = (&spec.popularity, &data.popularity) {
+        let path = dir.join(name);
+        Tensor::from_slice(p, p.len(), &Device::Cpu)
+            .and_then(|x| x.write_npy(&path))
+            .map_err(|e| bad(name, e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// Loads and cross-checks a data folder.
 pub fn load(dir: &Path, spec: &DataSpec) -> Result<Dataset> {
     if spec.content.is_empty() {

@@ -1,0 +1,212 @@
+//! `adasid train` and `adasid encode` end to end on a synthetic data folder:
+//! train on 90% of a catalogue, encode the other 10% later.
+
+use std::process::Command;
+
+use adasid::data::catalog::{CatalogSpec, generate};
+use adasid::data::embeddings::{DataSpec, write};
+use serde_json::Value;
+
+fn adasid(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_adasid"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn json(args: &[&str]) -> Value {
+    let (ok, out, err) = adasid(args);
+    assert!(ok, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+const CONFIG: &str = "codebook_size = 32\nshared_experts = 1\ncontent_experts = 1\nbehavior_experts = 2\n\
+hidden = 64\nwidth = 32\ncode_dim = 16\nepochs = 12\nbatch_size = 256\nkmeans_sample = 1024\n";
+
+#[test]
+fn train_on_90_percent_then_encode_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(s).display().to_string();
+    let all = generate(&CatalogSpec {
+        items: 1500,
+        topics: 16,
+        content_dims: vec![24, 16],
+        behavior_dim: 12,
+        seed: 9,
+    });
+    let spec = DataSpec::default();
+    let old: Vec<usize> = (0..1350).collect();
+    let new: Vec<usize> = (1350..1500).collect();
+    write(&dir.path().join("old"), &all.subset(&old), &spec).unwrap();
+    write(&dir.path().join("new"), &all.subset(&new), &spec).unwrap();
+    std::fs::write(p("cfg.toml"), CONFIG).unwrap();
+
+    let r = json(&[
+        "train",
+        "--data",
+        &p("old"),
+        "--db",
+        &p("db"),
+        "--config",
+        &p("cfg.toml"),
+        "--json",
+    ]);
+    assert_eq!(r["items"], 1350);
+    assert_eq!(r["history"].as_array().unwrap().len(), 12);
+    assert!(r["norm_popularity_spearman"].as_f64().unwrap() > 0.0);
+    assert!(r["quality"]["collision_rate"].as_f64().unwrap() < 0.5);
+    let before = json(&[
+        "lookup",
+        "--db",
+        &p("db"),
+        "--prefix",
+        "",
+        "--limit",
+        "100000",
+        "--json",
+    ]);
+
+    // Training again into the same database is refused before any work.
+    let (ok, _, err) = adasid(&[
+        "train",
+        "--data",
+        &p("old"),
+        "--db",
+        &p("db"),
+        "--config",
+        &p("cfg.toml"),
+    ]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+
+    let r = json(&["encode", "--db", &p("db"), "--data", &p("new"), "--json"]);
+    assert_eq!(
+        (r["inserted"].as_u64(), r["items"].as_u64()),
+        (Some(150), Some(1500))
+    );
+    let after = json(&[
+        "lookup",
+        "--db",
+        &p("db"),
+        "--prefix",
+        "",
+        "--limit",
+        "100000",
+        "--json",
+    ]);
+    let sids = |v: &Value| -> std::collections::HashMap<String, String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["key"].as_str().unwrap().to_string(),
+                    i["sid"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let (b, a) = (sids(&before), sids(&after));
+    for (key, sid) in &b {
+        assert_eq!(a.get(key), Some(sid), "existing item {key} changed its SID");
+    }
+    for i in new {
+        let key = format!("item{i}");
+        let sid = a.get(&key).unwrap_or_else(|| panic!("{key} missing"));
+        let tokens: Vec<&str> = sid.split(',').collect();
+        let prefix = tokens[..2].join(",");
+        let under = json(&[
+            "lookup",
+            "--db",
+            &p("db"),
+            "--prefix",
+            &prefix,
+            "--limit",
+            "100000",
+            "--json",
+        ]);
+        assert!(
+            under["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v["key"] == key.as_str()),
+            "{key} not under {prefix}"
+        );
+        let next = json(&["next", "--db", &p("db"), "--prefix", &prefix, "--json"]);
+        assert!(
+            next["next_tokens"]
+                .as_str()
+                .unwrap()
+                .split(',')
+                .any(|t| t == tokens[2])
+        );
+        if i % 50 == 0 {
+            let sim = json(&[
+                "similar",
+                "--db",
+                &p("db"),
+                "--item",
+                &key,
+                "--k",
+                "5",
+                "--mode",
+                "overlap",
+                "--json",
+            ]);
+            assert_eq!(sim["candidates"].as_array().unwrap().len(), 5);
+        }
+    }
+}
+
+#[test]
+fn popularity_source_and_missing_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(s).display().to_string();
+    let all = generate(&CatalogSpec {
+        items: 600,
+        topics: 8,
+        content_dims: vec![16, 12],
+        behavior_dim: 8,
+        seed: 3,
+    });
+    write(&dir.path().join("data"), &all, &DataSpec::default()).unwrap();
+    std::fs::write(p("cfg.toml"), CONFIG.replace("epochs = 12", "epochs = 3")).unwrap();
+    let r = json(&[
+        "train",
+        "--data",
+        &p("data"),
+        "--db",
+        &p("db"),
+        "--config",
+        &p("cfg.toml"),
+        "--n-norm",
+        "popularity",
+        "--json",
+    ]);
+    assert_eq!(r["items"], 600);
+    // A reopened popularity-based model needs the counts to encode.
+    std::fs::remove_file(dir.path().join("data/popularity.npy")).unwrap();
+    let (ok, _, err) = adasid(&["encode", "--db", &p("db"), "--data", &p("data")]);
+    assert!(!ok && err.contains("popularity"), "{err}");
+
+    // A database of imported tokens has no model to encode with.
+    std::fs::write(p("t.tsv"), "a\t1,2\n").unwrap();
+    json(&[
+        "ingest-tokens",
+        "--db",
+        &p("tok"),
+        "--tokens",
+        &p("t.tsv"),
+        "--k",
+        "4",
+        "--json",
+    ]);
+    let (ok, _, err) = adasid(&["encode", "--db", &p("tok"), "--data", &p("data")]);
+    assert!(!ok && err.contains("no trained ADA-SID model"), "{err}");
+}
