@@ -224,8 +224,9 @@ impl SidLayout {
         Ok(())
     }
 
-    /// The weight a position contributes to overlap scoring: routing weight for
-    /// behavior positions (1 when the item has no weights, 0 when masked), 1 otherwise.
+    /// The weight a position contributes to overlap scoring: the routing weight
+    /// for behavior positions, capped at 1 so no behavior position outweighs a
+    /// content one (1 when the item has no weights, 0 when masked); 1 otherwise.
     pub fn position_weight(&self, tokens: &[Token], weights: &[f32], pos: usize) -> f32 {
         if tokens[pos] == EMPTY {
             return 0.0;

@@ -85,8 +85,12 @@ fn sparsity_controller_settles_on_target_for_three_seeds() {
 #[test]
 fn same_seed_same_sids_and_reopen_encodes_identically() {
     let d = data(800, 3);
-    let (a, _) = train(small_config(4, 11), &d);
-    let (b, _) = train(small_config(4, 11), &d);
+    let cfg = AdaSidConfig {
+        codebook_size: 64,
+        ..small_config(4, 11)
+    };
+    let (a, _) = train(cfg.clone(), &d);
+    let (b, _) = train(cfg, &d);
     let items = a.encode(&d).unwrap();
     assert_eq!(
         items,

@@ -1,27 +1,35 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use super::emit;
 use super::query::item_json;
 use super::stats::render;
-use crate::data::synthetic;
-use crate::database::Database;
+use super::train::quality_json;
+use crate::data::catalog::{CatalogSpec, generate};
+use crate::data::embeddings::write;
+use crate::database::{Database, check_collisions};
 use crate::error::{Error, Result};
 use crate::index::{CandidateMode, CandidateQuery};
-use crate::sid::{SidLayout, format_tokens};
+use crate::sid::format_tokens;
 use crate::stats::index_stats;
+use crate::tokenizer::{AdaSid, AdaSidConfig};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Items in the synthetic catalogue.
     #[arg(long, default_value_t = 20_000)]
     items: usize,
-    /// Keep the database in this folder (default: a temporary folder, removed afterwards).
+    /// Training epochs.
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// Keep the database (DIR/db) and the generated data folder (DIR/data) here
+    /// (default: a temporary folder, removed afterwards).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Random seed of the synthetic catalogue.
+    /// Random seed of the catalogue and the training.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Print one JSON object instead of text.
@@ -29,7 +37,7 @@ pub struct Args {
     json: bool,
 }
 
-/// Removes the temporary database folder when the demo ends, however it ends.
+/// Removes the temporary folder when the demo ends, however it ends.
 struct TempDir(Option<PathBuf>);
 
 impl Drop for TempDir {
@@ -40,60 +48,130 @@ impl Drop for TempDir {
     }
 }
 
-pub fn run(a: Args) -> Result<()> {
-    if a.items == 0 {
-        return Err(Error::InvalidArgument("--items must be at least 1".into()));
+fn candidates_json(state: &crate::State, q: &CandidateQuery<'_>) -> Vec<Value> {
+    state
+        .index
+        .candidates(q)
+        .iter()
+        .map(|c| {
+            let mut v = item_json(state, c.item);
+            v["shared_depth"] = json!(c.shared_depth);
+            v["score"] = json!(c.score);
+            v
+        })
+        .collect()
+}
+
+fn table(title: &str, rows: &[Value]) -> String {
+    let mut out = format!(
+        "\n{title}\n  {:<12} {:>5} {:>6}  sid\n",
+        "key", "depth", "score"
+    );
+    for v in rows {
+        out += &format!(
+            "  {:<12} {:>5} {:>6.2}  {}\n",
+            v["key"].as_str().unwrap_or(""),
+            v["shared_depth"].as_u64().unwrap_or(0),
+            v["score"].as_f64().unwrap_or(0.0),
+            v["sid"].as_str().unwrap_or("")
+        );
     }
-    let (path, _cleanup) = match &a.out {
+    out
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if a.items < 2 || a.epochs == 0 {
+        return Err(Error::InvalidArgument(
+            "--items must be at least 2 and --epochs at least 1".into(),
+        ));
+    }
+    let (root, _cleanup) = match &a.out {
         Some(p) => (p.clone(), TempDir(None)),
         None => {
             let p = std::env::temp_dir().join(format!("adasid-demo-{}", std::process::id()));
             (p.clone(), TempDir(Some(p)))
         }
     };
-    // The paper's public setting: K = 100, six positions; the last two are behavior SIDs.
-    let layout = SidLayout::new(6, 100, 2)?;
+    let db_path = root.join("db");
+    if db_path.exists() {
+        return Err(Error::AlreadyExists { path: db_path });
+    }
     let start = Instant::now();
-    let items = synthetic::items(a.items, &layout, a.seed);
-    let db = Database::create(&path, layout)?;
-    let report = db.upsert(&items)?;
-    let ingest_s = start.elapsed().as_secs_f64();
+    let data = generate(&CatalogSpec {
+        items: a.items,
+        seed: a.seed,
+        ..CatalogSpec::default()
+    });
+    let cfg = AdaSidConfig {
+        epochs: a.epochs,
+        seed: a.seed,
+        ..AdaSidConfig::default()
+    };
+    if a.out.is_some() {
+        write(&root.join("data"), &data, &cfg.data)?;
+    }
+    let pb = if a.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(a.epochs as u64)
+    };
+    pb.set_style(
+        ProgressStyle::with_template("training ADA-SID {bar:30} epoch {pos}/{len} {msg}")
+            .expect("template"),
+    );
+    let (model, history) = AdaSid::train(cfg, &data, candle_core::Device::Cpu, |s| {
+        pb.set_message(format!(
+            "L_recon {:.3}, masked behavior SIDs {:.2}",
+            s.recon, s.masked_share
+        ));
+        pb.inc(1);
+    })?;
+    pb.finish_and_clear();
+    let train_s = start.elapsed().as_secs_f64();
+    let items = model.encode(&data)?;
+    check_collisions(&model.layout(), &items)?;
+    let db = Database::create(&db_path, model.layout())?;
+    db.upsert_with_blobs(&items, model.to_blobs()?)?;
     let state = db.read();
     let index = &state.index;
 
-    let id = state.id(&items[0].key)?;
-    let (sid, weights) = index.sid(id).expect("just ingested");
+    // Show a popular item: the catalogue's most interacted-with one.
+    let popularity = data.popularity.as_ref().expect("synthetic counts");
+    let top = (0..data.len())
+        .max_by(|&x, &y| popularity[x].total_cmp(&popularity[y]))
+        .expect("items");
+    let id = state.id(&data.keys[top])?;
+    let (sid, weights) = index.sid(id).expect("just stored");
     let prefix = &sid[..2];
     let under: Vec<Value> = index
         .items(prefix)
         .map(|p| p.iter().take(5).map(|i| item_json(&state, i)).collect())
         .unwrap_or_default();
     let next = index.next_tokens(prefix).unwrap_or(&[]);
-    let cands = |mode| {
-        let q = CandidateQuery {
-            tokens: sid,
-            weights,
-            k: 5,
-            mode,
-            exclude: Some(id),
-        };
-        index
-            .candidates(&q)
-            .iter()
-            .map(|c| {
-                let mut v = item_json(&state, c.item);
-                v["shared_depth"] = json!(c.shared_depth);
-                v["score"] = json!(c.score);
-                v
-            })
-            .collect::<Vec<Value>>()
+    let query = CandidateQuery {
+        tokens: sid,
+        weights,
+        k: 5,
+        mode: CandidateMode::Prefix,
+        exclude: Some(id),
     };
-    let (by_prefix, by_overlap) = (cands(CandidateMode::Prefix), cands(CandidateMode::Overlap));
+    let by_prefix = candidates_json(&state, &query);
+    let by_overlap = candidates_json(
+        &state,
+        &CandidateQuery {
+            mode: CandidateMode::Overlap,
+            ..query
+        },
+    );
     let stats = index_stats(index);
+    let last = history.last();
+    let total_s = start.elapsed().as_secs_f64();
     let value = json!({
-        "items": report.inserted,
-        "ingest_seconds": ingest_s,
-        "database": a.out.as_ref().map(|p| p.display().to_string()),
+        "items": items.len(),
+        "epochs": history.len(),
+        "train_seconds": train_s,
+        "seconds": total_s,
+        "database": a.out.as_ref().map(|_| db_path.display().to_string()),
         "item": item_json(&state, id),
         "prefix": format_tokens(prefix),
         "prefix_count": index.count(prefix),
@@ -101,20 +179,29 @@ pub fn run(a: Args) -> Result<()> {
         "next_tokens": format_tokens(next),
         "candidates_prefix": by_prefix,
         "candidates_overlap": by_overlap,
+        "quality": quality_json(&stats, last),
         "stats": stats,
     });
     emit(a.json, &value, || {
+        let l = model.layout();
         let mut out = format!(
-            "Built a database of {} synthetic items (6 positions, K = 100, last 2 are behavior SIDs) in {ingest_s:.2}s.\n\n",
-            report.inserted
+            "Trained ADA-SID on {} synthetic items ({} epochs, {train_s:.1}s) and indexed them ({total_s:.1}s in all).\n\
+             Each SID has {} positions from codebooks of K = {}: {} shared, {} per content modality, and {} behavior\n\
+             positions whose routing weight can be exactly 0 ('-', a masked behavior SID), plus a disambiguation token.\n\n",
+            items.len(),
+            history.len(),
+            l.levels,
+            l.codebook_size,
+            model.config().shared_experts,
+            model.config().content_experts,
+            l.behavior
         );
         out += &format!(
-            "Item {} has SID [{}] with routing weights {:?}\n",
-            items[0].key,
+            "The most popular item, {}, has SID [{}]\n  routing weights {:?}\n\n",
+            data.keys[top],
             format_tokens(sid),
             weights
         );
-        out += "  (the last token disambiguates items whose semantic tokens collide; '-' is a masked behavior SID)\n\n";
         out += &format!(
             "{} items live under its 2-token prefix [{}]; the first few:\n",
             index.count(prefix),
@@ -128,35 +215,31 @@ pub fn run(a: Args) -> Result<()> {
             );
         }
         out += &format!(
-            "\nValid next tokens after [{}] (what a constrained beam may write): {}\n",
+            "\nValid next tokens after [{}] (all a constrained beam may write there): {}\n",
             format_tokens(prefix),
             format_tokens(next)
         );
-        for (title, rows) in [
-            ("prefix backoff", &by_prefix),
-            ("position overlap", &by_overlap),
-        ] {
+        out += &table(
+            "Candidates by hierarchical prefix backoff (longest shared prefix first):",
+            &by_prefix,
+        );
+        out += &table(
+            "Candidates by position overlap (shared positions, behavior ones weighted by routing):",
+            &by_overlap,
+        );
+        if let Some(s) = last {
             out += &format!(
-                "\nTop candidates by {title}:\n  {:<12} {:>5} {:>6}  sid\n",
-                "key", "depth", "score"
+                "\nQuality: reconstruction loss {:.3}, masked behavior SIDs {:.2} (target {:.2})\n",
+                s.recon, s.masked_share, s.target_share
             );
-            for v in rows.iter() {
-                out += &format!(
-                    "  {:<12} {:>5} {:>6.2}  {}\n",
-                    v["key"].as_str().unwrap_or(""),
-                    v["shared_depth"].as_u64().unwrap_or(0),
-                    v["score"].as_f64().unwrap_or(0.0),
-                    v["sid"].as_str().unwrap_or("")
-                );
-            }
         }
-        out += &format!("\nIndex figures:\n{}", render(&stats));
-        if let Some(p) = &a.out {
+        out += &render(&stats);
+        if a.out.is_some() {
             out += &format!(
-                "\nThe database is in {0}. Try:\n  adasid lookup --db {0} --prefix {1}\n  adasid similar --db {0} --item {2} --mode overlap\n",
-                p.display(),
+                "\nKept: database {0}/db, data folder {0}/data. Try:\n  adasid lookup --db {0}/db --prefix {1}\n  adasid similar --db {0}/db --item {2} --mode overlap\n",
+                root.display(),
                 format_tokens(prefix),
-                items[0].key
+                data.keys[top]
             );
         }
         out

@@ -35,7 +35,7 @@ impl Default for CatalogSpec {
     fn default() -> Self {
         CatalogSpec {
             items: 20_000,
-            topics: 64,
+            topics: 400,
             content_dims: vec![96, 64],
             behavior_dim: 32,
             seed: 42,
@@ -43,7 +43,7 @@ impl Default for CatalogSpec {
     }
 }
 
-const LATENT: usize = 24;
+const LATENT: usize = 32;
 
 fn gaussian(rng: &mut ChaCha8Rng) -> f32 {
     // Box–Muller.
@@ -106,7 +106,7 @@ pub fn generate(spec: &CatalogSpec) -> Dataset {
         let topic = rng.gen_range(0..spec.topics);
         let latent: Vec<f32> = centres[topic]
             .iter()
-            .map(|c| c + 0.35 * gaussian(&mut rng))
+            .map(|c| c + 0.8 * gaussian(&mut rng))
             .collect();
         for ((out, view), &d) in content.iter_mut().zip(&views).zip(&spec.content_dims) {
             out.extend(
