@@ -75,6 +75,8 @@ pub struct Database {
 struct Planned {
     id: ItemId,
     full: Vec<Token>,
+    /// A disambiguation token the caller asked for (a full SID was given).
+    requested: Option<Token>,
     weights: Vec<f32>,
     key: String,
     existing: bool,
@@ -253,9 +255,11 @@ impl Database {
         let mut seen = HashSet::with_capacity(items.len());
         let mut planned = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let semantic = layout.canonical(&item.tokens, &item.weights).map_err(|m| {
+            let bad = |m: String| {
                 Error::InvalidArgument(format!("item '{}' (#{}): {m}", item.key, i + 1))
-            })?;
+            };
+            let (tokens, requested) = split_full(&layout, &item.tokens).map_err(bad)?;
+            let semantic = layout.canonical(tokens, &item.weights).map_err(bad)?;
             if !seen.insert(item.key.as_str()) {
                 return Err(Error::InvalidArgument(format!(
                     "item '{}' appears twice in one batch",
@@ -278,6 +282,7 @@ impl Database {
             planned.push(Planned {
                 id,
                 full: semantic,
+                requested,
                 weights: item.weights.clone(),
                 key: item.key.clone(),
                 existing: existing.is_some(),
@@ -344,36 +349,60 @@ pub fn check_collisions(layout: &SidLayout, items: &[NewItem]) -> Result<()> {
 /// unchanged keep their token; the others take the smallest free one.
 fn assign_disambiguators(index: &Index, planned: &mut [Planned]) -> Result<()> {
     let k = index.layout().k();
+    let current = |p: &Planned| index.sid(p.id).map(|(old, _)| old.to_vec());
+    let keeps = |p: &Planned| {
+        p.existing
+            && current(p).is_some_and(|old| {
+                old[..p.full.len()] == p.full[..]
+                    && p.requested.is_none_or(|d| d == old[p.full.len()])
+            })
+    };
     let moving: HashSet<ItemId> = planned
         .iter()
-        .filter(|p| {
-            p.existing
-                && index
-                    .sid(p.id)
-                    .is_some_and(|(old, _)| old[..p.full.len()] != p.full[..])
-        })
+        .filter(|p| p.existing && !keeps(p))
         .map(|p| p.id)
         .collect();
     for p in planned
         .iter_mut()
         .filter(|p| p.existing && !moving.contains(&p.id))
     {
-        let (old, _) = index.sid(p.id).expect("existing item is indexed");
+        let old = current(p).expect("existing item is indexed");
         p.full.push(old[p.full.len()]);
     }
     let mut used: HashMap<Vec<Token>, BTreeSet<Token>> = HashMap::new();
+    let taken_for = |semantic: &[Token]| -> BTreeSet<Token> {
+        index
+            .disambiguators(semantic)
+            .into_iter()
+            .filter(|(_, item)| !moving.contains(item))
+            .map(|(t, _)| t)
+            .collect()
+    };
+    // Requested tokens first, so automatic ones never take them.
     for p in planned
         .iter_mut()
-        .filter(|p| !p.existing || moving.contains(&p.id))
+        .filter(|p| p.full.len() < index.layout().full_len() && p.requested.is_some())
     {
-        let taken = used.entry(p.full.clone()).or_insert_with(|| {
-            index
-                .disambiguators(&p.full)
-                .into_iter()
-                .filter(|(_, item)| !moving.contains(item))
-                .map(|(t, _)| t)
-                .collect()
-        });
+        let d = p.requested.expect("filtered");
+        let taken = used
+            .entry(p.full.clone())
+            .or_insert_with(|| taken_for(&p.full));
+        if !taken.insert(d) {
+            return Err(Error::InvalidArgument(format!(
+                "item '{}': the full SID {},{d} belongs to another item",
+                p.key,
+                format_tokens(&p.full)
+            )));
+        }
+        p.full.push(d);
+    }
+    for p in planned
+        .iter_mut()
+        .filter(|p| p.full.len() < index.layout().full_len())
+    {
+        let taken = used
+            .entry(p.full.clone())
+            .or_insert_with(|| taken_for(&p.full));
         let d = (0usize..)
             .zip(taken.iter())
             .find(|(want, have)| *want != **have as usize)
@@ -389,6 +418,25 @@ fn assign_disambiguators(index: &Index, planned: &mut [Planned]) -> Result<()> {
         p.full.push(d as Token);
     }
     Ok(())
+}
+
+/// Splits a token list into semantic tokens and an optional requested
+/// disambiguation token (present when the full SID, `levels + 1` tokens, is given).
+pub(crate) fn split_full<'a>(
+    layout: &SidLayout,
+    tokens: &'a [Token],
+) -> std::result::Result<(&'a [Token], Option<Token>), String> {
+    if tokens.len() == layout.full_len() {
+        let d = tokens[layout.levels()];
+        if d as u32 >= layout.k() {
+            return Err(format!(
+                "disambiguation token {d} is not below K = {}",
+                layout.codebook_size
+            ));
+        }
+        return Ok((&tokens[..layout.levels()], Some(d)));
+    }
+    Ok((tokens, None))
 }
 
 /// Loads each chunk touched by `changes` once, applies the changes

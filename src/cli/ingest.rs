@@ -28,10 +28,18 @@ pub fn run(a: Args) -> Result<()> {
     let start = Instant::now();
     let file = a.tokens.display().to_string();
     let lines = tokens::read(&a.tokens)?;
+    let text_header = std::fs::read_to_string(&a.tokens)
+        .ok()
+        .and_then(|t| tokens::header_layout(&t));
     let db = if Store::exists(&a.db.db) {
         let db = Database::open(&a.db.db)?;
         tokens::validate(&file, &lines, &db.layout())?;
         db
+    } else if let (Some(header), None) = (text_header, a.k) {
+        // An exported file names its layout in its header line.
+        let layout = header?;
+        tokens::validate(&file, &lines, &layout)?;
+        Database::create(&a.db.db, layout)?
     } else {
         let k = a.k.ok_or_else(|| {
             Error::InvalidArgument(format!(

@@ -3,6 +3,7 @@
 //! JSON object on stdout; errors go to stderr with a non-zero exit.
 
 mod demo;
+mod export;
 mod ingest;
 mod query;
 mod stats;
@@ -29,6 +30,8 @@ enum Command {
     Demo(demo::Args),
     /// Add or re-encode items from a token file (`key<TAB>t1,t2,...[<TAB>w1,...]`).
     IngestTokens(ingest::Args),
+    /// Write every item's SID and routing weights (tsv, json, or Python token style).
+    Export(export::Args),
     /// Items under a SID prefix.
     Lookup(query::LookupArgs),
     /// Valid next tokens after a SID prefix.
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(a) => demo::run(a),
         Command::IngestTokens(a) => ingest::run(a),
+        Command::Export(a) => export::run(a),
         Command::Lookup(a) => query::lookup(a),
         Command::Next(a) => query::next(a),
         Command::Similar(a) => query::similar(a),

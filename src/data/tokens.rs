@@ -103,11 +103,12 @@ pub fn infer_layout(lines: &[TokenLine], k: u32, behavior: Option<u32>) -> Resul
     SidLayout::new(first.tokens.len() as u32, k, behavior)
 }
 
-/// Checks every line against `layout`; the error names file and line.
+/// Checks every line against `layout` (semantic tokens, or a full SID with
+/// its disambiguation token); the error names file and line.
 pub fn validate(file: &str, lines: &[TokenLine], layout: &SidLayout) -> Result<()> {
     for l in lines {
-        layout
-            .canonical(&l.item.tokens, &l.item.weights)
+        crate::database::split_full(layout, &l.item.tokens)
+            .and_then(|(tokens, _)| layout.canonical(tokens, &l.item.weights))
             .map_err(|message| Error::Input {
                 file: file.to_string(),
                 line: l.line,
@@ -115,6 +116,26 @@ pub fn validate(file: &str, lines: &[TokenLine], layout: &SidLayout) -> Result<(
             })?;
     }
     Ok(())
+}
+
+/// The layout named by an export header line `# adasid levels=L k=K behavior=B`.
+pub fn header_layout(text: &str) -> Option<Result<SidLayout>> {
+    let first = text.lines().next()?.strip_prefix("# adasid ")?;
+    let get = |name: &str| -> Option<u32> {
+        first
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+    };
+    let (levels, k, behavior) = (get("levels")?, get("k")?, get("behavior")?);
+    Some(SidLayout::new(levels, k, behavior))
+}
+
+/// The header line [`header_layout`] reads.
+pub fn header(layout: &SidLayout) -> String {
+    format!(
+        "# adasid levels={} k={} behavior={}",
+        layout.levels, layout.codebook_size, layout.behavior
+    )
 }
 
 #[cfg(test)]
