@@ -34,7 +34,7 @@ fn train_on_90_percent_then_encode_the_rest() {
     let p = |s: &str| dir.path().join(s).display().to_string();
     let all = generate(&CatalogSpec {
         items: 1500,
-        topics: 16,
+        topics: 150,
         content_dims: vec![24, 16],
         behavior_dim: 12,
         seed: 9,
@@ -170,7 +170,7 @@ fn popularity_source_and_missing_model() {
     let p = |s: &str| dir.path().join(s).display().to_string();
     let all = generate(&CatalogSpec {
         items: 600,
-        topics: 8,
+        topics: 60,
         content_dims: vec![16, 12],
         behavior_dim: 8,
         seed: 3,
