@@ -199,20 +199,49 @@ impl Store {
     }
 }
 
+/// Folders this process has opened. sled releases its file lock from a
+/// background thread some time after the last handle is dropped (sled issues
+/// #1234, #1289), so reopening a folder this process had open waits up to
+/// [`REOPEN_WAIT`]; a lock held by another process is reported after
+/// [`FOREIGN_WAIT`].
+static OPENED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+const FOREIGN_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+
 fn open_sled(path: &Path) -> Result<sled::Db> {
-    sled::Config::new()
-        .path(path)
-        .mode(sled::Mode::LowSpace)
-        .open()
-        .map_err(|e| match e {
-            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                Error::Locked {
-                    path: path.to_path_buf(),
+    let ours = OPENED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .any(|p| p == path);
+    let wait = if ours { REOPEN_WAIT } else { FOREIGN_WAIT };
+    let start = std::time::Instant::now();
+    let db = loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::LowSpace)
+            // Every commit flushes itself; no background flusher thread is needed.
+            .flush_every_ms(None)
+            .open();
+        match opened {
+            Ok(db) => break db,
+            Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                if start.elapsed() >= wait {
+                    return Err(Error::Locked {
+                        path: path.to_path_buf(),
+                    });
                 }
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            sled::Error::Io(io) => Error::io(path, io),
-            other => store_error(other),
-        })
+            Err(sled::Error::Io(io)) => return Err(Error::io(path, io)),
+            Err(other) => return Err(store_error(other)),
+        }
+    };
+    let mut opened = OPENED.lock().unwrap_or_else(|p| p.into_inner());
+    if !opened.iter().any(|p| p == path) {
+        opened.push(path.to_path_buf());
+    }
+    Ok(db)
 }
 
 fn store_error(e: sled::Error) -> Error {

@@ -44,7 +44,7 @@ impl Default for ControllerConfig {
         ControllerConfig {
             lambda0: 1e-2,
             gamma: 1.01,
-            band: 0.05,
+            band: 0.02,
             ema: 0.2,
             lambda_min: 1e-4,
             lambda_max: 1.0,
