@@ -5,7 +5,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use super::emit;
-use super::query::item_json;
+use super::query::{candidate_rows, candidate_table, item_json};
 use super::stats::render;
 use super::train::quality_json;
 use crate::data::catalog::{CatalogSpec, generate};
@@ -46,37 +46,6 @@ impl Drop for TempDir {
             let _ = std::fs::remove_dir_all(p);
         }
     }
-}
-
-fn candidates_json(state: &crate::State, q: &CandidateQuery<'_>) -> Vec<Value> {
-    state
-        .index
-        .candidates(q)
-        .iter()
-        .map(|c| {
-            let mut v = item_json(state, c.item);
-            v["shared_depth"] = json!(c.shared_depth);
-            v["score"] = json!(c.score);
-            v
-        })
-        .collect()
-}
-
-fn table(title: &str, rows: &[Value]) -> String {
-    let mut out = format!(
-        "\n{title}\n  {:<12} {:>5} {:>6}  sid\n",
-        "key", "depth", "score"
-    );
-    for v in rows {
-        out += &format!(
-            "  {:<12} {:>5} {:>6.2}  {}\n",
-            v["key"].as_str().unwrap_or(""),
-            v["shared_depth"].as_u64().unwrap_or(0),
-            v["score"].as_f64().unwrap_or(0.0),
-            v["sid"].as_str().unwrap_or("")
-        );
-    }
-    out
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -155,8 +124,8 @@ pub fn run(a: Args) -> Result<()> {
         mode: CandidateMode::Prefix,
         exclude: Some(id),
     };
-    let by_prefix = candidates_json(&state, &query);
-    let by_overlap = candidates_json(
+    let by_prefix = candidate_rows(&state, &query);
+    let by_overlap = candidate_rows(
         &state,
         &CandidateQuery {
             mode: CandidateMode::Overlap,
@@ -219,11 +188,13 @@ pub fn run(a: Args) -> Result<()> {
             format_tokens(prefix),
             format_tokens(next)
         );
-        out += &table(
+        out += "\n";
+        out += &candidate_table(
             "Candidates by hierarchical prefix backoff (longest shared prefix first):",
             &by_prefix,
         );
-        out += &table(
+        out += "\n";
+        out += &candidate_table(
             "Candidates by position overlap (shared positions, behavior ones weighted by routing):",
             &by_overlap,
         );

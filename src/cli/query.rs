@@ -129,35 +129,49 @@ pub fn similar(a: SimilarArgs) -> Result<()> {
         mode,
         exclude: Some(id),
     };
-    let found = state.index.candidates(&query);
-    let rows: Vec<Value> = found
-        .iter()
-        .map(|c| {
-            let mut v = item_json(&state, c.item);
-            v["shared_depth"] = json!(c.shared_depth);
-            v["score"] = json!(c.score);
-            v
-        })
-        .collect();
+    let rows = candidate_rows(&state, &query);
     let value = json!({ "item": a.item, "sid": format_tokens(sid), "mode": format!("{:?}", a.mode).to_lowercase(), "candidates": rows });
     emit(a.db.json, &value, || {
-        let mut out = format!(
-            "{} candidates for {} [{}]\n",
+        let title = format!(
+            "{} candidates for {} [{}]",
             rows.len(),
             a.item,
             format_tokens(sid)
         );
-        out += &format!("  {:<24} {:>6} {:>7}  sid\n", "key", "depth", "score");
-        for v in &rows {
-            out += &format!(
-                "  {:<24} {:>6} {:>7.3}  {}\n",
-                v["key"].as_str().unwrap_or(""),
-                v["shared_depth"].as_u64().unwrap_or(0),
-                v["score"].as_f64().unwrap_or(0.0),
-                v["sid"].as_str().unwrap_or("")
-            );
-        }
-        out
+        candidate_table(&title, &rows)
     });
     Ok(())
+}
+
+/// JSON rows of ranked candidates: item fields plus shared depth and score.
+pub(crate) fn candidate_rows(state: &State, query: &CandidateQuery<'_>) -> Vec<Value> {
+    state
+        .index
+        .candidates(query)
+        .iter()
+        .map(|c| {
+            let mut v = item_json(state, c.item);
+            v["shared_depth"] = json!(c.shared_depth);
+            v["score"] = json!(c.score);
+            v
+        })
+        .collect()
+}
+
+/// Aligned text table of [`candidate_rows`] under a title line.
+pub(crate) fn candidate_table(title: &str, rows: &[Value]) -> String {
+    let mut out = format!(
+        "{title}\n  {:<24} {:>5} {:>7}  sid\n",
+        "key", "depth", "score"
+    );
+    for v in rows {
+        out += &format!(
+            "  {:<24} {:>5} {:>7.3}  {}\n",
+            v["key"].as_str().unwrap_or(""),
+            v["shared_depth"].as_u64().unwrap_or(0),
+            v["score"].as_f64().unwrap_or(0.0),
+            v["sid"].as_str().unwrap_or("")
+        );
+    }
+    out
 }

@@ -103,16 +103,7 @@ fn config(a: &TrainArgs) -> Result<AdaSidConfig> {
 /// Spearman correlation of behavior norm and popularity, when counts exist.
 fn norm_popularity_spearman(data: &Dataset) -> Option<f64> {
     let counts = data.popularity.as_ref()?;
-    let norms: Vec<f32> = (0..data.len())
-        .map(|i| {
-            data.behavior
-                .row(i)
-                .iter()
-                .map(|x| x * x)
-                .sum::<f32>()
-                .sqrt()
-        })
-        .collect();
+    let norms = data.behavior_norms();
     Some(spearman(&norms, counts))
 }
 

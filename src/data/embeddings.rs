@@ -96,6 +96,20 @@ impl Dataset {
         self.keys.is_empty()
     }
 
+    /// L2 norm of every item's behavior embedding (its behavior-evidence signal).
+    pub fn behavior_norms(&self) -> Vec<f32> {
+        (0..self.len())
+            .map(|i| {
+                self.behavior
+                    .row(i)
+                    .iter()
+                    .map(|x| x * x)
+                    .sum::<f32>()
+                    .sqrt()
+            })
+            .collect()
+    }
+
     /// The items at `idx`, in that order.
     pub fn subset(&self, idx: &[usize]) -> Dataset {
         Dataset {

@@ -112,16 +112,7 @@ pub fn parse_device(spec: &str) -> Result<Device> {
 /// Raw N_norm signal per item: behavior norm, or log(1 + count).
 fn raw_signal(data: &Dataset, source: NormSource) -> Result<Vec<f32>> {
     match source {
-        NormSource::Norm => Ok((0..data.len())
-            .map(|i| {
-                data.behavior
-                    .row(i)
-                    .iter()
-                    .map(|x| x * x)
-                    .sum::<f32>()
-                    .sqrt()
-            })
-            .collect()),
+        NormSource::Norm => Ok(data.behavior_norms()),
         NormSource::Popularity => data
             .popularity
             .as_ref()
