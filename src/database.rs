@@ -208,6 +208,35 @@ impl Database {
     ) -> Result<WriteReport> {
         let mut store = self.lock_store();
         let planned = self.plan_upsert(items, store.next_id())?;
+        self.apply(&mut store, planned, blobs)
+    }
+
+    /// Creates a database holding `items` (and `blobs`) from the start. The
+    /// batch is validated before the folder is created, so a rejected batch
+    /// (bad tokens, more than K items on one SID, …) leaves no database behind.
+    pub fn create_with(
+        path: &Path,
+        layout: SidLayout,
+        items: &[NewItem],
+        blobs: Vec<(String, Vec<u8>)>,
+    ) -> Result<(Database, WriteReport)> {
+        let empty = State {
+            index: Index::new(layout),
+            keys: KeyMap::default(),
+        };
+        let planned = plan(&empty, &layout, items, 0)?;
+        let db = Self::create(path, layout)?;
+        let report = db.apply(&mut db.lock_store(), planned, blobs)?;
+        Ok((db, report))
+    }
+
+    /// Commits a planned batch durably, then publishes it to readers.
+    fn apply(
+        &self,
+        store: &mut Store,
+        planned: Vec<Planned>,
+        blobs: Vec<(String, Vec<u8>)>,
+    ) -> Result<WriteReport> {
         let next_id = planned
             .iter()
             .map(|p| p.id + 1)
@@ -216,7 +245,7 @@ impl Database {
             .max(store.next_id());
         let commit = Commit {
             chunks: rewrite_chunks(
-                &store,
+                store,
                 planned.iter().map(|p| {
                     let rec = ItemRecord {
                         key: p.key.clone(),
@@ -249,9 +278,20 @@ impl Database {
         Ok(report)
     }
 
-    fn plan_upsert(&self, items: &[NewItem], mut next_id: u32) -> Result<Vec<Planned>> {
-        let state = self.read();
-        let layout = self.layout;
+    fn plan_upsert(&self, items: &[NewItem], next_id: u32) -> Result<Vec<Planned>> {
+        plan(&self.read(), &self.layout, items, next_id)
+    }
+}
+
+/// Validates a batch against `state` and gives every item its id and full SID.
+fn plan(
+    state: &State,
+    layout: &SidLayout,
+    items: &[NewItem],
+    mut next_id: u32,
+) -> Result<Vec<Planned>> {
+    {
+        let layout = *layout;
         let mut seen = HashSet::with_capacity(items.len());
         let mut planned = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
@@ -291,7 +331,9 @@ impl Database {
         assign_disambiguators(&state.index, &mut planned)?;
         Ok(planned)
     }
+}
 
+impl Database {
     /// Removes items by key as one atomic, durable batch. Unknown keys are an
     /// error and nothing is removed.
     pub fn remove(&self, keys: &[&str]) -> Result<WriteReport> {
@@ -322,26 +364,6 @@ impl Database {
             removed: ids.len(),
             ..Default::default()
         })
-    }
-}
-
-/// Checks that no more than K items of `items` share semantic tokens, so a
-/// new database can disambiguate them all (run it before creating one).
-pub fn check_collisions(layout: &SidLayout, items: &[NewItem]) -> Result<()> {
-    let mut groups: HashMap<&[Token], usize> = HashMap::new();
-    for it in items {
-        *groups.entry(&it.tokens).or_default() += 1;
-    }
-    match groups
-        .into_iter()
-        .max_by_key(|(t, c)| (*c, std::cmp::Reverse(*t)))
-    {
-        Some((tokens, count)) if count > layout.k() as usize => Err(Error::TooManyCollisions {
-            sid: format_tokens(tokens),
-            count,
-            k: layout.k(),
-        }),
-        _ => Ok(()),
     }
 }
 

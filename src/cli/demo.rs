@@ -10,7 +10,7 @@ use super::stats::render;
 use super::train::quality_json;
 use crate::data::catalog::{CatalogSpec, generate};
 use crate::data::embeddings::write;
-use crate::database::{Database, check_collisions};
+use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::index::{CandidateMode, CandidateQuery};
 use crate::sid::format_tokens;
@@ -98,9 +98,7 @@ pub fn run(a: Args) -> Result<()> {
     pb.finish_and_clear();
     let train_s = start.elapsed().as_secs_f64();
     let items = model.encode(&data)?;
-    check_collisions(&model.layout(), &items)?;
-    let db = Database::create(&db_path, model.layout())?;
-    db.upsert_with_blobs(&items, model.to_blobs()?)?;
+    let (db, _) = Database::create_with(&db_path, model.layout(), &items, model.to_blobs()?)?;
     let state = db.read();
     let index = &state.index;
 

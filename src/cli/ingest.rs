@@ -27,32 +27,34 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let start = Instant::now();
     let file = a.tokens.display().to_string();
-    let lines = tokens::read(&a.tokens)?;
-    let text_header = std::fs::read_to_string(&a.tokens)
-        .ok()
-        .and_then(|t| tokens::header_layout(&t));
-    let db = if Store::exists(&a.db.db) {
+    let text = std::fs::read_to_string(&a.tokens).map_err(|e| Error::io(&a.tokens, e))?;
+    let lines = tokens::parse(&file, &text)?;
+    let items = |lines: Vec<tokens::TokenLine>| -> Vec<NewItem> {
+        lines.into_iter().map(|l| l.item).collect()
+    };
+    let (db, report) = if Store::exists(&a.db.db) {
         let db = Database::open(&a.db.db)?;
         tokens::validate(&file, &lines, &db.layout())?;
-        db
-    } else if let (Some(header), None) = (text_header, a.k) {
-        // An exported file names its layout in its header line.
-        let layout = header?;
-        tokens::validate(&file, &lines, &layout)?;
-        Database::create(&a.db.db, layout)?
+        let report = db.upsert(&items(lines))?;
+        (db, report)
     } else {
-        let k = a.k.ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "{} does not exist yet: pass --k (codebook size) to create it",
-                a.db.db.display()
-            ))
-        })?;
-        let layout = tokens::infer_layout(&lines, k, a.behavior)?;
+        // An exported file names its layout in its header line; otherwise --k
+        // and the first line decide it.
+        let layout = match (tokens::header_layout(&text), a.k) {
+            (Some(header), None) => header?,
+            (_, k) => {
+                let k = k.ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "{} does not exist yet: pass --k (codebook size) to create it",
+                        a.db.db.display()
+                    ))
+                })?;
+                tokens::infer_layout(&lines, k, a.behavior)?
+            }
+        };
         tokens::validate(&file, &lines, &layout)?;
-        Database::create(&a.db.db, layout)?
+        Database::create_with(&a.db.db, layout, &items(lines), Vec::new())?
     };
-    let items: Vec<NewItem> = lines.into_iter().map(|l| l.item).collect();
-    let report = db.upsert(&items)?;
     let total = db.read().index.len();
     let seconds = start.elapsed().as_secs_f64();
     let value = json!({

@@ -136,7 +136,7 @@ fn epoch_message(s: &EpochStats) -> String {
     )
 }
 
-/// Human summary of a trained database, shared with `demo`.
+/// Quality figures of a trained database as JSON, shared with `demo`.
 pub(crate) fn quality_json(stats: &IndexStats, last: Option<&EpochStats>) -> Value {
     json!({
         "recon_loss": last.map(|s| s.recon),
@@ -169,9 +169,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     })?;
     pb.finish_and_clear();
     let items = model.encode(&data)?;
-    crate::database::check_collisions(&model.layout(), &items)?;
-    let db = Database::create(&a.db, model.layout())?;
-    db.upsert_with_blobs(&items, model.to_blobs()?)?;
+    let (db, _) = Database::create_with(&a.db, model.layout(), &items, model.to_blobs()?)?;
     let stats = index_stats(&db.read().index);
     let last = history.last();
     let seconds_per_epoch = history.iter().map(|s| s.seconds).sum::<f64>() / history.len() as f64;

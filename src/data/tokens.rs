@@ -6,7 +6,6 @@
 //! starting with `#` are skipped.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use crate::database::NewItem;
 use crate::error::{Error, Result};
@@ -87,12 +86,6 @@ fn parse_weights(text: &str) -> std::result::Result<Vec<f32>, String> {
                 .map_err(|_| format!("'{}' is not a routing weight", f.trim()))
         })
         .collect()
-}
-
-/// Reads and parses a token file.
-pub fn read(path: &Path) -> Result<Vec<TokenLine>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse(&path.display().to_string(), &text)
 }
 
 /// The layout a new database gets from the first line: its token count is
