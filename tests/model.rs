@@ -206,16 +206,7 @@ fn check(db: &Database, reference: &Reference, rng: &mut ChaCha8Rng, layout: &Si
             .items
             .values()
             .filter(|r| r.id != q.id)
-            .map(|r| {
-                (
-                    r.full
-                        .iter()
-                        .zip(&q.full)
-                        .take_while(|(a, b)| a == b)
-                        .count(),
-                    r.id,
-                )
-            })
+            .map(|r| (shared_depth(&r.full, &q.full), r.id))
             .collect();
         want.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         want.truncate(k);
@@ -243,15 +234,7 @@ fn check(db: &Database, reference: &Reference, rng: &mut ChaCha8Rng, layout: &Si
                     .filter(|&p| r.full[p] == q.full[p])
                     .map(weight)
                     .sum();
-                (
-                    score,
-                    r.full
-                        .iter()
-                        .zip(&q.full)
-                        .take_while(|(a, b)| a == b)
-                        .count(),
-                    r.id,
-                )
+                (score, shared_depth(&r.full, &q.full), r.id)
             })
             .filter(|(s, _, r)| {
                 *s > 0.0
@@ -272,6 +255,11 @@ fn check(db: &Database, reference: &Reference, rng: &mut ChaCha8Rng, layout: &Si
             .collect();
         assert_eq!(got, want, "overlap candidates of {:?}", q.full);
     }
+}
+
+/// Length of the common prefix of two SIDs.
+fn shared_depth(a: &[Token], b: &[Token]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 fn run_model(seed: u64, steps: usize) {

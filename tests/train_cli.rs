@@ -25,6 +25,17 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap()
 }
 
+/// A small synthetic catalogue, ten items per topic.
+fn catalog(items: usize, seed: u64) -> adasid::data::embeddings::Dataset {
+    generate(&CatalogSpec {
+        items,
+        topics: items / 10,
+        content_dims: vec![24, 16],
+        behavior_dim: 12,
+        seed,
+    })
+}
+
 const CONFIG: &str = "codebook_size = 32\nshared_experts = 1\ncontent_experts = 1\nbehavior_experts = 2\n\
 hidden = 64\nwidth = 32\ncode_dim = 16\nepochs = 12\nbatch_size = 256\nkmeans_sample = 1024\n";
 
@@ -32,13 +43,7 @@ hidden = 64\nwidth = 32\ncode_dim = 16\nepochs = 12\nbatch_size = 256\nkmeans_sa
 fn train_on_90_percent_then_encode_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let p = |s: &str| dir.path().join(s).display().to_string();
-    let all = generate(&CatalogSpec {
-        items: 1500,
-        topics: 150,
-        content_dims: vec![24, 16],
-        behavior_dim: 12,
-        seed: 9,
-    });
+    let all = catalog(1500, 9);
     let spec = DataSpec::default();
     let old: Vec<usize> = (0..1350).collect();
     let new: Vec<usize> = (1350..1500).collect();
@@ -168,13 +173,7 @@ fn train_on_90_percent_then_encode_the_rest() {
 fn popularity_source_and_missing_model() {
     let dir = tempfile::tempdir().unwrap();
     let p = |s: &str| dir.path().join(s).display().to_string();
-    let all = generate(&CatalogSpec {
-        items: 600,
-        topics: 60,
-        content_dims: vec![16, 12],
-        behavior_dim: 8,
-        seed: 3,
-    });
+    let all = catalog(600, 3);
     write(&dir.path().join("data"), &all, &DataSpec::default()).unwrap();
     std::fs::write(p("cfg.toml"), CONFIG.replace("epochs = 12", "epochs = 3")).unwrap();
     let r = json(&[
