@@ -64,6 +64,7 @@ pub mod codec;
 pub mod data;
 pub mod database;
 pub mod error;
+pub mod eval;
 pub mod index;
 pub mod keymap;
 pub mod kmeans;

@@ -1,40 +1,12 @@
 //! `adasid train` and `adasid encode` end to end on a synthetic data folder:
 //! train on 90% of a catalogue, encode the other 10% later.
 
-use std::process::Command;
+mod common;
 
-use adasid::data::catalog::{CatalogSpec, generate};
+use common::{adasid, catalog, json};
+
 use adasid::data::embeddings::{DataSpec, write};
 use serde_json::Value;
-
-fn adasid(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_adasid"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-fn json(args: &[&str]) -> Value {
-    let (ok, out, err) = adasid(args);
-    assert!(ok, "{args:?}: {err}");
-    serde_json::from_str(&out).unwrap()
-}
-
-/// A small synthetic catalogue, ten items per topic.
-fn catalog(items: usize, seed: u64) -> adasid::data::embeddings::Dataset {
-    generate(&CatalogSpec {
-        items,
-        topics: items / 10,
-        content_dims: vec![24, 16],
-        behavior_dim: 12,
-        seed,
-    })
-}
 
 const CONFIG: &str = "codebook_size = 32\nshared_experts = 1\ncontent_experts = 1\nbehavior_experts = 2\n\
 hidden = 64\nwidth = 32\ncode_dim = 16\nepochs = 12\nbatch_size = 256\nkmeans_sample = 1024\n";
@@ -207,5 +179,5 @@ fn popularity_source_and_missing_model() {
         "--json",
     ]);
     let (ok, _, err) = adasid(&["encode", "--db", &p("tok"), "--data", &p("data")]);
-    assert!(!ok && err.contains("no trained ADA-SID model"), "{err}");
+    assert!(!ok && err.contains("holds no trained model"), "{err}");
 }

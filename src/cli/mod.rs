@@ -3,6 +3,7 @@
 //! JSON object on stdout; errors go to stderr with a non-zero exit.
 
 mod demo;
+mod eval;
 mod export;
 mod ingest;
 mod query;
@@ -44,6 +45,10 @@ enum Command {
     Train(train::TrainArgs),
     /// Give new (or changed) items SIDs with a database's trained model.
     Encode(train::EncodeArgs),
+    /// Quantisation and leave-one-out retrieval quality of a database's SIDs.
+    Eval(eval::EvalArgs),
+    /// Train every tokenizer and ablation on one data folder and tabulate them.
+    Compare(eval::CompareArgs),
 }
 
 /// Ranking mode of `similar`.
@@ -67,6 +72,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Stats(a) => stats::run(a),
         Command::Train(a) => train::train(a),
         Command::Encode(a) => train::encode(a),
+        Command::Eval(a) => eval::eval(a),
+        Command::Compare(a) => eval::compare(a),
     }
 }
 

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
@@ -8,13 +9,40 @@ use super::emit;
 use crate::data::embeddings::{self, Dataset};
 use crate::database::Database;
 use crate::error::{Error, Result};
+use crate::eval::recon_error;
 use crate::stats::{IndexStats, index_stats};
 use crate::store::Store;
 use crate::tokenizer::adasid::spearman;
-use crate::tokenizer::{AdaSid, AdaSidConfig, EpochStats, NormSource, parse_device};
+use crate::tokenizer::{
+    AdaSidConfig, EpochStats, Inputs, NormSource, RqKmeansConfig, RqVaeConfig, Tokenizer,
+    TokenizerConfig, parse_device,
+};
+
+/// Which tokenizer `train` fits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TokenizerKind {
+    /// ADA-SID (the method; its ablations via the --no-* switches).
+    Adasid,
+    /// Residual k-means over the concatenated normalised modalities.
+    RqKmeans,
+    /// TIGER's residual-quantised VAE.
+    RqVae,
+}
+
+/// Modalities a residual tokenizer reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InputsArg {
+    /// Content modalities only.
+    Content,
+    /// Content and behavior.
+    All,
+}
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
+    /// Tokenizer to train.
+    #[arg(long, value_enum, default_value = "adasid")]
+    tokenizer: TokenizerKind,
     /// Data folder: items.txt plus one embedding table per modality.
     #[arg(long)]
     data: PathBuf,
@@ -36,6 +64,12 @@ pub struct TrainArgs {
     /// Codebook size K.
     #[arg(long)]
     k: Option<usize>,
+    /// SID levels (rq-kmeans, rq-vae).
+    #[arg(long)]
+    levels: Option<usize>,
+    /// Modalities read (rq-kmeans default: all; rq-vae default: content).
+    #[arg(long, value_enum)]
+    inputs: Option<InputsArg>,
     /// Source of the behavior-evidence signal N_norm.
     #[arg(long, value_parser = ["norm", "popularity"])]
     n_norm: Option<String>,
@@ -75,7 +109,7 @@ pub struct EncodeArgs {
     json: bool,
 }
 
-fn config(a: &TrainArgs) -> Result<AdaSidConfig> {
+fn adasid_config(a: &TrainArgs) -> Result<AdaSidConfig> {
     let mut cfg = match &a.config {
         Some(p) => AdaSidConfig::from_file(p)?,
         None => AdaSidConfig::default(),
@@ -100,6 +134,83 @@ fn config(a: &TrainArgs) -> Result<AdaSidConfig> {
     Ok(cfg)
 }
 
+fn inputs(a: &TrainArgs, default: Inputs) -> Inputs {
+    match a.inputs {
+        Some(InputsArg::Content) => Inputs::Content,
+        Some(InputsArg::All) => Inputs::All,
+        None => default,
+    }
+}
+
+/// Refuses options that do not apply to the chosen tokenizer.
+fn check_applicable(a: &TrainArgs) -> Result<()> {
+    let adasid_only = [
+        ("--n-norm", a.n_norm.is_some()),
+        ("--no-alignment-controller", a.no_alignment_controller),
+        ("--no-contrastive", a.no_contrastive),
+        ("--no-sparsity", a.no_sparsity),
+        ("--no-behavior-routing", a.no_behavior_routing),
+    ];
+    let residual_only = [
+        ("--levels", a.levels.is_some()),
+        ("--inputs", a.inputs.is_some()),
+    ];
+    let trained_only = [
+        ("--epochs", a.epochs.is_some()),
+        ("--batch-size", a.batch_size.is_some()),
+    ];
+    let refused: Vec<&str> = match a.tokenizer {
+        TokenizerKind::Adasid => residual_only.iter().filter(|f| f.1).map(|f| f.0).collect(),
+        TokenizerKind::RqKmeans => adasid_only
+            .iter()
+            .chain(&trained_only)
+            .filter(|f| f.1)
+            .map(|f| f.0)
+            .collect(),
+        TokenizerKind::RqVae => adasid_only.iter().filter(|f| f.1).map(|f| f.0).collect(),
+    };
+    match refused.first() {
+        Some(flag) => Err(Error::InvalidArgument(format!(
+            "{flag} does not apply to --tokenizer {}",
+            a.tokenizer.to_possible_value().expect("named").get_name()
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn config(a: &TrainArgs) -> Result<TokenizerConfig> {
+    check_applicable(a)?;
+    Ok(match a.tokenizer {
+        TokenizerKind::Adasid => TokenizerConfig::AdaSid(adasid_config(a)?),
+        TokenizerKind::RqKmeans => {
+            let mut c = match &a.config {
+                Some(p) => RqKmeansConfig::from_file(p)?,
+                None => RqKmeansConfig::default(),
+            };
+            c.seed = a.seed.unwrap_or(c.seed);
+            c.codebook_size = a.k.unwrap_or(c.codebook_size);
+            c.levels = a.levels.unwrap_or(c.levels);
+            c.inputs = inputs(a, c.inputs);
+            c.validate()?;
+            TokenizerConfig::RqKmeans(c)
+        }
+        TokenizerKind::RqVae => {
+            let mut c = match &a.config {
+                Some(p) => RqVaeConfig::from_file(p)?,
+                None => RqVaeConfig::default(),
+            };
+            c.seed = a.seed.unwrap_or(c.seed);
+            c.codebook_size = a.k.unwrap_or(c.codebook_size);
+            c.levels = a.levels.unwrap_or(c.levels);
+            c.epochs = a.epochs.unwrap_or(c.epochs);
+            c.batch_size = a.batch_size.unwrap_or(c.batch_size);
+            c.inputs = inputs(a, c.inputs);
+            c.validate()?;
+            TokenizerConfig::RqVae(c)
+        }
+    })
+}
+
 /// Spearman correlation of behavior norm and popularity, when counts exist.
 fn norm_popularity_spearman(data: &Dataset) -> Option<f64> {
     let counts = data.popularity.as_ref()?;
@@ -107,14 +218,14 @@ fn norm_popularity_spearman(data: &Dataset) -> Option<f64> {
     Some(spearman(&norms, counts))
 }
 
-fn progress_bar(epochs: usize, hidden: bool) -> ProgressBar {
+pub(crate) fn progress_bar(hidden: bool) -> ProgressBar {
     let pb = if hidden {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new(epochs as u64)
+        ProgressBar::new(1)
     };
     pb.set_style(
-        ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg}").expect("valid template"),
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"),
     );
     pb
 }
@@ -154,48 +265,77 @@ pub fn train(a: TrainArgs) -> Result<()> {
     }
     let device = parse_device(&a.device)?;
     let start = Instant::now();
-    let data = embeddings::load(&a.data, &cfg.data)?;
+    let data = embeddings::load(&a.data, cfg.data_spec())?;
     let rho = norm_popularity_spearman(&data);
-    if let Some(r) = rho.filter(|r| *r <= 0.0) {
+    if let (Some(r), TokenizerConfig::AdaSid(_)) = (rho.filter(|r| *r <= 0.0), &cfg) {
         eprintln!(
             "warning: behavior-embedding norm and popularity are not positively correlated (Spearman {r:.3}); \
              the norm is a poor evidence signal here, consider --n-norm popularity"
         );
     }
-    let pb = progress_bar(cfg.epochs, a.json);
-    let (model, history) = AdaSid::train(cfg, &data, device, |s| {
-        pb.set_message(epoch_message(s));
-        pb.inc(1);
+    let pb = progress_bar(a.json);
+    let trained = cfg.train(&data, device, |s| {
+        pb.set_length(s.of as u64);
+        pb.set_position(s.step as u64);
+        pb.set_message(s.message.to_string());
     })?;
     pb.finish_and_clear();
+    let model = trained.tokenizer;
     let items = model.encode(&data)?;
+    let recon = recon_error(&data, &model.reconstruct(&data)?)?;
     let (db, _) = Database::create_with(&a.db, model.layout(), &items, model.to_blobs()?)?;
     let stats = index_stats(&db.read().index);
-    let last = history.last();
-    let seconds_per_epoch = history.iter().map(|s| s.seconds).sum::<f64>() / history.len() as f64;
+    let adasid_history: Option<Vec<EpochStats>> = match &cfg {
+        TokenizerConfig::AdaSid(_) => serde_json::from_value(trained.history.clone()).ok(),
+        _ => None,
+    };
+    let last = adasid_history.as_ref().and_then(|h| h.last());
+    let steps = trained.history.as_array().map_or(0, |h| h.len());
+    let mut quality = quality_json(&stats, last);
+    quality["recon"] = json!(recon);
     let value = json!({
+        "tokenizer": model.name(),
         "items": items.len(),
-        "epochs": history.len(),
-        "seconds_per_epoch": seconds_per_epoch,
+        "steps": steps,
+        "train_seconds": trained.seconds,
+        "seconds_per_step": trained.seconds / steps.max(1) as f64,
         "seconds": start.elapsed().as_secs_f64(),
-        "final": last,
-        "history": history,
-        "quality": quality_json(&stats, last),
+        "history": trained.history,
+        "quality": quality,
         "norm_popularity_spearman": rho,
     });
     emit(a.json, &value, || {
         let mut out = format!(
-            "trained ADA-SID on {} items: {} epochs, {seconds_per_epoch:.2}s per epoch, {:.1}s in all\n",
+            "trained {} on {} items: {steps} {}, {:.2}s per {}, {:.1}s in all\n",
+            model.name(),
             items.len(),
-            history.len(),
+            if model.name() == "rq-kmeans" {
+                "levels"
+            } else {
+                "epochs"
+            },
+            trained.seconds / steps.max(1) as f64,
+            if model.name() == "rq-kmeans" {
+                "level"
+            } else {
+                "epoch"
+            },
             start.elapsed().as_secs_f64()
         );
         if let Some(s) = last {
             out += &format!("final epoch: {}\n", epoch_message(s));
         }
-        if let Some(r) = rho {
+        if let (Some(r), Tokenizer::AdaSid(_)) = (rho, &model) {
             out += &format!("Spearman(behavior norm, popularity) = {r:.3}\n");
         }
+        out += &format!(
+            "reconstruction error (normalised MSE): content {:.4}",
+            recon.content
+        );
+        if let Some(b) = recon.behavior {
+            out += &format!(", behavior {b:.4}");
+        }
+        out += "\n";
         out += &super::stats::render(&stats);
         out += &format!("database written to {}\n", a.db.display());
         out
@@ -206,8 +346,8 @@ pub fn train(a: TrainArgs) -> Result<()> {
 pub fn encode(a: EncodeArgs) -> Result<()> {
     let start = Instant::now();
     let db = Database::open(&a.db)?;
-    let model = AdaSid::from_database(&db, parse_device(&a.device)?)?;
-    let data = embeddings::load(&a.data, &model.config().data)?;
+    let model = Tokenizer::from_database(&db, parse_device(&a.device)?)?;
+    let data = embeddings::load(&a.data, model.data_spec())?;
     let items = model.encode(&data)?;
     let report = db.upsert(&items)?;
     let value = json!({

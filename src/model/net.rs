@@ -277,6 +277,33 @@ impl AdaSidNet {
         Ok((tokens, self.routing(batch, equal_routing)?.detach()))
     }
 
+    /// The decoder's output from hard codes (behavior codes scaled by their
+    /// routing weights): what the SIDs alone say about the inputs.
+    pub fn reconstruct(&self, batch: &Batch, equal_routing: bool) -> Result<Tensor> {
+        let projected = self.project(batch)?;
+        let shared_input = Tensor::cat(&projected, D::Minus1).map_err(ml)?;
+        let routing = self.routing(batch, equal_routing)?;
+        let first_behavior = self.experts.len() - self.shape.behavior;
+        let mut fused: Option<Tensor> = None;
+        for (i, e) in self.experts.iter().enumerate() {
+            let z = self.latent(e, &projected, &shared_input)?;
+            let codes = e.codebook.normalized()?;
+            let tokens = e.codebook.nearest(&z)?;
+            let mut q = codes.index_select(&tokens, 0).map_err(ml)?;
+            if i >= first_behavior {
+                let r = routing.narrow(1, i - first_behavior, 1).map_err(ml)?;
+                q = q.broadcast_mul(&r).map_err(ml)?;
+            }
+            fused = Some(match fused {
+                Some(f) => (f + q).map_err(ml)?,
+                None => q,
+            });
+        }
+        self.decoder
+            .forward(&fused.expect("at least one expert"))
+            .map(|t| t.detach())
+    }
+
     /// The training forward pass with every loss term.
     pub fn forward(&self, batch: &Batch, opts: &ForwardOptions) -> Result<Forward> {
         let projected = self.project(batch)?;

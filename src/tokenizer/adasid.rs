@@ -9,6 +9,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::Reconstruction;
 use super::config::{AdaSidConfig, NormSource};
 use crate::codec::{self, Kind, Matrix};
 use crate::data::embeddings::Dataset;
@@ -52,7 +53,7 @@ pub struct ModelMeta {
 }
 
 /// Figures of one training epoch.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpochStats {
     /// 1-based epoch.
     pub epoch: usize,
@@ -498,6 +499,31 @@ impl AdaSid {
         Ok(out)
     }
 
+    /// The decoder's output from every item's SID, split into modalities
+    /// (content tables, then behavior).
+    pub fn reconstruct(&self, data: &Dataset) -> Result<Reconstruction> {
+        self.check_dims(data)?;
+        let norms = self.n_norms(data)?;
+        let equal = self.cfg.ablation.no_behavior_routing;
+        let mut widths = self.meta.content_dims.clone();
+        widths.push(self.meta.behavior_dim);
+        let idx: Vec<usize> = (0..data.len()).collect();
+        let mut rows = Vec::with_capacity(data.len() * widths.iter().sum::<usize>());
+        for chunk in idx.chunks(8192) {
+            let batch = self.batch(data, chunk, &norms, &self.meta.router_offsets)?;
+            let xhat = self.net.reconstruct(&batch, equal)?;
+            rows.extend(
+                xhat.flatten_all()
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .map_err(ml)?,
+            );
+        }
+        Ok(Reconstruction::from_tables(
+            super::inputs::split(&rows, &widths),
+            data.content.len(),
+        ))
+    }
+
     /// Everything a database needs to encode new items later.
     pub fn to_blobs(&self) -> Result<Vec<(String, Vec<u8>)>> {
         let mut out = vec![
@@ -523,22 +549,20 @@ impl AdaSid {
 
     /// Loads the model stored in `db`.
     pub fn from_database(db: &Database, device: Device) -> Result<AdaSid> {
-        let get = |name: &str| -> Result<Vec<u8>> {
-            db.blob(name)?.ok_or_else(|| {
-                Error::InvalidArgument(format!("{} holds no trained ADA-SID model (missing '{name}'); run `adasid train` first", db.path().display()))
-            })
-        };
-        if get(blobs::TOKENIZER)? != b"adasid" {
+        if super::stored::required(db, blobs::TOKENIZER)? != b"adasid" {
             return Err(Error::InvalidArgument(
                 "the database's SIDs were not made by ADA-SID".into(),
             ));
         }
-        let cfg_text = String::from_utf8(get(blobs::CONFIG)?)
-            .map_err(|_| Error::corruption("model config", "not UTF-8"))?;
+        let cfg_text = super::stored::required_text(db, blobs::CONFIG)?;
         let cfg = AdaSidConfig::from_toml("stored model config", &cfg_text)?;
-        let meta: ModelMeta = codec::decode(Kind::Blob, &get(blobs::META)?)?;
+        let meta: ModelMeta =
+            codec::decode(Kind::Blob, &super::stored::required(db, blobs::META)?)?;
         let model = AdaSid::build(cfg, meta, device)?;
-        model.net.params().load_bytes(&get(blobs::WEIGHTS)?)?;
+        model
+            .net
+            .params()
+            .load_bytes(&super::stored::required(db, blobs::WEIGHTS)?)?;
         Ok(model)
     }
 }

@@ -131,19 +131,31 @@ impl Default for AdaSidConfig {
     }
 }
 
+/// Parses a TOML configuration; `file` names it in errors.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T> {
+    toml::from_str(text).map_err(|e| Error::BadFile {
+        file: file.into(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads and parses a TOML configuration file.
+pub(crate) fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse_toml(&path.display().to_string(), &text)
+}
+
 impl AdaSidConfig {
     /// Reads a TOML file; unknown keys are errors.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Self::from_toml(&path.display().to_string(), &text)
+        let cfg: AdaSidConfig = read_toml(path)?;
+        cfg.validate()?;
+        Ok(cfg)
     }
 
     /// Parses TOML text; `file` names it in errors.
     pub fn from_toml(file: &str, text: &str) -> Result<Self> {
-        let cfg: AdaSidConfig = toml::from_str(text).map_err(|e| Error::BadFile {
-            file: file.into(),
-            message: e.to_string(),
-        })?;
+        let cfg: AdaSidConfig = parse_toml(file, text)?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -1,7 +1,128 @@
-//! Tokenizers: models that turn item embeddings into SIDs for the store and index.
+//! Tokenizers: models that turn item embeddings into SIDs for the store and
+//! index. ADA-SID is the method; RQ-Kmeans and RQ-VAE are the baselines it
+//! is measured against. Each stores itself as database blobs, so `encode`
+//! and `eval` find the right one from the database alone.
 
 pub mod adasid;
+mod any;
 pub mod config;
+pub mod inputs;
+pub mod rq_kmeans;
+pub mod rq_vae;
+mod stored;
+
+use candle_core::Device;
 
 pub use adasid::{AdaSid, EpochStats, ModelMeta, parse_device};
+pub use any::{Step, TokenizerConfig, Trained};
 pub use config::{Ablations, AdaSidConfig, NormSource};
+pub use inputs::Inputs;
+pub use rq_kmeans::{RqKmeans, RqKmeansConfig};
+pub use rq_vae::{Distance, RqVae, RqVaeConfig, RqVaeEpoch};
+
+use crate::data::embeddings::{DataSpec, Dataset, Table};
+use crate::database::{Database, NewItem};
+use crate::error::{Error, Result};
+use crate::sid::SidLayout;
+
+/// A tokenizer's reconstruction of its inputs, one table per modality.
+#[derive(Clone, Debug)]
+pub struct Reconstruction {
+    /// Content modalities, in data order.
+    pub content: Vec<Table>,
+    /// The behavior embedding, when the tokenizer reads it.
+    pub behavior: Option<Table>,
+}
+
+impl Reconstruction {
+    /// The first `content` tables are content; a further one is behavior.
+    pub(crate) fn from_tables(mut tables: Vec<Table>, content: usize) -> Self {
+        let behavior = (tables.len() > content).then(|| tables.remove(content));
+        tables.truncate(content);
+        Reconstruction {
+            content: tables,
+            behavior,
+        }
+    }
+}
+
+/// Any trained tokenizer.
+pub enum Tokenizer {
+    /// ADA-SID (or one of its ablations).
+    AdaSid(AdaSid),
+    /// Residual k-means.
+    RqKmeans(RqKmeans),
+    /// Residual-quantised VAE.
+    RqVae(RqVae),
+}
+
+impl Tokenizer {
+    /// Loads whichever tokenizer made `db`'s SIDs.
+    pub fn from_database(db: &Database, device: Device) -> Result<Tokenizer> {
+        let name = stored::required(db, stored::TOKENIZER)?;
+        match name.as_slice() {
+            b"adasid" => Ok(Tokenizer::AdaSid(AdaSid::from_database(db, device)?)),
+            b"rq-kmeans" => Ok(Tokenizer::RqKmeans(RqKmeans::from_database(db)?)),
+            b"rq-vae" => Ok(Tokenizer::RqVae(RqVae::from_database(db, device)?)),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown tokenizer '{}' in {}",
+                String::from_utf8_lossy(other),
+                db.path().display()
+            ))),
+        }
+    }
+
+    /// Its name as `adasid train --tokenizer` spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Tokenizer::AdaSid(_) => "adasid",
+            Tokenizer::RqKmeans(_) => "rq-kmeans",
+            Tokenizer::RqVae(_) => "rq-vae",
+        }
+    }
+
+    /// The SID layout it produces.
+    pub fn layout(&self) -> SidLayout {
+        match self {
+            Tokenizer::AdaSid(t) => t.layout(),
+            Tokenizer::RqKmeans(t) => t.layout(),
+            Tokenizer::RqVae(t) => t.layout(),
+        }
+    }
+
+    /// The data-folder files it reads.
+    pub fn data_spec(&self) -> &DataSpec {
+        match self {
+            Tokenizer::AdaSid(t) => &t.config().data,
+            Tokenizer::RqKmeans(t) => &t.config().data,
+            Tokenizer::RqVae(t) => &t.config().data,
+        }
+    }
+
+    /// SIDs of every item of `data`, in row order.
+    pub fn encode(&self, data: &Dataset) -> Result<Vec<NewItem>> {
+        match self {
+            Tokenizer::AdaSid(t) => t.encode(data),
+            Tokenizer::RqKmeans(t) => t.encode(data),
+            Tokenizer::RqVae(t) => t.encode(data),
+        }
+    }
+
+    /// What the SIDs reconstruct of every item's inputs.
+    pub fn reconstruct(&self, data: &Dataset) -> Result<Reconstruction> {
+        match self {
+            Tokenizer::AdaSid(t) => t.reconstruct(data),
+            Tokenizer::RqKmeans(t) => t.reconstruct(data),
+            Tokenizer::RqVae(t) => t.reconstruct(data),
+        }
+    }
+
+    /// The blobs that store it.
+    pub fn to_blobs(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        match self {
+            Tokenizer::AdaSid(t) => t.to_blobs(),
+            Tokenizer::RqKmeans(t) => t.to_blobs(),
+            Tokenizer::RqVae(t) => t.to_blobs(),
+        }
+    }
+}

@@ -9,6 +9,8 @@ use candle_core::{D, Device, Tensor};
 use rand::Rng;
 use rayon::prelude::*;
 
+use super::seeding::plus_plus;
+
 /// Result of a clustering run.
 #[derive(Clone, Debug)]
 pub struct Clustering {
@@ -66,36 +68,6 @@ fn assign(points: &Tensor, centroids: &[f32], k: usize, d: usize) -> Vec<(u32, f
     best.into_iter().zip(top).collect()
 }
 
-fn plus_plus_init<R: Rng>(points: &[f32], n: usize, d: usize, k: usize, rng: &mut R) -> Vec<f32> {
-    let mut centroids = Vec::with_capacity(k * d);
-    let first = rng.gen_range(0..n);
-    centroids.extend_from_slice(&points[first * d..(first + 1) * d]);
-    let mut dist: Vec<f32> = points
-        .chunks(d)
-        .map(|p| (1.0 - dot(p, &centroids[..d])).max(0.0))
-        .collect();
-    for _ in 1..k {
-        let total: f64 = dist.iter().map(|&x| x as f64).sum();
-        let pick = if total <= 0.0 {
-            rng.gen_range(0..n)
-        } else {
-            let mut target = rng.r#gen::<f64>() * total;
-            dist.iter()
-                .position(|&x| {
-                    target -= x as f64;
-                    target <= 0.0
-                })
-                .unwrap_or(n - 1)
-        };
-        let c = points[pick * d..(pick + 1) * d].to_vec();
-        for (p, best) in points.chunks(d).zip(dist.iter_mut()) {
-            *best = best.min((1.0 - dot(p, &c)).max(0.0));
-        }
-        centroids.extend_from_slice(&c);
-    }
-    centroids
-}
-
 /// Clusters the `n = points.len() / d` unit-norm rows into `k` clusters.
 /// With fewer points than clusters, the surplus centroids repeat points.
 pub fn spherical_kmeans<R: Rng>(
@@ -110,7 +82,7 @@ pub fn spherical_kmeans<R: Rng>(
         n > 0 && k > 0 && d > 0,
         "k-means needs points, clusters and a dimension"
     );
-    let mut centroids = plus_plus_init(points, n, d, k.min(n), rng);
+    let mut centroids = plus_plus(points, d, k.min(n), rng, |p, c| (1.0 - dot(p, c)).max(0.0));
     while centroids.len() < k * d {
         let p = rng.gen_range(0..n);
         centroids.extend_from_slice(&points[p * d..(p + 1) * d]);

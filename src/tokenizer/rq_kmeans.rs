@@ -1,0 +1,194 @@
+//! RQ-Kmeans (OneRec, GRID): residual Euclidean k-means over the
+//! concatenated, normalised modalities. No network: level `l`'s token is the
+//! nearest of `K` centroids to what levels `0..l` left over.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::Reconstruction;
+use super::config::read_toml;
+use super::inputs::{Inputs, concatenated, model_inputs, residual_items, split};
+use super::stored;
+use crate::codec::Matrix;
+use crate::data::embeddings::{DataSpec, Dataset};
+use crate::database::{Database, NewItem};
+use crate::error::{Error, Result};
+use crate::kmeans::{EuclideanParams, ResidualQuantizer};
+use crate::sid::SidLayout;
+
+/// Blob names of a stored RQ-Kmeans model.
+pub mod blobs {
+    /// Its configuration (TOML).
+    pub const CONFIG: &str = "rq-kmeans/config";
+    /// The widths of the modalities it reads.
+    pub const WIDTHS: &str = "rq-kmeans/widths";
+    /// Prefix of each level's codebook (matrix frame), followed by the level.
+    pub const CODEBOOK: &str = "rq-kmeans/codebook/";
+}
+
+/// Settings of RQ-Kmeans (TOML, every field optional).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RqKmeansConfig {
+    /// SID levels.
+    pub levels: usize,
+    /// Centroids per level (K).
+    pub codebook_size: usize,
+    /// Lloyd rounds per level.
+    pub iterations: usize,
+    /// Training sample cap per centroid (FAISS's default).
+    pub max_points_per_centroid: usize,
+    /// Modalities quantised.
+    pub inputs: Inputs,
+    /// Seed of sampling and seeding.
+    pub seed: u64,
+    /// Files of the data folder.
+    pub data: DataSpec,
+}
+
+impl Default for RqKmeansConfig {
+    fn default() -> Self {
+        RqKmeansConfig {
+            levels: 3,
+            codebook_size: 256,
+            iterations: 20,
+            max_points_per_centroid: 256,
+            inputs: Inputs::All,
+            seed: 42,
+            data: DataSpec::default(),
+        }
+    }
+}
+
+impl RqKmeansConfig {
+    /// Reads a TOML file; unknown keys are errors.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let cfg: Self = read_toml(path)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<()> {
+        SidLayout::new(self.levels as u32, self.codebook_size as u32, 0)?;
+        if self.codebook_size < 2 || self.iterations == 0 || self.max_points_per_centroid == 0 {
+            return Err(Error::InvalidArgument(
+                "codebook_size must be at least 2, iterations and max_points_per_centroid positive"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A trained RQ-Kmeans tokenizer.
+pub struct RqKmeans {
+    cfg: RqKmeansConfig,
+    widths: Vec<usize>,
+    quantizer: ResidualQuantizer,
+}
+
+impl RqKmeans {
+    /// Trains on `data`; `progress` sees each level's mean squared residual.
+    pub fn train(
+        cfg: RqKmeansConfig,
+        data: &Dataset,
+        mut progress: impl FnMut(usize, f64, f64),
+    ) -> Result<RqKmeans> {
+        cfg.validate()?;
+        if data.is_empty() {
+            return Err(Error::InvalidArgument(
+                "training needs at least 1 item".into(),
+            ));
+        }
+        let (points, d) = concatenated(data, cfg.inputs);
+        let params = EuclideanParams {
+            k: cfg.codebook_size,
+            iterations: cfg.iterations,
+            max_points_per_centroid: cfg.max_points_per_centroid,
+            ..Default::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let start = Instant::now();
+        let quantizer =
+            ResidualQuantizer::train(&points, d, cfg.levels, &params, &mut rng, |l, mse| {
+                progress(l, mse, start.elapsed().as_secs_f64())
+            });
+        Ok(RqKmeans {
+            widths: cfg.inputs.widths(data),
+            cfg,
+            quantizer,
+        })
+    }
+
+    /// The configuration trained with.
+    pub fn config(&self) -> &RqKmeansConfig {
+        &self.cfg
+    }
+
+    /// The SID layout (no behavior positions: every token is semantic).
+    pub fn layout(&self) -> SidLayout {
+        SidLayout::new(self.cfg.levels as u32, self.cfg.codebook_size as u32, 0)
+            .expect("validated config")
+    }
+
+    fn inputs(&self, data: &Dataset) -> Result<Vec<f32>> {
+        Ok(model_inputs(&self.widths, self.cfg.inputs, data)?.0)
+    }
+
+    /// The SID of every item of `data`, in row order.
+    pub fn encode(&self, data: &Dataset) -> Result<Vec<NewItem>> {
+        let (codes, _) = self.quantizer.encode(&self.inputs(data)?);
+        Ok(residual_items(&codes, self.cfg.levels, &data.keys))
+    }
+
+    /// The sum of each item's centroids, split back into modalities.
+    pub fn reconstruct(&self, data: &Dataset) -> Result<Reconstruction> {
+        let (codes, _) = self.quantizer.encode(&self.inputs(data)?);
+        let tables = split(&self.quantizer.decode(&codes), &self.widths);
+        Ok(Reconstruction::from_tables(tables, data.content.len()))
+    }
+
+    /// Everything a database needs to encode new items later.
+    pub fn to_blobs(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut out = stored::residual_header(
+            "rq-kmeans",
+            blobs::CONFIG,
+            &self.cfg,
+            blobs::WIDTHS,
+            &self.widths,
+        );
+        for (l, cb) in self.quantizer.codebooks.iter().enumerate() {
+            let m = Matrix::new(self.quantizer.k as u32, self.quantizer.d as u32, cb.clone())?;
+            out.push((format!("{}{l}", blobs::CODEBOOK), m.encode()));
+        }
+        Ok(out)
+    }
+
+    /// Loads the model stored in `db`.
+    pub fn from_database(db: &Database) -> Result<RqKmeans> {
+        let (cfg, widths): (RqKmeansConfig, Vec<usize>) =
+            stored::config_and_widths(db, blobs::CONFIG, blobs::WIDTHS)?;
+        cfg.validate()?;
+        let d: usize = widths.iter().sum();
+        let codebooks = (0..cfg.levels)
+            .map(|l| {
+                let name = format!("{}{l}", blobs::CODEBOOK);
+                Ok(stored::required_matrix(db, &name, cfg.codebook_size, d)?.data)
+            })
+            .collect::<Result<_>>()?;
+        Ok(RqKmeans {
+            quantizer: ResidualQuantizer {
+                d,
+                k: cfg.codebook_size,
+                codebooks,
+            },
+            widths,
+            cfg,
+        })
+    }
+}
