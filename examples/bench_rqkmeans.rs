@@ -155,7 +155,7 @@ fn main() -> adasid::Result<()> {
         // Lloyd rounds on the training sample plus one full assignment per level.
         let sample = n.min(a.k * params.max_points_per_centroid);
         let train_flops =
-            encode_flops + 2.0 * (sample * d * a.k * a.levels * (a.iterations + 1)) as f64;
+            encode_flops + 2.0 * (sample * d * a.k * a.levels * a.iterations) as f64;
         json!({
             "n": n, "d": d, "k": a.k, "levels": a.levels, "threads": pool.current_num_threads(),
             "train_s": train_s,

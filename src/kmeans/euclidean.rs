@@ -196,15 +196,16 @@ pub fn train_euclidean<R: Rng>(
         let i = rng.gen_range(0..n_train);
         centroids.extend_from_slice(&train[i * d..(i + 1) * d]);
     }
-    let mut best = nearest(train, d, &centroids, p.k);
+    // Each round: assign, then move centroids to the means. Unchanged
+    // assignments mean the centroids are already those means.
+    let mut previous: Vec<u32> = Vec::new();
     for _ in 0..p.iterations {
-        centroids = update(train, d, p.k, &best);
-        let next = nearest(train, d, &centroids, p.k);
-        let stable = next.iter().zip(&best).all(|(a, b)| a.0 == b.0);
-        best = next;
-        if stable {
+        let best = nearest(train, d, &centroids, p.k);
+        if best.iter().map(|b| b.0).eq(previous.iter().copied()) {
             break;
         }
+        centroids = update(train, d, p.k, &best);
+        previous = best.iter().map(|b| b.0).collect();
     }
     centroids
 }
