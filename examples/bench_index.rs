@@ -51,20 +51,7 @@ fn main() -> adasid::Result<()> {
     let a = Args::parse();
     let layout = SidLayout::new(a.levels, a.k, a.behavior)?;
     let items = synthetic::items(a.items, &layout, 1);
-    let full: Vec<Vec<Token>> = {
-        // Disambiguation tokens as the database assigns them (smallest free).
-        let mut seen: HashMap<&[Token], Token> = HashMap::new();
-        items
-            .iter()
-            .map(|it| {
-                let d = seen.entry(&it.tokens[..]).or_insert(0);
-                let mut f = it.tokens.clone();
-                f.push(*d);
-                *d += 1;
-                f
-            })
-            .collect()
-    };
+    let full = synthetic::full_sids(&items);
 
     // In-memory insert throughput.
     let mut index = Index::new(layout);

@@ -154,8 +154,7 @@ fn main() -> adasid::Result<()> {
         let encode_flops = 2.0 * (n * d * a.k * a.levels) as f64;
         // Lloyd rounds on the training sample plus one full assignment per level.
         let sample = n.min(a.k * params.max_points_per_centroid);
-        let train_flops =
-            encode_flops + 2.0 * (sample * d * a.k * a.levels * a.iterations) as f64;
+        let train_flops = encode_flops + 2.0 * (sample * d * a.k * a.levels * a.iterations) as f64;
         json!({
             "n": n, "d": d, "k": a.k, "levels": a.levels, "threads": pool.current_num_threads(),
             "train_s": train_s,

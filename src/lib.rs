@@ -63,6 +63,7 @@ pub mod cli;
 pub mod codec;
 pub mod data;
 pub mod database;
+pub mod decode;
 pub mod error;
 pub mod eval;
 pub mod index;

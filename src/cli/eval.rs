@@ -14,7 +14,7 @@ use crate::eval::{
 };
 use crate::store::Store;
 use crate::tokenizer::{
-    AdaSidConfig, Inputs, RqKmeansConfig, RqVaeConfig, TokenizerConfig, parse_device,
+    AdaSidConfig, Inputs, NormSource, RqKmeansConfig, RqVaeConfig, TokenizerConfig, parse_device,
 };
 
 #[derive(clap::Args, Debug)]
@@ -183,6 +183,10 @@ fn variants(seed: u64, epochs: Option<usize>) -> Vec<(&'static str, TokenizerCon
         (
             "adasid-no-routing",
             adasid(|c| c.ablation.no_behavior_routing = true),
+        ),
+        (
+            "adasid-pop",
+            adasid(|c| c.n_norm_source = NormSource::Popularity),
         ),
         (
             "rq-kmeans",

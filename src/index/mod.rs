@@ -202,20 +202,48 @@ impl Index {
             )));
         }
         for (prefix, row) in prefixes.iter().zip(out.chunks_exact_mut(words)) {
-            let prefix = prefix.as_ref();
-            match self.locate(prefix) {
-                Some(Loc::Node(n)) => self.nodes[n as usize].write_mask(&self.geo, row),
-                Some(Loc::Item(i)) => {
-                    row.fill(0);
-                    if let Some(&t) = self.items.sid(i).get(prefix.len()) {
-                        let b = self.geo.bit(t);
-                        row[b / 64] |= 1 << (b % 64);
-                    }
-                }
-                None => row.fill(0),
-            }
+            self.write_mask(prefix.as_ref(), row);
         }
         Ok(())
+    }
+
+    /// [`Index::allowed_mask`] for `beams` prefixes of one length `depth`
+    /// stored back to back in `tokens` (the layout a beam decoder keeps).
+    pub fn allowed_mask_flat(
+        &self,
+        tokens: &[Token],
+        depth: usize,
+        beams: usize,
+        out: &mut [u64],
+    ) -> Result<()> {
+        let words = self.geo.words;
+        if tokens.len() != beams * depth || out.len() != beams * words {
+            return Err(Error::InvalidArgument(format!(
+                "{beams} beams of length {depth} need {} tokens and {} mask words, got {} and {}",
+                beams * depth,
+                beams * words,
+                tokens.len(),
+                out.len()
+            )));
+        }
+        for (b, row) in out.chunks_exact_mut(words).enumerate() {
+            self.write_mask(&tokens[b * depth..(b + 1) * depth], row);
+        }
+        Ok(())
+    }
+
+    fn write_mask(&self, prefix: &[Token], row: &mut [u64]) {
+        match self.locate(prefix) {
+            Some(Loc::Node(n)) => self.nodes[n as usize].write_mask(&self.geo, row),
+            Some(Loc::Item(i)) => {
+                row.fill(0);
+                if let Some(&t) = self.items.sid(i).get(prefix.len()) {
+                    let b = self.geo.bit(t);
+                    row[b / 64] |= 1 << (b % 64);
+                }
+            }
+            None => row.fill(0),
+        }
     }
 
     /// Items whose token at `position` is `token`.

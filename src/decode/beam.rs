@@ -1,0 +1,230 @@
+//! Trie-constrained beam search over SIDs.
+//!
+//! Every step asks the scorer for next-token log-probabilities of all live
+//! beams at once, asks the index which tokens may follow each beam
+//! ([`Index::allowed_mask_flat`]), and keeps the `width` best extensions. A
+//! beam therefore always spells a prefix that exists, and after
+//! `levels + 1` steps (the disambiguation token included) a full SID, which
+//! names exactly one item.
+//!
+//! All buffers live in [`BeamSearch`] and are sized once; a step allocates
+//! nothing. Ties are broken by parent beam, then token, so results are
+//! deterministic.
+
+use std::cmp::Ordering;
+
+use crate::error::{Error, Result};
+use crate::index::{Index, ItemId, Postings};
+use crate::sid::{EMPTY, SidLayout, Token};
+
+/// Scores the next token for a batch of prefixes.
+pub trait StepScorer {
+    /// Writes log-probabilities of the next token for `beams` prefixes of
+    /// length `depth`, stored back to back in `tokens`, into `out`
+    /// (`beams × vocab`, row-major). The vocabulary is `K + 1` wide: column
+    /// `t < K` is token `t`, column `K` is [`EMPTY`].
+    fn score(
+        &mut self,
+        tokens: &[Token],
+        depth: usize,
+        beams: usize,
+        out: &mut [f32],
+    ) -> Result<()>;
+}
+
+/// One decoded item.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hit {
+    /// The item whose full SID the beam spelled.
+    pub item: ItemId,
+    /// Sum of the log-probabilities of its tokens.
+    pub score: f32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Extension {
+    score: f32,
+    beam: u32,
+    column: u32,
+}
+
+/// Best first; equal scores by parent beam, then column (a total order,
+/// since a (beam, column) pair occurs once).
+fn better(a: &Extension, b: &Extension) -> Ordering {
+    b.score
+        .total_cmp(&a.score)
+        .then(a.beam.cmp(&b.beam))
+        .then(a.column.cmp(&b.column))
+}
+
+/// Reusable beam-search state for one SID layout and beam width.
+pub struct BeamSearch {
+    width: usize,
+    vocab: usize,
+    words: usize,
+    steps: usize,
+    beams: usize,
+    tokens: Vec<Token>,
+    next_tokens: Vec<Token>,
+    scores: Vec<f32>,
+    logits: Vec<f32>,
+    masks: Vec<u64>,
+    extensions: Vec<Extension>,
+}
+
+impl BeamSearch {
+    /// Buffers for decoding full SIDs of `layout` with up to `width` beams.
+    pub fn new(layout: SidLayout, width: usize) -> Result<BeamSearch> {
+        if width == 0 {
+            return Err(Error::InvalidArgument(
+                "beam width must be at least 1".into(),
+            ));
+        }
+        let (vocab, words, steps) = (layout.mask_bits(), layout.mask_words(), layout.full_len());
+        Ok(BeamSearch {
+            width,
+            vocab,
+            words,
+            steps,
+            beams: 0,
+            tokens: Vec::with_capacity(width * steps),
+            next_tokens: Vec::with_capacity(width * steps),
+            scores: Vec::with_capacity(width),
+            logits: vec![0.0; width * vocab],
+            masks: vec![0; width * words],
+            extensions: Vec::with_capacity(width * vocab),
+        })
+    }
+
+    /// The beam width.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Decodes up to `width` items, best first.
+    pub fn search<S: StepScorer + ?Sized>(
+        &mut self,
+        index: &Index,
+        scorer: &mut S,
+    ) -> Result<Vec<Hit>> {
+        if index.layout().mask_bits() != self.vocab || index.layout().full_len() != self.steps {
+            return Err(Error::InvalidArgument(
+                "the beam search was sized for another SID layout".into(),
+            ));
+        }
+        self.start();
+        for depth in 0..self.steps {
+            self.step(Some(index), scorer, depth)?;
+            if self.beams == 0 {
+                break;
+            }
+        }
+        let mut hits = Vec::with_capacity(self.beams);
+        for b in 0..self.beams {
+            let sid = &self.tokens[b * self.steps..(b + 1) * self.steps];
+            let item = match index.items(sid) {
+                Some(Postings::One(item)) => item,
+                Some(Postings::Many(set)) if set.len() == 1 => set.min().expect("one item"),
+                _ => {
+                    return Err(Error::corruption(
+                        "index",
+                        "a full SID does not name exactly one item",
+                    ));
+                }
+            };
+            hits.push(Hit {
+                item,
+                score: self.scores[b],
+            });
+        }
+        Ok(hits)
+    }
+
+    /// Resets to one empty beam with score 0.
+    pub fn start(&mut self) {
+        self.tokens.clear();
+        self.scores.clear();
+        self.scores.push(0.0);
+        self.beams = 1;
+    }
+
+    /// Live beams after the last step.
+    pub fn beams(&self) -> usize {
+        self.beams
+    }
+
+    /// The live beams' tokens, back to back, best beam first.
+    pub fn prefixes(&self) -> &[Token] {
+        &self.tokens
+    }
+
+    /// One decoding step from beams of length `depth` to `depth + 1`. With
+    /// `index`, only tokens the trie allows are kept; without, every column
+    /// is (the unconstrained baseline the benchmark compares against).
+    pub fn step<S: StepScorer + ?Sized>(
+        &mut self,
+        index: Option<&Index>,
+        scorer: &mut S,
+        depth: usize,
+    ) -> Result<()> {
+        let (beams, vocab) = (self.beams, self.vocab);
+        let logits = &mut self.logits[..beams * vocab];
+        scorer.score(&self.tokens, depth, beams, logits)?;
+        self.extensions.clear();
+        match index {
+            Some(index) => {
+                let masks = &mut self.masks[..beams * self.words];
+                index.allowed_mask_flat(&self.tokens, depth, beams, masks)?;
+                for b in 0..beams {
+                    let row = &masks[b * self.words..(b + 1) * self.words];
+                    for (w, &word) in row.iter().enumerate() {
+                        let mut bits = word;
+                        while bits != 0 {
+                            let column = w * 64 + bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            self.extensions.push(Extension {
+                                score: self.scores[b] + logits[b * vocab + column],
+                                beam: b as u32,
+                                column: column as u32,
+                            });
+                        }
+                    }
+                }
+            }
+            None => {
+                for b in 0..beams {
+                    for column in 0..vocab {
+                        self.extensions.push(Extension {
+                            score: self.scores[b] + logits[b * vocab + column],
+                            beam: b as u32,
+                            column: column as u32,
+                        });
+                    }
+                }
+            }
+        }
+        if self.extensions.len() > self.width {
+            self.extensions
+                .select_nth_unstable_by(self.width - 1, better);
+            self.extensions.truncate(self.width);
+        }
+        self.extensions.sort_unstable_by(better);
+        self.next_tokens.clear();
+        self.scores.clear();
+        let k = (vocab - 1) as u32;
+        for e in &self.extensions {
+            let parent = e.beam as usize * depth;
+            self.next_tokens
+                .extend_from_slice(&self.tokens[parent..parent + depth]);
+            self.next_tokens.push(if e.column == k {
+                EMPTY
+            } else {
+                e.column as Token
+            });
+            self.scores.push(e.score);
+        }
+        std::mem::swap(&mut self.tokens, &mut self.next_tokens);
+        self.beams = self.extensions.len();
+        Ok(())
+    }
+}
