@@ -53,6 +53,45 @@
 //! # }
 //! ```
 //!
+//! ## Constrained decoding
+//!
+//! A generative retriever writes an item's SID token by token. Any model
+//! that scores next tokens implements [`decode::StepScorer`];
+//! [`decode::BeamSearch`] keeps it to SIDs that exist:
+//!
+//! ```
+//! use adasid::decode::{BeamSearch, StepScorer};
+//! use adasid::{Database, NewItem, SidLayout, Token};
+//!
+//! /// Prefers low tokens: log-probability −column at every step.
+//! struct PreferLow;
+//! impl StepScorer for PreferLow {
+//!     fn score(&mut self, _: &[Token], _: usize, beams: usize, out: &mut [f32]) -> adasid::Result<()> {
+//!         let vocab = out.len() / beams;
+//!         for (i, x) in out.iter_mut().enumerate() {
+//!             *x = -((i % vocab) as f32);
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # fn main() -> adasid::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let layout = SidLayout::new(2, 8, 0)?;
+//! let db = Database::create(&dir.path().join("db"), layout)?;
+//! let item = |key: &str, tokens: Vec<u16>| NewItem { key: key.into(), tokens, weights: vec![] };
+//! db.upsert(&[item("a", vec![5, 1]), item("b", vec![2, 7]), item("c", vec![2, 3])])?;
+//!
+//! let state = db.read();
+//! let mut search = BeamSearch::new(layout, 2)?;
+//! let hits = search.search(&state.index, &mut PreferLow)?;
+//! let keys: Vec<&str> = hits.iter().map(|h| state.key(h.item).unwrap()).collect();
+//! // Scores: c = −2 −3 = −5, a = −5 −1 = −6, b = −2 −7 = −9; never 0,0, which does not exist.
+//! assert_eq!(keys, ["c", "a"]);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Reopening the folder with [`Database::open`] rebuilds the same index from
 //! the stored records. See `docs/ARCHITECTURE.md` for the design and
 //! `docs/FORMAT.md` for the on-disk format and durability guarantees.
@@ -66,6 +105,7 @@ pub mod database;
 pub mod decode;
 pub mod error;
 pub mod eval;
+pub mod generative;
 pub mod index;
 pub mod keymap;
 pub mod kmeans;

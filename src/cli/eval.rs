@@ -75,33 +75,49 @@ fn split(s: &str) -> Split {
     }
 }
 
-fn metrics_line(label: &str, m: &RankMetrics) -> String {
-    let cells: String = m
-        .recall
+/// Recall and NDCG at every cutoff, overall and per popularity quartile.
+pub(super) fn quartile_table(
+    title: &str,
+    overall: &RankMetrics,
+    quartiles: &[RankMetrics],
+    skipped: usize,
+) -> String {
+    let row = |label: &str, m: &RankMetrics| {
+        let cells: String = m
+            .recall
+            .iter()
+            .chain(&m.ndcg)
+            .map(|x| format!(" {x:>7.4}"))
+            .collect();
+        format!("{label:<10}{cells} {:>7}\n", m.users)
+    };
+    let heads: String = ["R", "N"]
         .iter()
-        .chain(&m.ndcg)
-        .map(|x| format!(" {x:>7.4}"))
+        .flat_map(|k| {
+            overall
+                .cutoffs
+                .iter()
+                .map(move |c| format!(" {:>7}", format!("{k}@{c}")))
+        })
         .collect();
-    format!("{label:<10}{cells} {:>7}\n", m.users)
+    let mut out = format!("{title}\n{:<10}{heads} {:>7}\n", "", "users");
+    out += &row("all", overall);
+    for (q, m) in quartiles.iter().enumerate() {
+        out += &row(["Q1 head", "Q2", "Q3", "Q4 tail"][q], m);
+    }
+    if skipped > 0 {
+        out += &format!("({skipped} users skipped: query or target not in the database)\n");
+    }
+    out
 }
 
 fn retrieval_table(r: &RetrievalReport) -> String {
-    let mut out = format!(
-        "{} mode:\n{:<10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}\n",
-        r.mode, "", "R@10", "R@50", "R@100", "N@10", "N@50", "N@100", "users"
-    );
-    out += &metrics_line("all", &r.overall);
-    for (q, m) in r.quartiles.iter().enumerate() {
-        let name = ["Q1 head", "Q2", "Q3", "Q4 tail"][q];
-        out += &metrics_line(name, m);
-    }
-    if r.skipped > 0 {
-        out += &format!(
-            "({} users skipped: query or target not in the database)\n",
-            r.skipped
-        );
-    }
-    out
+    quartile_table(
+        &format!("{} mode:", r.mode),
+        &r.overall,
+        &r.quartiles,
+        r.skipped,
+    )
 }
 
 fn report_text(r: &EvalReport) -> String {

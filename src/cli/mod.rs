@@ -5,6 +5,7 @@
 mod demo;
 mod eval;
 mod export;
+mod generative;
 mod ingest;
 mod query;
 mod stats;
@@ -49,6 +50,10 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Train every tokenizer and ablation on one data folder and tabulate them.
     Compare(eval::CompareArgs),
+    /// Train the generative retriever on a database's SIDs and user sequences.
+    GenTrain(generative::GenTrainArgs),
+    /// Leave-one-out Recall/NDCG of the generative retriever (constrained beam search).
+    GenEval(generative::GenEvalArgs),
 }
 
 /// Ranking mode of `similar`.
@@ -74,6 +79,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Encode(a) => train::encode(a),
         Command::Eval(a) => eval::eval(a),
         Command::Compare(a) => eval::compare(a),
+        Command::GenTrain(a) => generative::train(a),
+        Command::GenEval(a) => generative::eval(a),
     }
 }
 

@@ -32,6 +32,24 @@ pub trait StepScorer {
     ) -> Result<()>;
 }
 
+/// A scorer whose log-probabilities were computed elsewhere (for instance
+/// for many searches in one model call): it hands out `logits` as they are.
+pub struct Precomputed<'a>(pub &'a [f32]);
+
+impl StepScorer for Precomputed<'_> {
+    fn score(&mut self, _: &[Token], _: usize, beams: usize, out: &mut [f32]) -> Result<()> {
+        if self.0.len() != out.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} precomputed log-probabilities for {beams} beams that need {}",
+                self.0.len(),
+                out.len()
+            )));
+        }
+        out.copy_from_slice(self.0);
+        Ok(())
+    }
+}
+
 /// One decoded item.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Hit {
@@ -119,6 +137,16 @@ impl BeamSearch {
                 break;
             }
         }
+        self.finish(index)
+    }
+
+    /// Steps per full SID (semantic levels + disambiguation).
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// The items the live beams spell, best first (after the last step).
+    pub fn finish(&self, index: &Index) -> Result<Vec<Hit>> {
         let mut hits = Vec::with_capacity(self.beams);
         for b in 0..self.beams {
             let sid = &self.tokens[b * self.steps..(b + 1) * self.steps];

@@ -3,4 +3,4 @@
 
 mod beam;
 
-pub use beam::{BeamSearch, Hit, StepScorer};
+pub use beam::{BeamSearch, Hit, Precomputed, StepScorer};

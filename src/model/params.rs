@@ -47,6 +47,14 @@ impl ParamStore {
         Ok(var)
     }
 
+    /// A new parameter with every value `value` (layer-norm gains and biases).
+    pub fn constant(&mut self, name: &str, shape: &[usize], value: f32) -> Result<Var> {
+        let t = Tensor::full(value, shape, &self.device).map_err(ml)?;
+        let var = Var::from_tensor(&t).map_err(ml)?;
+        self.vars.push((name.to_string(), var.clone()));
+        Ok(var)
+    }
+
     /// All parameters (for the optimiser).
     pub fn vars(&self) -> Vec<Var> {
         self.vars.iter().map(|(_, v)| v.clone()).collect()
@@ -106,9 +114,20 @@ impl Linear {
         })
     }
 
-    /// Applies the layer to `[batch, fan_in]`.
+    /// Applies the layer to `[batch, fan_in]` or `[batch, len, fan_in]`
+    /// (the latter as one `[batch·len, fan_in]` product).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.w.as_tensor().t().map_err(ml)?)
+        let wt = self.w.as_tensor().t().map_err(ml)?;
+        if let Ok((b, t, d)) = x.dims3() {
+            let out = wt.dim(1).map_err(ml)?;
+            return x
+                .reshape((b * t, d))
+                .and_then(|x| x.matmul(&wt))
+                .and_then(|y| y.broadcast_add(self.b.as_tensor()))
+                .and_then(|y| y.reshape((b, t, out)))
+                .map_err(ml);
+        }
+        x.matmul(&wt)
             .and_then(|y| y.broadcast_add(self.b.as_tensor()))
             .map_err(ml)
     }

@@ -1,0 +1,210 @@
+//! Transformer pieces in candle: layer norm, multi-head attention, pre-norm
+//! encoder and decoder blocks. Built from differentiable primitives only.
+
+use candle_core::{D, Tensor, Var};
+
+use crate::error::Result;
+use crate::model::ParamStore;
+use crate::model::params::{Linear, ml};
+
+/// A large negative logit for masked attention.
+pub(crate) const MASKED: f32 = -1e9;
+
+/// Layer normalisation with learned gain and bias.
+pub(crate) struct LayerNorm {
+    gain: Var,
+    bias: Var,
+}
+
+impl LayerNorm {
+    pub(crate) fn new(ps: &mut ParamStore, name: &str, d: usize) -> Result<Self> {
+        Ok(LayerNorm {
+            gain: ps.constant(&format!("{name}.gain"), &[d], 1.0)?,
+            bias: ps.constant(&format!("{name}.bias"), &[d], 0.0)?,
+        })
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1).map_err(ml)?;
+        let centred = x.broadcast_sub(&mean).map_err(ml)?;
+        let var = centred
+            .sqr()
+            .and_then(|v| v.mean_keepdim(D::Minus1))
+            .map_err(ml)?;
+        centred
+            .broadcast_div(&(var + 1e-5).and_then(|v| v.sqrt()).map_err(ml)?)
+            .and_then(|n| n.broadcast_mul(self.gain.as_tensor()))
+            .and_then(|n| n.broadcast_add(self.bias.as_tensor()))
+            .map_err(ml)
+    }
+}
+
+/// Multi-head attention with separate query, key, value and output maps.
+pub(crate) struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    heads: usize,
+}
+
+impl Attention {
+    pub(crate) fn new(ps: &mut ParamStore, name: &str, d: usize, heads: usize) -> Result<Self> {
+        Ok(Attention {
+            q: Linear::new(ps, &format!("{name}.q"), d, d)?,
+            k: Linear::new(ps, &format!("{name}.k"), d, d)?,
+            v: Linear::new(ps, &format!("{name}.v"), d, d)?,
+            o: Linear::new(ps, &format!("{name}.o"), d, d)?,
+            heads,
+        })
+    }
+
+    fn split(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, d) = x.dims3().map_err(ml)?;
+        x.reshape((b, t, self.heads, d / self.heads))
+            .and_then(|x| x.transpose(1, 2))
+            .and_then(|x| x.contiguous())
+            .map_err(ml)
+    }
+
+    /// `query` `[B, Tq, d]` attends over `keys` `[B, Tk, d]`; `mask` is added
+    /// to the scores and broadcasts to `[B, heads, Tq, Tk]`.
+    pub(crate) fn forward(
+        &self,
+        query: &Tensor,
+        keys: &Tensor,
+        mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let (b, tq, d) = query.dims3().map_err(ml)?;
+        let q = self.split(&self.q.forward(query)?)?;
+        let k = self.split(&self.k.forward(keys)?)?;
+        let v = self.split(&self.v.forward(keys)?)?;
+        let scale = 1.0 / ((d / self.heads) as f64).sqrt();
+        let mut scores = q
+            .matmul(&k.transpose(2, 3).and_then(|k| k.contiguous()).map_err(ml)?)
+            .and_then(|s| s * scale)
+            .map_err(ml)?;
+        if let Some(m) = mask {
+            scores = scores.broadcast_add(m).map_err(ml)?;
+        }
+        let weights = candle_nn::ops::softmax(&scores, D::Minus1).map_err(ml)?;
+        let out = weights
+            .matmul(&v)
+            .and_then(|o| o.transpose(1, 2))
+            .and_then(|o| o.contiguous())
+            .and_then(|o| o.reshape((b, tq, d)))
+            .map_err(ml)?;
+        self.o.forward(&out)
+    }
+}
+
+/// Position-wise feed-forward: `d → ff → d` with ReLU.
+pub(crate) struct FeedForward {
+    up: Linear,
+    down: Linear,
+}
+
+impl FeedForward {
+    pub(crate) fn new(ps: &mut ParamStore, name: &str, d: usize, ff: usize) -> Result<Self> {
+        Ok(FeedForward {
+            up: Linear::new(ps, &format!("{name}.up"), d, ff)?,
+            down: Linear::new(ps, &format!("{name}.down"), ff, d)?,
+        })
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.down.forward(&self.up.forward(x)?.relu().map_err(ml)?)
+    }
+}
+
+/// Pre-norm encoder block: self-attention then feed-forward, each residual.
+pub(crate) struct EncoderBlock {
+    norm1: LayerNorm,
+    attn: Attention,
+    norm2: LayerNorm,
+    ff: FeedForward,
+}
+
+impl EncoderBlock {
+    pub(crate) fn new(
+        ps: &mut ParamStore,
+        name: &str,
+        d: usize,
+        heads: usize,
+        ff: usize,
+    ) -> Result<Self> {
+        Ok(EncoderBlock {
+            norm1: LayerNorm::new(ps, &format!("{name}.norm1"), d)?,
+            attn: Attention::new(ps, &format!("{name}.attn"), d, heads)?,
+            norm2: LayerNorm::new(ps, &format!("{name}.norm2"), d)?,
+            ff: FeedForward::new(ps, &format!("{name}.ff"), d, ff)?,
+        })
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let h = self.norm1.forward(x)?;
+        let x = (x + self.attn.forward(&h, &h, mask)?).map_err(ml)?;
+        let h = self.norm2.forward(&x)?;
+        (&x + self.ff.forward(&h)?).map_err(ml)
+    }
+}
+
+/// Pre-norm decoder block: causal self-attention, cross-attention to the
+/// encoder's memory, feed-forward.
+pub(crate) struct DecoderBlock {
+    norm1: LayerNorm,
+    own: Attention,
+    norm2: LayerNorm,
+    cross: Attention,
+    norm3: LayerNorm,
+    ff: FeedForward,
+}
+
+impl DecoderBlock {
+    pub(crate) fn new(
+        ps: &mut ParamStore,
+        name: &str,
+        d: usize,
+        heads: usize,
+        ff: usize,
+    ) -> Result<Self> {
+        Ok(DecoderBlock {
+            norm1: LayerNorm::new(ps, &format!("{name}.norm1"), d)?,
+            own: Attention::new(ps, &format!("{name}.self"), d, heads)?,
+            norm2: LayerNorm::new(ps, &format!("{name}.norm2"), d)?,
+            cross: Attention::new(ps, &format!("{name}.cross"), d, heads)?,
+            norm3: LayerNorm::new(ps, &format!("{name}.norm3"), d)?,
+            ff: FeedForward::new(ps, &format!("{name}.ff"), d, ff)?,
+        })
+    }
+
+    /// `y` is `[B, len, d]`; `memory` is `[B / group, T, d]`: each memory
+    /// row serves `group` consecutive rows of `y` (the beams of one user), so
+    /// cross-attention runs on `[B / group, group · len, d]` queries and the
+    /// memory is never copied per beam.
+    pub(crate) fn forward(
+        &self,
+        y: &Tensor,
+        causal: &Tensor,
+        memory: &Tensor,
+        memory_mask: Option<&Tensor>,
+        group: usize,
+    ) -> Result<Tensor> {
+        let (b, len, d) = y.dims3().map_err(ml)?;
+        let h = self.norm1.forward(y)?;
+        let y = (y + self.own.forward(&h, &h, Some(causal))?).map_err(ml)?;
+        let h = self
+            .norm2
+            .forward(&y)?
+            .reshape((b / group, group * len, d))
+            .map_err(ml)?;
+        let cross = self
+            .cross
+            .forward(&h, memory, memory_mask)?
+            .reshape((b, len, d))
+            .map_err(ml)?;
+        let y = (&y + cross).map_err(ml)?;
+        let h = self.norm3.forward(&y)?;
+        (&y + self.ff.forward(&h)?).map_err(ml)
+    }
+}

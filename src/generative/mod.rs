@@ -1,0 +1,16 @@
+//! A compact generative retriever (TIGER-style) that proves the pipeline end
+//! to end: it reads the SIDs of a user's recent items and writes the next
+//! item's SID token by token, kept to existing SIDs by the index through
+//! [`crate::decode::BeamSearch`].
+//!
+//! The encoder sees one vector per history item (the sum of its SID tokens'
+//! embeddings, plus a recency position); the decoder is a small causal
+//! transformer over the SID written so far that cross-attends to it, with one
+//! output head per SID position.
+
+mod layers;
+mod net;
+mod retriever;
+
+pub use net::{GenNet, GenShape};
+pub use retriever::{Corpus, GEN_CUTOFFS, GenConfig, GenEpoch, GenReport, GenRetriever, blobs};
