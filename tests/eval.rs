@@ -252,6 +252,31 @@ fn train_eval_and_compare_from_the_command_line() {
         assert!(r100 > 0.5, "{}: R@100 {r100}", m["mode"]);
     }
 
+    // The same SIDs imported without a model: retrieval figures only, and
+    // the same ones.
+    let (ok, tsv, err) = adasid(&["export", "--db", &p("rqk"), "--format", "tsv"]);
+    assert!(ok, "{err}");
+    std::fs::write(p("sids.tsv"), tsv).unwrap();
+    json(&[
+        "ingest-tokens",
+        "--db",
+        &p("imported"),
+        "--tokens",
+        &p("sids.tsv"),
+        "--json",
+    ]);
+    let i = json(&[
+        "eval",
+        "--db",
+        &p("imported"),
+        "--data",
+        &p("data"),
+        "--json",
+    ]);
+    assert_eq!(i["tokenizer"], "imported");
+    assert!(i["quantization"]["recon"].is_null());
+    assert_eq!(i["retrieval"], e["retrieval"]);
+
     // Options that do not fit the tokenizer are refused before any work.
     let (ok, _, err) = adasid(&[
         "train",

@@ -19,7 +19,7 @@ use crate::tokenizer::{
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
-    /// Database with a trained tokenizer.
+    /// Database (trained with `train`, or imported with `ingest-tokens`).
     #[arg(long)]
     db: PathBuf,
     /// Data folder (embeddings the tokenizer reads, and the sequences).
@@ -28,6 +28,10 @@ pub struct EvalArgs {
     /// Sequences file in the data folder (`user<TAB>item item …`, item = row of items.txt).
     #[arg(long, default_value = "sequences.tsv")]
     sequences: String,
+    /// Item keys in the data folder (used for imported SIDs; a trained
+    /// tokenizer names its own).
+    #[arg(long, default_value = "items.txt")]
+    items: String,
     /// Held-out target: the last item (test) or the one before it (valid).
     #[arg(long, default_value = "test", value_parser = ["test", "valid"])]
     split: String,
@@ -122,15 +126,18 @@ fn retrieval_table(r: &RetrievalReport) -> String {
 
 fn report_text(r: &EvalReport) -> String {
     let q = &r.quantization;
+    let recon = match &q.recon {
+        Some(e) => format!(
+            "reconstruction error content {:.4}{}, ",
+            e.content,
+            e.behavior
+                .map_or(String::new(), |b| format!(", behavior {b:.4}"))
+        ),
+        None => String::new(),
+    };
     let mut out = format!(
-        "{} SIDs of {} items: reconstruction error content {:.4}{}, collisions {:.4}\n",
-        r.tokenizer,
-        r.items,
-        q.recon.content,
-        q.recon
-            .behavior
-            .map_or(String::new(), |b| format!(", behavior {b:.4}")),
-        q.stats.collision_rate
+        "{} SIDs of {} items: {recon}collisions {:.4}\n",
+        r.tokenizer, r.items, q.stats.collision_rate
     );
     for p in &q.stats.positions {
         out += &format!(
@@ -155,6 +162,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let db = Database::open(&a.db)?;
     let opts = EvalOptions {
         sequences: a.sequences.clone(),
+        items: a.items.clone(),
         split: split(&a.split),
     };
     let report = eval::evaluate(&db, &a.data, &opts, parse_device(&a.device)?)?;
@@ -241,8 +249,8 @@ fn compare_row(name: &str, seconds: f64, r: &EvalReport) -> Value {
         "name": name,
         "tokenizer": r.tokenizer,
         "train_seconds": seconds,
-        "recon_content": q.recon.content,
-        "recon_behavior": q.recon.behavior,
+        "recon_content": q.recon.as_ref().map(|e| e.content),
+        "recon_behavior": q.recon.as_ref().and_then(|e| e.behavior),
         "entropy_bits": mean(q.stats.positions.iter().map(|p| p.entropy_bits)),
         "utilisation": mean(q.stats.positions.iter().map(|p| p.utilisation)),
         "collision_rate": q.stats.collision_rate,
@@ -336,7 +344,14 @@ pub fn compare(a: CompareArgs) -> Result<()> {
         let items = model.encode(&data)?;
         let recon = recon_error(&data, &model.reconstruct(&data)?)?;
         let (db, _) = Database::create_with(&path, model.layout(), &items, model.to_blobs()?)?;
-        let report = eval::evaluate_loaded(&db, &model, &data, recon, &seqs, Split::Test)?;
+        let report = eval::evaluate_loaded(
+            &db,
+            model.name(),
+            &data.keys,
+            Some(recon),
+            &seqs,
+            Split::Test,
+        )?;
         if !a.json {
             eprintln!("{name}: trained in {:.1}s", trained.seconds);
         }

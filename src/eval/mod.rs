@@ -16,7 +16,7 @@ use std::path::Path;
 use candle_core::Device;
 use serde::Serialize;
 
-use crate::data::embeddings::{self, Dataset};
+use crate::data::embeddings;
 use crate::database::Database;
 use crate::error::Result;
 use crate::index::CandidateMode;
@@ -31,8 +31,9 @@ pub use sequences::Split;
 /// Quantisation figures of a database.
 #[derive(Clone, Debug, Serialize)]
 pub struct QuantReport {
-    /// Reconstruction error from the SIDs (see [`quantization`]).
-    pub recon: ReconError,
+    /// Reconstruction error from the SIDs (see [`quantization`]); `None`
+    /// for imported SIDs, which come without a model.
+    pub recon: Option<ReconError>,
     /// Codebook use per position and collisions before disambiguation.
     pub stats: IndexStats,
 }
@@ -40,7 +41,7 @@ pub struct QuantReport {
 /// Everything `adasid eval` reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct EvalReport {
-    /// Which tokenizer made the SIDs.
+    /// Which tokenizer made the SIDs (`imported` for `ingest-tokens` databases).
     pub tokenizer: &'static str,
     /// Items in the database.
     pub items: u64,
@@ -55,6 +56,9 @@ pub struct EvalReport {
 pub struct EvalOptions {
     /// Sequences file in the data folder.
     pub sequences: String,
+    /// Item keys in the data folder, for databases without a tokenizer (the
+    /// tokenizer's own data spec names them otherwise).
+    pub items: String,
     /// Target split.
     pub split: Split,
 }
@@ -63,38 +67,45 @@ impl Default for EvalOptions {
     fn default() -> Self {
         EvalOptions {
             sequences: "sequences.tsv".into(),
+            items: "items.txt".into(),
             split: Split::Test,
         }
     }
 }
 
 /// Evaluates `db` against the data folder `dir` (the tokenizer's own data
-/// spec names the files).
+/// spec names the files). A database of imported SIDs gets retrieval
+/// figures only, with keys from `opts.items`.
 pub fn evaluate(
     db: &Database,
     dir: &Path,
     opts: &EvalOptions,
     device: Device,
 ) -> Result<EvalReport> {
-    let tokenizer = Tokenizer::from_database(db, device)?;
-    let data = embeddings::load(dir, tokenizer.data_spec())?;
-    let recon = recon_error(&data, &tokenizer.reconstruct(&data)?)?;
-    let sequences = sequences::read(dir, &opts.sequences, data.len())?;
-    evaluate_loaded(db, &tokenizer, &data, recon, &sequences, opts.split)
+    let (name, keys, recon) = match Tokenizer::stored_in(db, device)? {
+        Some(tokenizer) => {
+            let data = embeddings::load(dir, tokenizer.data_spec())?;
+            let recon = recon_error(&data, &tokenizer.reconstruct(&data)?)?;
+            (tokenizer.name(), data.keys, Some(recon))
+        }
+        None => ("imported", embeddings::read_keys(dir, &opts.items)?, None),
+    };
+    let sequences = sequences::read(dir, &opts.sequences, keys.len())?;
+    evaluate_loaded(db, name, &keys, recon, &sequences, opts.split)
 }
 
-/// [`evaluate`] with the data already loaded and the reconstruction error known.
+/// [`evaluate`] with the catalogue keys loaded and the reconstruction error known.
 pub fn evaluate_loaded(
     db: &Database,
-    tokenizer: &Tokenizer,
-    data: &Dataset,
-    recon: ReconError,
+    tokenizer: &'static str,
+    keys: &[String],
+    recon: Option<ReconError>,
     sequences: &[Vec<u32>],
     split: Split,
 ) -> Result<EvalReport> {
     let state = db.read();
-    let ids: Vec<_> = data.keys.iter().map(|k| state.keys.id(k)).collect();
-    let counts = sequences::training_counts(sequences, data.len());
+    let ids: Vec<_> = keys.iter().map(|k| state.keys.id(k)).collect();
+    let counts = sequences::training_counts(sequences, keys.len());
     let quartiles = popularity_quartiles(&counts);
     let task = Task {
         state: &state,
@@ -109,7 +120,7 @@ pub fn evaluate_loaded(
         .map(|m| task.run(m))
         .collect();
     Ok(EvalReport {
-        tokenizer: tokenizer.name(),
+        tokenizer,
         items: state.index.len(),
         quantization: QuantReport {
             recon,

@@ -72,6 +72,15 @@ impl Tokenizer {
         }
     }
 
+    /// The tokenizer stored in `db`, or `None` for a database of imported
+    /// SIDs (`ingest-tokens`), which holds no model.
+    pub fn stored_in(db: &Database, device: Device) -> Result<Option<Tokenizer>> {
+        match db.blob(stored::TOKENIZER)? {
+            None => Ok(None),
+            Some(_) => Tokenizer::from_database(db, device).map(Some),
+        }
+    }
+
     /// Its name as `adasid train --tokenizer` spells it.
     pub fn name(&self) -> &'static str {
         match self {
