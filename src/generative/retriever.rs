@@ -86,7 +86,7 @@ impl GenConfig {
     /// Checks ranges.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::InvalidArgument(m.into()));
-        if self.d_model == 0 || self.heads == 0 || self.d_model % self.heads != 0 {
+        if self.d_model == 0 || self.heads == 0 || !self.d_model.is_multiple_of(self.heads) {
             return bad("d_model must be a positive multiple of heads");
         }
         if self.ff == 0 || self.history == 0 || self.epochs == 0 || self.batch_size == 0 {
