@@ -71,14 +71,6 @@ pub struct CompareArgs {
     json: bool,
 }
 
-fn split(s: &str) -> Split {
-    if s == "valid" {
-        Split::Validation
-    } else {
-        Split::Test
-    }
-}
-
 /// Recall and NDCG at every cutoff, overall and per popularity quartile.
 pub(super) fn quartile_table(
     title: &str,
@@ -163,7 +155,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let opts = EvalOptions {
         sequences: a.sequences.clone(),
         items: a.items.clone(),
-        split: split(&a.split),
+        split: Split::from_name(&a.split).unwrap_or(Split::Test),
     };
     let report = eval::evaluate(&db, &a.data, &opts, parse_device(&a.device)?)?;
     emit(a.json, &json!(report), || report_text(&report));

@@ -124,11 +124,7 @@ pub fn eval(a: GenEvalArgs) -> Result<()> {
     let db = Database::open(&a.common.db)?;
     let model = GenRetriever::from_database(&db, parse_device(&a.common.device)?)?;
     let corpus = corpus(&a.common, &db)?;
-    let split = if a.split == "valid" {
-        Split::Validation
-    } else {
-        Split::Test
-    };
+    let split = Split::from_name(&a.split).unwrap_or(Split::Test);
     let state = db.read();
     let report = model.evaluate(&state, &corpus, split, a.beams, a.users)?;
     emit(a.common.json, &json!(report), || report_text(&report));

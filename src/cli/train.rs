@@ -285,11 +285,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let recon = recon_error(&data, &model.reconstruct(&data)?)?;
     let (db, _) = Database::create_with(&a.db, model.layout(), &items, model.to_blobs()?)?;
     let stats = index_stats(&db.read().index);
-    let adasid_history: Option<Vec<EpochStats>> = match &cfg {
-        TokenizerConfig::AdaSid(_) => serde_json::from_value(trained.history.clone()).ok(),
-        _ => None,
-    };
-    let last = adasid_history.as_ref().and_then(|h| h.last());
+    let last = trained.adasid_last.as_ref();
     let steps = trained.history.as_array().map_or(0, |h| h.len());
     let mut quality = quality_json(&stats, last);
     quality["recon"] = json!(recon);

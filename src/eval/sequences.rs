@@ -18,6 +18,15 @@ pub enum Split {
 }
 
 impl Split {
+    /// `test` or `valid`, as the command line spells them.
+    pub fn from_name(name: &str) -> Option<Split> {
+        match name {
+            "test" => Some(Split::Test),
+            "valid" => Some(Split::Validation),
+            _ => None,
+        }
+    }
+
     /// `(history, target)` of a sequence, when it is long enough (≥ 3 items,
     /// so that training keeps at least one).
     pub fn cut<'a>(&self, s: &'a [u32]) -> Option<(&'a [u32], u32)> {
@@ -97,6 +106,9 @@ mod tests {
         assert_eq!(Split::Test.cut(&s[0]), Some((&[1u32, 2, 3][..], 4)));
         assert_eq!(Split::Validation.cut(&s[0]), Some((&[1u32, 2][..], 3)));
         assert_eq!(Split::Test.cut(&[1, 2]), None);
+        assert_eq!(Split::from_name("valid"), Some(Split::Validation));
+        assert_eq!(Split::from_name("test"), Some(Split::Test));
+        assert_eq!(Split::from_name("train"), None);
         assert_eq!(training_counts(&s, 5), vec![1, 1, 1, 0, 0]);
     }
 

@@ -53,7 +53,7 @@ pub struct ModelMeta {
 }
 
 /// Figures of one training epoch.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct EpochStats {
     /// 1-based epoch.
     pub epoch: usize,

@@ -38,6 +38,8 @@ pub struct Trained {
     pub seconds: f64,
     /// Per-epoch (or per-level) figures, as JSON.
     pub history: Value,
+    /// ADA-SID's last epoch (its loss terms and masked share), when ADA-SID trained.
+    pub adasid_last: Option<super::EpochStats>,
 }
 
 impl TokenizerConfig {
@@ -58,6 +60,7 @@ impl TokenizerConfig {
         mut progress: impl FnMut(Step<'_>),
     ) -> Result<Trained> {
         let start = Instant::now();
+        let mut adasid_last = None;
         let (tokenizer, history) = match self {
             TokenizerConfig::AdaSid(c) => {
                 let (m, h) = AdaSid::train(c.clone(), data, device, |s| {
@@ -71,6 +74,7 @@ impl TokenizerConfig {
                         message: &msg,
                     })
                 })?;
+                adasid_last = h.last().cloned();
                 (Tokenizer::AdaSid(m), json!(h))
             }
             TokenizerConfig::RqKmeans(c) => {
@@ -102,6 +106,7 @@ impl TokenizerConfig {
             tokenizer,
             seconds: start.elapsed().as_secs_f64(),
             history,
+            adasid_last,
         })
     }
 }
