@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use adasid::data::synthetic;
-use adasid::{Database, Index, NewItem, SidLayout, Token};
+use adasid::{Database, Index, NewItem, SidIndex, SidLayout, Token};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

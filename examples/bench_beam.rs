@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use adasid::data::synthetic;
 use adasid::decode::{BeamSearch, StepScorer};
-use adasid::{Index, SidLayout, Token};
+use adasid::{Index, SidIndex, SidLayout, Token};
 use clap::Parser;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -124,7 +124,11 @@ fn main() -> adasid::Result<()> {
         for _ in 0..a.searches {
             beam.start();
             for depth in 0..steps {
-                beam.step(constrained.then_some(&index), scorer, depth)?;
+                beam.step(
+                    constrained.then_some(&index as &dyn SidIndex),
+                    scorer,
+                    depth,
+                )?;
             }
         }
         Ok(t.elapsed().as_secs_f64() * 1e9 / (a.searches * steps) as f64)

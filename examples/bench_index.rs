@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use adasid::data::synthetic;
-use adasid::{Database, Index, SidLayout, Token};
+use adasid::{Database, Index, SidIndex, SidLayout, Token};
 use clap::Parser;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -12,7 +12,7 @@
 //! size `K`, the last `behavior` of which are behavior SIDs that may be masked.
 //!
 //! ```
-//! use adasid::{CandidateMode, CandidateQuery, Database, NewItem, SidLayout, EMPTY};
+//! use adasid::{CandidateMode, CandidateQuery, Database, NewItem, SidIndex, SidLayout, EMPTY};
 //!
 //! # fn main() -> adasid::Result<()> {
 //! # let dir = tempfile::tempdir().unwrap();
@@ -111,11 +111,12 @@ pub mod keymap;
 pub mod kmeans;
 pub mod model;
 pub mod sid;
+pub mod snapshot;
 pub mod stats;
 pub mod store;
 pub mod tokenizer;
 
 pub use database::{Database, NewItem, State, WriteReport};
 pub use error::{Error, Result};
-pub use index::{Candidate, CandidateMode, CandidateQuery, Index, ItemId, Postings};
+pub use index::{Candidate, CandidateMode, CandidateQuery, Index, ItemId, Postings, SidIndex};
 pub use sid::{EMPTY, SidLayout, Token};

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use adasid::{CandidateMode, CandidateQuery, Database, EMPTY, NewItem, SidLayout, Token};
+use adasid::{CandidateMode, CandidateQuery, Database, EMPTY, NewItem, SidIndex, SidLayout, Token};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

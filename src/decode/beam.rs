@@ -2,7 +2,7 @@
 //!
 //! Every step asks the scorer for next-token log-probabilities of all live
 //! beams at once, asks the index which tokens may follow each beam
-//! ([`Index::allowed_mask_flat`]), and keeps the `width` best extensions. A
+//! ([`SidIndex::allowed_mask_flat`]), and keeps the `width` best extensions. A
 //! beam therefore always spells a prefix that exists, and after
 //! `levels + 1` steps (the disambiguation token included) a full SID, which
 //! names exactly one item.
@@ -14,7 +14,7 @@
 use std::cmp::Ordering;
 
 use crate::error::{Error, Result};
-use crate::index::{Index, ItemId, Postings};
+use crate::index::{ItemId, Postings, SidIndex};
 use crate::sid::{EMPTY, SidLayout, Token};
 
 /// Scores the next token for a batch of prefixes.
@@ -122,7 +122,7 @@ impl BeamSearch {
     /// Decodes up to `width` items, best first.
     pub fn search<S: StepScorer + ?Sized>(
         &mut self,
-        index: &Index,
+        index: &dyn SidIndex,
         scorer: &mut S,
     ) -> Result<Vec<Hit>> {
         if index.layout().mask_bits() != self.vocab || index.layout().full_len() != self.steps {
@@ -146,13 +146,13 @@ impl BeamSearch {
     }
 
     /// The items the live beams spell, best first (after the last step).
-    pub fn finish(&self, index: &Index) -> Result<Vec<Hit>> {
+    pub fn finish(&self, index: &dyn SidIndex) -> Result<Vec<Hit>> {
         let mut hits = Vec::with_capacity(self.beams);
         for b in 0..self.beams {
             let sid = &self.tokens[b * self.steps..(b + 1) * self.steps];
             let item = match index.items(sid) {
                 Some(Postings::One(item)) => item,
-                Some(Postings::Many(set)) if set.len() == 1 => set.min().expect("one item"),
+                Some(p) if p.len() == 1 => p.iter().next().expect("one item"),
                 _ => {
                     return Err(Error::corruption(
                         "index",
@@ -191,7 +191,7 @@ impl BeamSearch {
     /// is (the unconstrained baseline the benchmark compares against).
     pub fn step<S: StepScorer + ?Sized>(
         &mut self,
-        index: Option<&Index>,
+        index: Option<&dyn SidIndex>,
         scorer: &mut S,
         depth: usize,
     ) -> Result<()> {

@@ -9,7 +9,7 @@
 use rustc_hash::FxHashMap;
 
 use super::{Index, ItemId, Postings};
-use crate::sid::Token;
+use crate::sid::{SidLayout, Token};
 
 /// How candidates are ranked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -114,15 +114,6 @@ impl Index {
         out
     }
 
-    fn shared_depth(&self, item: ItemId, tokens: &[Token]) -> u8 {
-        self.items
-            .sid(item)
-            .iter()
-            .zip(tokens)
-            .take_while(|(a, b)| a == b)
-            .count() as u8
-    }
-
     fn overlap_candidates(
         &self,
         tokens: &[Token],
@@ -130,40 +121,68 @@ impl Index {
         k: usize,
         exclude: Option<ItemId>,
     ) -> Vec<Candidate> {
-        let positions = tokens.len().min(self.layout.levels());
-        let mut scores: FxHashMap<ItemId, f32> = FxHashMap::default();
-        for pos in 0..positions {
-            let w = self.layout.position_weight(tokens, weights, pos);
-            if w <= 0.0 {
-                continue;
-            }
-            if let Some(bitmap) = self.position_items(pos, tokens[pos]) {
-                scores.reserve(bitmap.len() as usize);
-                for item in bitmap {
-                    *scores.entry(item).or_insert(0.0) += w;
-                }
-            }
-        }
-        let mut out: Vec<Candidate> = scores
-            .into_iter()
-            .filter(|(item, _)| Some(*item) != exclude)
-            .map(|(item, score)| Candidate {
-                item,
-                shared_depth: self.shared_depth(item, tokens),
-                score,
-            })
-            .collect();
-        let order = |a: &Candidate, b: &Candidate| {
-            b.score
-                .total_cmp(&a.score)
-                .then(b.shared_depth.cmp(&a.shared_depth))
-                .then(a.item.cmp(&b.item))
-        };
-        if out.len() > k {
-            out.select_nth_unstable_by(k - 1, order);
-            out.truncate(k);
-        }
-        out.sort_unstable_by(order);
-        out
+        let postings = |pos: usize, token: Token| self.position_items(pos, token).map(|b| b.iter());
+        let sid = |item: ItemId| self.items.sid(item);
+        overlap(&self.layout, tokens, weights, (k, exclude), postings, sid)
     }
+}
+
+/// Overlap-mode ranking over any source of per-(position, token) postings.
+pub(crate) fn overlap<'s, I: Iterator<Item = ItemId>>(
+    layout: &SidLayout,
+    tokens: &[Token],
+    weights: &[f32],
+    (k, exclude): (usize, Option<ItemId>),
+    postings: impl Fn(usize, Token) -> Option<I>,
+    sid: impl Fn(ItemId) -> &'s [Token],
+) -> Vec<Candidate> {
+    let positions = tokens.len().min(layout.levels());
+    let mut scores: FxHashMap<ItemId, f32> = FxHashMap::default();
+    for pos in 0..positions {
+        let w = layout.position_weight(tokens, weights, pos);
+        if w <= 0.0 {
+            continue;
+        }
+        let Some(items) = postings(pos, tokens[pos]) else {
+            continue;
+        };
+        scores.reserve(items.size_hint().0);
+        for item in items {
+            *scores.entry(item).or_insert(0.0) += w;
+        }
+    }
+    let shared_depth = |item: ItemId| {
+        sid(item)
+            .iter()
+            .zip(tokens)
+            .take_while(|(a, b)| a == b)
+            .count() as u8
+    };
+    let out: Vec<Candidate> = scores
+        .into_iter()
+        .filter(|(item, _)| Some(*item) != exclude)
+        .map(|(item, score)| Candidate {
+            item,
+            shared_depth: shared_depth(item),
+            score,
+        })
+        .collect();
+    best(out, k)
+}
+
+/// The `k` best candidates, best first: higher score, then deeper shared
+/// prefix, then lower item id.
+pub(crate) fn best(mut out: Vec<Candidate>, k: usize) -> Vec<Candidate> {
+    let order = |a: &Candidate, b: &Candidate| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.shared_depth.cmp(&a.shared_depth))
+            .then(a.item.cmp(&b.item))
+    };
+    if out.len() > k {
+        out.select_nth_unstable_by(k - 1, order);
+        out.truncate(k);
+    }
+    out.sort_unstable_by(order);
+    out
 }

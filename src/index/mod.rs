@@ -11,10 +11,11 @@
 //! The index is plain in-memory data with no I/O. It is `Send + Sync`; callers
 //! that write while others read wrap it in a lock (see [`crate::Database`]).
 
-mod candidates;
+pub(crate) mod candidates;
 mod items;
 mod node;
 mod postings;
+mod view;
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
@@ -26,6 +27,7 @@ use crate::sid::{SidLayout, Token};
 pub use candidates::{Candidate, CandidateMode, CandidateQuery};
 pub use node::MAX_ITEM_ID;
 pub use postings::Postings;
+pub use view::SidIndex;
 
 use items::ItemTable;
 use node::{Child, Geometry, Node};
@@ -182,57 +184,12 @@ impl Index {
         })
     }
 
-    /// `u64` words per beam in [`Index::allowed_mask`].
+    /// `u64` words per beam in [`SidIndex::allowed_mask`].
     pub fn mask_words(&self) -> usize {
         self.geo.words
     }
 
-    /// Fills `out` with one next-token bitmask per prefix (bit `t` set when
-    /// token `t` may follow; bit K stands for [`crate::sid::EMPTY`]).
-    /// `out` must hold `prefixes.len() * mask_words()` words. An invalid prefix
-    /// gets an all-zero mask.
-    pub fn allowed_mask<P: AsRef<[Token]>>(&self, prefixes: &[P], out: &mut [u64]) -> Result<()> {
-        let words = self.geo.words;
-        if out.len() != prefixes.len() * words {
-            return Err(Error::InvalidArgument(format!(
-                "mask buffer has {} words, {} beams need {}",
-                out.len(),
-                prefixes.len(),
-                prefixes.len() * words
-            )));
-        }
-        for (prefix, row) in prefixes.iter().zip(out.chunks_exact_mut(words)) {
-            self.write_mask(prefix.as_ref(), row);
-        }
-        Ok(())
-    }
-
-    /// [`Index::allowed_mask`] for `beams` prefixes of one length `depth`
-    /// stored back to back in `tokens` (the layout a beam decoder keeps).
-    pub fn allowed_mask_flat(
-        &self,
-        tokens: &[Token],
-        depth: usize,
-        beams: usize,
-        out: &mut [u64],
-    ) -> Result<()> {
-        let words = self.geo.words;
-        if tokens.len() != beams * depth || out.len() != beams * words {
-            return Err(Error::InvalidArgument(format!(
-                "{beams} beams of length {depth} need {} tokens and {} mask words, got {} and {}",
-                beams * depth,
-                beams * words,
-                tokens.len(),
-                out.len()
-            )));
-        }
-        for (b, row) in out.chunks_exact_mut(words).enumerate() {
-            self.write_mask(&tokens[b * depth..(b + 1) * depth], row);
-        }
-        Ok(())
-    }
-
-    fn write_mask(&self, prefix: &[Token], row: &mut [u64]) {
+    fn fill_mask(&self, prefix: &[Token], row: &mut [u64]) {
         match self.locate(prefix) {
             Some(Loc::Node(n)) => self.nodes[n as usize].write_mask(&self.geo, row),
             Some(Loc::Item(i)) => {
@@ -248,6 +205,9 @@ impl Index {
 
     /// Items whose token at `position` is `token`.
     pub fn position_items(&self, position: usize, token: Token) -> Option<&RoaringBitmap> {
+        if token as usize == self.geo.k {
+            return None;
+        }
         self.by_position.get(position)?.get(self.geo.bit(token))
     }
 

@@ -101,6 +101,10 @@ impl Node {
     #[inline]
     pub(crate) fn child(&self, geo: &Geometry, token: Token) -> Option<Child> {
         if let Some(d) = &self.dense {
+            // Token K is out of range, not a second spelling of EMPTY (bit K).
+            if token as usize == geo.k {
+                return None;
+            }
             let raw = *d.slots.get(geo.bit(token))?;
             return (raw != NO_CHILD).then(|| Child::unpack(raw));
         }

@@ -2,17 +2,21 @@
 
 use roaring::RoaringBitmap;
 
-/// Items under a prefix, borrowed from the index without copying.
+/// Items under a prefix, borrowed without copying.
 ///
-/// A prefix shared by several items owns a roaring bitmap; a prefix that only
-/// one item reaches owns no bitmap at all (the trie points straight at the
-/// item), so it is reported as [`Postings::One`].
+/// In an [`crate::Index`] a prefix shared by several items owns a roaring
+/// bitmap; a prefix that only one item reaches owns no bitmap at all (the trie
+/// points straight at the item), so it is reported as [`Postings::One`]. A
+/// [`crate::snapshot::Snapshot`] lists its items sorted by SID, so a prefix's
+/// items are one contiguous run of that list: [`Postings::Slice`].
 #[derive(Clone, Copy, Debug)]
 pub enum Postings<'a> {
     /// Two or more items (or the root, which may hold any number).
     Many(&'a RoaringBitmap),
     /// Exactly one item.
     One(u32),
+    /// Items in SID order (not id order), read in place from a snapshot.
+    Slice(&'a [u32]),
 }
 
 impl<'a> Postings<'a> {
@@ -21,6 +25,7 @@ impl<'a> Postings<'a> {
         match self {
             Postings::Many(b) => b.len(),
             Postings::One(_) => 1,
+            Postings::Slice(s) => s.len() as u64,
         }
     }
 
@@ -29,19 +34,34 @@ impl<'a> Postings<'a> {
         self.len() == 0
     }
 
-    /// Whether `item` is under the prefix.
+    /// Whether `item` is under the prefix (a linear scan for [`Postings::Slice`]).
     pub fn contains(&self, item: u32) -> bool {
         match self {
             Postings::Many(b) => b.contains(item),
             Postings::One(i) => *i == item,
+            Postings::Slice(s) => s.contains(&item),
         }
     }
 
-    /// Item ids in ascending order.
+    /// Item ids: ascending, except for [`Postings::Slice`] (SID order).
     pub fn iter(&self) -> Box<dyn Iterator<Item = u32> + 'a> {
         match *self {
             Postings::Many(b) => Box::new(b.iter()),
             Postings::One(i) => Box::new(std::iter::once(i)),
+            Postings::Slice(s) => Box::new(s.iter().copied()),
+        }
+    }
+
+    /// Item ids, ascending, in a new vector.
+    pub fn to_sorted_vec(&self) -> Vec<u32> {
+        match *self {
+            Postings::Many(b) => b.iter().collect(),
+            Postings::One(i) => vec![i],
+            Postings::Slice(s) => {
+                let mut v = s.to_vec();
+                v.sort_unstable();
+                v
+            }
         }
     }
 
@@ -50,6 +70,9 @@ impl<'a> Postings<'a> {
         match self {
             Postings::Many(b) => (*b).clone(),
             Postings::One(i) => std::iter::once(*i).collect(),
+            Postings::Slice(_) => {
+                RoaringBitmap::from_sorted_iter(self.to_sorted_vec()).expect("sorted")
+            }
         }
     }
 }

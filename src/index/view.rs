@@ -1,0 +1,147 @@
+//! [`SidIndex`]: the read surface shared by the in-memory [`Index`] and a
+//! mapped [`crate::snapshot::Snapshot`], so a decoder or a server is written
+//! once and runs over either.
+
+use super::{Candidate, CandidateQuery, Index, ItemId, Postings};
+use crate::error::{Error, Result};
+use crate::sid::{SidLayout, Token};
+
+/// Prefix queries over the full SIDs of a set of items.
+///
+/// Both implementations answer every query identically (the snapshot model
+/// test checks this), except that [`Postings::Slice`] lists a snapshot's
+/// items in SID order rather than id order.
+pub trait SidIndex {
+    /// The layout of the SIDs held.
+    fn layout(&self) -> &SidLayout;
+
+    /// Number of items.
+    fn len(&self) -> u64;
+
+    /// Whether there are no items.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `item` is held.
+    fn contains(&self, item: ItemId) -> bool;
+
+    /// Full SID and effective routing weights of `item`.
+    fn sid(&self, item: ItemId) -> Option<(&[Token], &[f32])>;
+
+    /// The items whose full SID starts with `prefix`; `None` when none does.
+    /// The empty prefix gives every item.
+    fn items(&self, prefix: &[Token]) -> Option<Postings<'_>>;
+
+    /// How many items live under `prefix`.
+    fn count(&self, prefix: &[Token]) -> u64 {
+        self.items(prefix).map_or(0, |p| p.len())
+    }
+
+    /// Whether some item's full SID starts with `prefix`.
+    fn is_valid(&self, prefix: &[Token]) -> bool {
+        self.items(prefix).is_some()
+    }
+
+    /// The tokens that may follow `prefix`, ascending ([`crate::EMPTY`] last).
+    /// Empty for a full SID; `None` if `prefix` itself is not valid.
+    fn next_tokens(&self, prefix: &[Token]) -> Option<&[Token]>;
+
+    /// Candidates near `q.tokens`, best first (see [`CandidateQuery`]).
+    fn candidates(&self, q: &CandidateQuery<'_>) -> Vec<Candidate>;
+
+    /// Writes the next-token bitmask of `prefix` into `row`
+    /// ([`SidIndex::mask_words`] words; bit `t` for token `t`, bit K for
+    /// [`crate::EMPTY`]); all zero for an invalid prefix.
+    fn write_mask(&self, prefix: &[Token], row: &mut [u64]);
+
+    /// `u64` words per beam in [`SidIndex::allowed_mask`].
+    fn mask_words(&self) -> usize {
+        self.layout().mask_words()
+    }
+
+    /// Fills `out` with one next-token bitmask per prefix. `out` must hold
+    /// `prefixes.len() * mask_words()` words. An invalid prefix gets an
+    /// all-zero mask.
+    fn allowed_mask<P: AsRef<[Token]>>(&self, prefixes: &[P], out: &mut [u64]) -> Result<()>
+    where
+        Self: Sized,
+    {
+        let words = self.mask_words();
+        if out.len() != prefixes.len() * words {
+            return Err(Error::InvalidArgument(format!(
+                "mask buffer has {} words, {} beams need {}",
+                out.len(),
+                prefixes.len(),
+                prefixes.len() * words
+            )));
+        }
+        for (prefix, row) in prefixes.iter().zip(out.chunks_exact_mut(words)) {
+            self.write_mask(prefix.as_ref(), row);
+        }
+        Ok(())
+    }
+
+    /// [`SidIndex::allowed_mask`] for `beams` prefixes of one length `depth`
+    /// stored back to back in `tokens` (the layout a beam decoder keeps).
+    fn allowed_mask_flat(
+        &self,
+        tokens: &[Token],
+        depth: usize,
+        beams: usize,
+        out: &mut [u64],
+    ) -> Result<()> {
+        let words = self.mask_words();
+        if tokens.len() != beams * depth || out.len() != beams * words {
+            return Err(Error::InvalidArgument(format!(
+                "{beams} beams of length {depth} need {} tokens and {} mask words, got {} and {}",
+                beams * depth,
+                beams * words,
+                tokens.len(),
+                out.len()
+            )));
+        }
+        for (b, row) in out.chunks_exact_mut(words).enumerate() {
+            self.write_mask(&tokens[b * depth..(b + 1) * depth], row);
+        }
+        Ok(())
+    }
+}
+
+impl SidIndex for Index {
+    fn layout(&self) -> &SidLayout {
+        Index::layout(self)
+    }
+
+    fn len(&self) -> u64 {
+        Index::len(self)
+    }
+
+    fn contains(&self, item: ItemId) -> bool {
+        Index::contains(self, item)
+    }
+
+    fn sid(&self, item: ItemId) -> Option<(&[Token], &[f32])> {
+        Index::sid(self, item)
+    }
+
+    fn items(&self, prefix: &[Token]) -> Option<Postings<'_>> {
+        Index::items(self, prefix)
+    }
+
+    fn next_tokens(&self, prefix: &[Token]) -> Option<&[Token]> {
+        Index::next_tokens(self, prefix)
+    }
+
+    fn candidates(&self, q: &CandidateQuery<'_>) -> Vec<Candidate> {
+        Index::candidates(self, q)
+    }
+
+    fn write_mask(&self, prefix: &[Token], row: &mut [u64]) {
+        self.fill_mask(prefix, row)
+    }
+
+    fn mask_words(&self) -> usize {
+        Index::mask_words(self)
+    }
+}

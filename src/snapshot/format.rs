@@ -1,0 +1,206 @@
+//! The snapshot file layout: header, section table, sections.
+//!
+//! ```text
+//! 0   magic "ADSIDSNP"            8 bytes
+//! 8   format version             u16
+//! 10  section count              u16
+//! 12  reserved (zero)            u32
+//! 16  file length                u64
+//! 24  section table: per section id u32, crc32 u32, offset u64, length u64
+//! ..  crc32 of bytes 0 .. here   u32, then 4 zero bytes
+//! ..  sections, each at an offset that is a multiple of 8, zero padding between
+//! ```
+//!
+//! Everything is little-endian. Parsing the header is O(1): it checks the
+//! magic, version, length and the header checksum, and that every section
+//! lies inside the file in order; section checksums are checked by
+//! [`super::Snapshot::verify`].
+
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+
+/// First bytes of every snapshot.
+pub const MAGIC: &[u8; 8] = b"ADSIDSNP";
+/// Format version this build writes and reads.
+pub const VERSION: u16 = 1;
+
+pub(crate) const HEADER: usize = 24;
+pub(crate) const ENTRY: usize = 24;
+
+/// The sections, in file order; a section's id is its position + 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Section {
+    /// u64 × 8: levels, K, behavior, items, id bound, nodes, children, dense nodes.
+    Meta,
+    /// u32 per item: item ids sorted by full SID.
+    Order,
+    /// u32 per id below the bound: position in `Order`, `u32::MAX` if absent.
+    Rank,
+    /// u16 × full SID length per id.
+    Sids,
+    /// f32 × behavior positions per id.
+    Weights,
+    /// u32 × 5 per trie node: first, end (a range of `Order`), first child, child count, dense slot.
+    Nodes,
+    /// u16 per child: its token (ascending within a node).
+    ChildTokens,
+    /// u32 per child: a node id, or an item id with the top bit set.
+    ChildRefs,
+    /// u64 × mask words per dense node: its next-token mask.
+    DenseMasks,
+    /// u32 × mask bits per dense node: child reference per token, `u32::MAX` if none.
+    DenseSlots,
+    /// u64 × (levels × mask bits + 1): offsets into `PosItems`.
+    PosOffsets,
+    /// u32: ascending item ids per (position, token).
+    PosItems,
+    /// u64 × (id bound + 1): offsets into `KeyBytes`.
+    KeyOffsets,
+    /// UTF-8 keys, back to back.
+    KeyBytes,
+    /// u32 per item: item ids sorted by key bytes.
+    KeyOrder,
+}
+
+pub(crate) const SECTIONS: [Section; 15] = [
+    Section::Meta,
+    Section::Order,
+    Section::Rank,
+    Section::Sids,
+    Section::Weights,
+    Section::Nodes,
+    Section::ChildTokens,
+    Section::ChildRefs,
+    Section::DenseMasks,
+    Section::DenseSlots,
+    Section::PosOffsets,
+    Section::PosItems,
+    Section::KeyOffsets,
+    Section::KeyBytes,
+    Section::KeyOrder,
+];
+
+/// Bytes before the first section.
+pub(crate) fn table_end() -> usize {
+    HEADER + SECTIONS.len() * ENTRY + 8
+}
+
+pub(crate) fn align8(n: usize) -> usize {
+    n.div_ceil(8) * 8
+}
+
+/// Where each section lies, and its checksum.
+#[derive(Clone, Debug)]
+pub(crate) struct Table {
+    pub ranges: Vec<Range<usize>>,
+    pub crcs: Vec<u32>,
+}
+
+fn corrupt(detail: impl Into<String>) -> Error {
+    Error::corruption("snapshot", detail)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+/// Checks the header and reads the section table (O(1) in the items held).
+pub(crate) fn parse(b: &[u8]) -> Result<Table> {
+    let end = table_end();
+    if b.len() < HEADER {
+        return Err(corrupt(format!(
+            "truncated: {} bytes, the header alone needs {HEADER}",
+            b.len()
+        )));
+    }
+    if &b[..8] != MAGIC {
+        return Err(corrupt("not an adasid snapshot (bad magic)"));
+    }
+    let version = u16::from_le_bytes([b[8], b[9]]);
+    if version != VERSION {
+        return Err(Error::VersionMismatch {
+            what: "snapshot".into(),
+            found: version.into(),
+            supported: VERSION.into(),
+        });
+    }
+    let stated = u64_at(b, 16);
+    if stated != b.len() as u64 {
+        return Err(corrupt(format!(
+            "the header says {stated} bytes, the file has {} (truncated or appended to)",
+            b.len()
+        )));
+    }
+    let count = u16::from_le_bytes([b[10], b[11]]) as usize;
+    if count != SECTIONS.len() || b.len() < end {
+        return Err(corrupt(format!(
+            "section table of {count} sections in {} bytes",
+            b.len()
+        )));
+    }
+    if crc32fast::hash(&b[..end - 8]) != u32_at(b, end - 8) || u32_at(b, end - 4) != 0 {
+        return Err(corrupt("header checksum mismatch"));
+    }
+    let mut table = Table {
+        ranges: Vec::with_capacity(count),
+        crcs: Vec::with_capacity(count),
+    };
+    let mut at = end;
+    for i in 0..count {
+        let e = HEADER + i * ENTRY;
+        let (id, crc) = (u32_at(b, e), u32_at(b, e + 4));
+        let (offset, len) = (u64_at(b, e + 8), u64_at(b, e + 16));
+        let range = usize::try_from(offset)
+            .ok()
+            .zip(usize::try_from(len).ok())
+            .and_then(|(o, l)| Some(o..o.checked_add(l)?))
+            .filter(|r| r.start >= at && r.start % 8 == 0 && r.end <= b.len());
+        let Some(range) = range.filter(|_| id as usize == i + 1) else {
+            return Err(corrupt(format!("section {} lies outside the file", i + 1)));
+        };
+        at = range.end;
+        table.ranges.push(range);
+        table.crcs.push(crc);
+    }
+    Ok(table)
+}
+
+/// Writes `sections` (in [`SECTIONS`] order) as one snapshot image.
+pub(crate) fn assemble(sections: &[Vec<u8>], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    assert_eq!(sections.len(), SECTIONS.len(), "one payload per section");
+    let end = table_end();
+    let mut offsets = Vec::with_capacity(sections.len());
+    let mut at = end;
+    for s in sections {
+        at = align8(at);
+        offsets.push(at);
+        at += s.len();
+    }
+    let mut head = vec![0u8; end];
+    head[..8].copy_from_slice(MAGIC);
+    head[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    head[10..12].copy_from_slice(&(sections.len() as u16).to_le_bytes());
+    head[16..24].copy_from_slice(&(at as u64).to_le_bytes());
+    for (i, (s, &offset)) in sections.iter().zip(&offsets).enumerate() {
+        let e = HEADER + i * ENTRY;
+        head[e..e + 4].copy_from_slice(&(i as u32 + 1).to_le_bytes());
+        head[e + 4..e + 8].copy_from_slice(&crc32fast::hash(s).to_le_bytes());
+        head[e + 8..e + 16].copy_from_slice(&(offset as u64).to_le_bytes());
+        head[e + 16..e + 24].copy_from_slice(&(s.len() as u64).to_le_bytes());
+    }
+    let crc = crc32fast::hash(&head[..end - 8]);
+    head[end - 8..end - 4].copy_from_slice(&crc.to_le_bytes());
+    out.write_all(&head)?;
+    let mut written = end;
+    for (s, &offset) in sections.iter().zip(&offsets) {
+        out.write_all(&[0u8; 8][..offset - written])?;
+        out.write_all(s)?;
+        written = offset + s.len();
+    }
+    Ok(())
+}

@@ -1,0 +1,412 @@
+//! Immutable index snapshots, queried in place.
+//!
+//! A snapshot is one file holding everything a serving process reads: items
+//! sorted by full SID, the trie over them, per-(position, token) postings,
+//! SIDs, routing weights and keys (see `docs/FORMAT.md`). [`Snapshot`] reads
+//! it where it lies, over any `D: AsRef<[u8]>`: a memory map for serving, a
+//! `Vec<u8>` in tests. Opening parses only the header, so it costs the same
+//! for ten items or ten million.
+//!
+//! Because items are sorted by SID, the items under any prefix are one
+//! contiguous run of that list: `items(prefix)` is a trie walk and a slice,
+//! with nothing decoded.
+//!
+//! Invariants: a snapshot answers every query exactly as the [`crate::Index`]
+//! it was written from (tested model-based); reading arbitrary bytes never
+//! panics: [`Snapshot::new`] rejects a bad header, [`Snapshot::verify`]
+//! checks every section's checksum, and queries on unverified bytes bounds-
+//! check every read (a corrupt section gives wrong answers, not a crash).
+
+mod candidates;
+mod format;
+mod writer;
+
+use std::ops::Range;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::index::{Candidate, CandidateQuery, ItemId, Postings, SidIndex};
+use crate::sid::{SidLayout, Token};
+
+pub use format::{MAGIC, VERSION};
+pub use writer::{to_bytes, write};
+
+use format::Section;
+
+pub(crate) const ITEM_TAG: u32 = 1 << 31;
+pub(crate) const NO_CHILD: u32 = u32::MAX;
+
+/// Children count from which a node keeps a ready mask and a slot table.
+pub(crate) fn dense_at(bits: usize) -> usize {
+    (bits / 16).max(8)
+}
+
+/// Counts read from the meta section.
+#[derive(Clone, Copy, Debug)]
+struct Counts {
+    items: u64,
+    bound: usize,
+}
+
+/// A read-only index snapshot over bytes `D` (an [`memmap2::Mmap`] or a `Vec<u8>`).
+pub struct Snapshot<D> {
+    data: D,
+    layout: SidLayout,
+    counts: Counts,
+    ranges: Vec<Range<usize>>,
+    crcs: Vec<u32>,
+}
+
+impl<D> std::fmt::Debug for Snapshot<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("layout", &self.layout)
+            .field("items", &self.counts.items)
+            .finish()
+    }
+}
+
+fn corrupt(detail: impl Into<String>) -> Error {
+    Error::corruption("snapshot", detail)
+}
+
+/// Where a prefix ends in the trie.
+#[derive(Clone, Copy, Debug)]
+enum Loc {
+    Node(u32),
+    Item(ItemId),
+}
+
+impl Snapshot<memmap2::Mmap> {
+    /// Maps the snapshot file at `path` and checks its header (O(1)).
+    ///
+    /// The file must not be modified while mapped; [`write`] never does that
+    /// (it replaces a snapshot by renaming a new file over it, and a mapping
+    /// keeps reading the old one).
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: snapshot files are immutable once renamed into place (see above).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        Snapshot::new(map)
+    }
+}
+
+impl<D: AsRef<[u8]>> Snapshot<D> {
+    /// Reads a snapshot from `data`, checking the header, the section table
+    /// and that section sizes agree with the counts (O(1)). `data` must start
+    /// at an 8-byte aligned address (a memory map or a `Vec<u8>` does).
+    pub fn new(data: D) -> Result<Self> {
+        if cfg!(target_endian = "big") {
+            return Err(Error::InvalidArgument(
+                "snapshots are little-endian; this platform is big-endian".into(),
+            ));
+        }
+        let bytes = data.as_ref();
+        let table = format::parse(bytes)?;
+        if bytes.as_ptr().align_offset(8) != 0 {
+            return Err(Error::InvalidArgument(
+                "snapshot bytes must start at an 8-byte aligned address".into(),
+            ));
+        }
+        let meta: &[u64] = bytemuck::try_cast_slice(&bytes[table.ranges[0].clone()])
+            .map_err(|_| corrupt("meta section"))?;
+        let &[levels, k, behavior, items, bound, nodes, children, dense] = meta else {
+            return Err(corrupt("meta section has the wrong size"));
+        };
+        let small = |v: u64| u32::try_from(v).map_err(|_| corrupt("meta section"));
+        let layout = SidLayout::new(small(levels)?, small(k)?, small(behavior)?)
+            .map_err(|e| corrupt(format!("layout: {e}")))?;
+        let mut snapshot = Snapshot {
+            data,
+            layout,
+            counts: Counts {
+                items,
+                bound: small(bound)? as usize,
+            },
+            ranges: table.ranges,
+            crcs: table.crcs,
+        };
+        snapshot.check_sizes([items, bound, nodes, children, dense])?;
+        if nodes == 0 || items > bound {
+            return Err(corrupt("meta section counts"));
+        }
+        Ok(snapshot)
+    }
+
+    /// Checks every section's length against the counts of the meta section.
+    fn check_sizes(&mut self, [items, bound, nodes, children, dense]: [u64; 5]) -> Result<()> {
+        let l = &self.layout;
+        let (full, bits, words) = (
+            l.full_len() as u64,
+            l.mask_bits() as u64,
+            l.mask_words() as u64,
+        );
+        let levels = l.levels() as u64;
+        let key_bytes = self.range(Section::KeyBytes).len() as u64;
+        let expect = |s: Section| -> Option<u64> {
+            Some(match s {
+                Section::Meta => 64,
+                Section::Order | Section::KeyOrder => items.checked_mul(4)?,
+                Section::Rank => bound.checked_mul(4)?,
+                Section::Sids => bound.checked_mul(full)?.checked_mul(2)?,
+                Section::Weights => bound.checked_mul(l.behavior as u64 * 4)?,
+                Section::Nodes => nodes.checked_mul(20)?,
+                Section::ChildTokens => children.checked_mul(2)?,
+                Section::ChildRefs => children.checked_mul(4)?,
+                Section::DenseMasks => dense.checked_mul(words * 8)?,
+                Section::DenseSlots => dense.checked_mul(bits * 4)?,
+                Section::PosOffsets => (levels * bits + 1) * 8,
+                Section::PosItems => items.checked_mul(levels * 4)?,
+                Section::KeyOffsets => bound.checked_add(1)?.checked_mul(8)?,
+                Section::KeyBytes => key_bytes,
+            })
+        };
+        for s in format::SECTIONS {
+            if expect(s) != Some(self.range(s).len() as u64) {
+                return Err(corrupt(format!("{s:?} section has the wrong size")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every section's checksum and that the padding is zero (O(size)).
+    pub fn verify(&self) -> Result<()> {
+        let bytes = self.data.as_ref();
+        let mut at = format::table_end();
+        for (i, (range, &crc)) in self.ranges.iter().zip(&self.crcs).enumerate() {
+            let gap = bytes.get(at..range.start).unwrap_or(&[1]);
+            if gap.iter().any(|&b| b != 0) {
+                return Err(corrupt(format!("padding before section {}", i + 1)));
+            }
+            let section = bytes.get(range.clone()).unwrap_or(&[]);
+            if crc32fast::hash(section) != crc {
+                return Err(corrupt(format!(
+                    "{:?} section checksum mismatch",
+                    format::SECTIONS[i]
+                )));
+            }
+            at = range.end;
+        }
+        if at != bytes.len() {
+            return Err(corrupt("bytes after the last section"));
+        }
+        Ok(())
+    }
+
+    /// The underlying bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.data.as_ref()
+    }
+
+    fn range(&self, s: Section) -> Range<usize> {
+        self.ranges[s as usize].clone()
+    }
+
+    fn bytes(&self, s: Section) -> &[u8] {
+        self.data.as_ref().get(self.range(s)).unwrap_or(&[])
+    }
+
+    fn u32s(&self, s: Section) -> &[u32] {
+        bytemuck::try_cast_slice(self.bytes(s)).unwrap_or(&[])
+    }
+
+    fn u64s(&self, s: Section) -> &[u64] {
+        bytemuck::try_cast_slice(self.bytes(s)).unwrap_or(&[])
+    }
+
+    fn u16s(&self, s: Section) -> &[u16] {
+        bytemuck::try_cast_slice(self.bytes(s)).unwrap_or(&[])
+    }
+
+    /// Items sorted by full SID.
+    pub(crate) fn order(&self) -> &[u32] {
+        self.u32s(Section::Order)
+    }
+
+    /// first, end, first child, child count, dense slot of node `n`.
+    fn node(&self, n: u32) -> Option<[u32; 5]> {
+        let nodes: &[[u32; 5]] = bytemuck::try_cast_slice(self.bytes(Section::Nodes)).ok()?;
+        nodes.get(n as usize).copied()
+    }
+
+    /// The range of [`Snapshot::order`] under node `n`.
+    fn span(&self, n: u32) -> Option<Range<usize>> {
+        let [lo, hi, ..] = self.node(n)?;
+        let r = lo as usize..hi as usize;
+        (r.start <= r.end && r.end <= self.order().len()).then_some(r)
+    }
+
+    fn children(&self, n: u32) -> Option<(&[Token], &[u32])> {
+        let [_, _, first, count, _] = self.node(n)?;
+        let r = first as usize..(first as usize).checked_add(count as usize)?;
+        Some((
+            self.u16s(Section::ChildTokens).get(r.clone())?,
+            self.u32s(Section::ChildRefs).get(r)?,
+        ))
+    }
+
+    fn child(&self, n: u32, token: Token) -> Option<u32> {
+        let [.., dense] = self.node(n)?;
+        if dense != NO_CHILD {
+            let (bits, bit) = (self.layout.mask_bits(), self.layout.mask_bit(token));
+            if bit >= bits || token as u32 == self.layout.k() {
+                return None;
+            }
+            let slot = *self
+                .u32s(Section::DenseSlots)
+                .get((dense as usize).checked_mul(bits)? + bit)?;
+            return (slot != NO_CHILD).then_some(slot);
+        }
+        let (tokens, refs) = self.children(n)?;
+        refs.get(tokens.binary_search(&token).ok()?).copied()
+    }
+
+    fn sid_tokens(&self, item: ItemId) -> Option<&[Token]> {
+        let full = self.layout.full_len();
+        let s = (item as usize).checked_mul(full)?;
+        self.u16s(Section::Sids).get(s..s + full)
+    }
+
+    fn locate(&self, prefix: &[Token]) -> Option<Loc> {
+        if prefix.len() > self.layout.full_len() {
+            return None;
+        }
+        let mut node = 0;
+        for (depth, &token) in prefix.iter().enumerate() {
+            let r = self.child(node, token)?;
+            if r & ITEM_TAG != 0 {
+                let item = r & !ITEM_TAG;
+                let sid = self.sid_tokens(item)?;
+                return (sid.get(depth + 1..prefix.len())? == &prefix[depth + 1..])
+                    .then_some(Loc::Item(item));
+            }
+            node = r;
+        }
+        Some(Loc::Node(node))
+    }
+
+    /// Id of an external key (binary search over the keys, O(log n)).
+    pub fn id(&self, key: &str) -> Option<ItemId> {
+        let by_key = self.u32s(Section::KeyOrder);
+        let i = by_key
+            .binary_search_by(|&id| self.key_bytes(id).cmp(key.as_bytes()))
+            .ok()?;
+        Some(by_key[i])
+    }
+
+    fn key_bytes(&self, id: ItemId) -> &[u8] {
+        let offsets = self.u64s(Section::KeyOffsets);
+        let (Some(&a), Some(&b)) = (offsets.get(id as usize), offsets.get(id as usize + 1)) else {
+            return &[];
+        };
+        let (a, b) = (a as usize, b as usize);
+        self.bytes(Section::KeyBytes)
+            .get(a..b.max(a))
+            .unwrap_or(&[])
+    }
+
+    /// External key of an item.
+    pub fn key(&self, id: ItemId) -> Option<&str> {
+        if !self.contains(id) {
+            return None;
+        }
+        std::str::from_utf8(self.key_bytes(id)).ok()
+    }
+
+    /// The ready next-token mask of node `n`, if it is dense.
+    fn dense_mask(&self, n: u32) -> Option<&[u64]> {
+        let [.., dense] = self.node(n)?;
+        let words = self.layout.mask_words();
+        let start = (dense != NO_CHILD).then_some(dense as usize * words)?;
+        self.u64s(Section::DenseMasks).get(start..start + words)
+    }
+
+    /// Items whose token at `position` is `token`, ascending.
+    pub fn position_items(&self, position: usize, token: Token) -> &[u32] {
+        let (bits, bit) = (self.layout.mask_bits(), self.layout.mask_bit(token));
+        if position >= self.layout.levels() || bit >= bits || token as u32 == self.layout.k() {
+            return &[];
+        }
+        let i = position * bits + bit;
+        let offsets = self.u64s(Section::PosOffsets);
+        let (Some(&a), Some(&b)) = (offsets.get(i), offsets.get(i + 1)) else {
+            return &[];
+        };
+        self.u32s(Section::PosItems)
+            .get(a as usize..(b as usize).max(a as usize))
+            .unwrap_or(&[])
+    }
+}
+
+impl<D: AsRef<[u8]>> SidIndex for Snapshot<D> {
+    fn layout(&self) -> &SidLayout {
+        &self.layout
+    }
+
+    fn len(&self) -> u64 {
+        self.counts.items
+    }
+
+    fn contains(&self, item: ItemId) -> bool {
+        (item as usize) < self.counts.bound
+            && self
+                .u32s(Section::Rank)
+                .get(item as usize)
+                .is_some_and(|&r| r != u32::MAX)
+    }
+
+    fn sid(&self, item: ItemId) -> Option<(&[Token], &[f32])> {
+        if !self.contains(item) {
+            return None;
+        }
+        let b = self.layout.behavior as usize;
+        let weights: &[f32] = bytemuck::try_cast_slice(self.bytes(Section::Weights)).ok()?;
+        let s = item as usize * b;
+        Some((self.sid_tokens(item)?, weights.get(s..s + b)?))
+    }
+
+    fn items(&self, prefix: &[Token]) -> Option<Postings<'_>> {
+        Some(match self.locate(prefix)? {
+            Loc::Node(n) => Postings::Slice(&self.order()[self.span(n)?]),
+            Loc::Item(i) => Postings::One(i),
+        })
+    }
+
+    fn next_tokens(&self, prefix: &[Token]) -> Option<&[Token]> {
+        Some(match self.locate(prefix)? {
+            Loc::Node(n) => self.children(n)?.0,
+            Loc::Item(i) => {
+                let sid = self.sid_tokens(i)?;
+                &sid[prefix.len().min(sid.len())..(prefix.len() + 1).min(sid.len())]
+            }
+        })
+    }
+
+    fn candidates(&self, q: &CandidateQuery<'_>) -> Vec<Candidate> {
+        candidates::rank(self, q)
+    }
+
+    fn write_mask(&self, prefix: &[Token], row: &mut [u64]) {
+        row.fill(0);
+        let tokens: &[Token] = match self.locate(prefix) {
+            Some(Loc::Node(n)) => {
+                if let Some(mask) = self.dense_mask(n).filter(|m| m.len() == row.len()) {
+                    row.copy_from_slice(mask);
+                    return;
+                }
+                self.children(n).map_or(&[], |(t, _)| t)
+            }
+            Some(Loc::Item(i)) => self
+                .sid_tokens(i)
+                .and_then(|s| s.get(prefix.len()..prefix.len() + 1))
+                .unwrap_or(&[]),
+            None => &[],
+        };
+        for &t in tokens {
+            let b = self.layout.mask_bit(t);
+            if let Some(w) = row.get_mut(b / 64) {
+                *w |= 1 << (b % 64);
+            }
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Writes a snapshot of an [`Index`] and its keys.
+
+use std::io::Write;
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::format::{self, Section};
+use super::{ITEM_TAG, NO_CHILD, dense_at};
+use crate::error::{Error, Result};
+use crate::index::{Index, ItemId, SidIndex};
+use crate::keymap::KeyMap;
+use crate::sid::Token;
+
+fn le_u32(values: &[u32]) -> Vec<u8> {
+    bytemuck::cast_slice(values).to_vec()
+}
+
+fn le_u64(values: &[u64]) -> Vec<u8> {
+    bytemuck::cast_slice(values).to_vec()
+}
+
+/// Trie nodes built from the items sorted by SID, breadth first.
+#[derive(Default)]
+struct Trie {
+    /// first, end, first child, child count, dense slot.
+    nodes: Vec<[u32; 5]>,
+    tokens: Vec<Token>,
+    refs: Vec<u32>,
+    masks: Vec<u64>,
+    slots: Vec<u32>,
+}
+
+impl Trie {
+    /// A node for every prefix two or more items share (and the root); a
+    /// prefix reached by one item is a reference to that item.
+    fn build(index: &Index, order: &[ItemId]) -> Trie {
+        let layout = index.layout();
+        let (bits, words) = (layout.mask_bits(), layout.mask_words());
+        let sid = |i: ItemId| Index::sid(index, i).expect("live item").0;
+        let mut t = Trie::default();
+        t.nodes.push([0, order.len() as u32, 0, 0, NO_CHILD]);
+        let mut depths = vec![0usize];
+        let mut next = 0;
+        while next < t.nodes.len() {
+            let [lo, hi, ..] = t.nodes[next];
+            let depth = depths[next];
+            let first = t.tokens.len();
+            let mut start = lo as usize;
+            while start < hi as usize {
+                let token = sid(order[start])[depth];
+                let mut end = start + 1;
+                while end < hi as usize && sid(order[end])[depth] == token {
+                    end += 1;
+                }
+                t.tokens.push(token);
+                if end - start == 1 {
+                    t.refs.push(order[start] | ITEM_TAG);
+                } else {
+                    t.refs.push(t.nodes.len() as u32);
+                    t.nodes.push([start as u32, end as u32, 0, 0, NO_CHILD]);
+                    depths.push(depth + 1);
+                }
+                start = end;
+            }
+            let count = t.tokens.len() - first;
+            t.nodes[next][2] = first as u32;
+            t.nodes[next][3] = count as u32;
+            if count >= dense_at(bits) {
+                t.nodes[next][4] = (t.masks.len() / words) as u32;
+                let mut mask = vec![0u64; words];
+                let mut slots = vec![NO_CHILD; bits];
+                for (&tok, &r) in t.tokens[first..].iter().zip(&t.refs[first..]) {
+                    let b = layout.mask_bit(tok);
+                    mask[b / 64] |= 1 << (b % 64);
+                    slots[b] = r;
+                }
+                t.masks.extend(mask);
+                t.slots.extend(slots);
+            }
+            next += 1;
+        }
+        t
+    }
+}
+
+/// The per-(position, token) postings: offsets and ascending ids.
+fn position_postings(index: &Index, live: &[ItemId]) -> (Vec<u64>, Vec<u32>) {
+    let layout = index.layout();
+    let bits = layout.mask_bits();
+    let mut offsets = Vec::with_capacity(layout.levels() * bits + 1);
+    let mut items = Vec::with_capacity(live.len() * layout.levels());
+    for pos in 0..layout.levels() {
+        let mut runs: Vec<Vec<ItemId>> = vec![Vec::new(); bits];
+        for &i in live {
+            runs[layout.mask_bit(Index::sid(index, i).expect("live").0[pos])].push(i);
+        }
+        for run in runs {
+            offsets.push(items.len() as u64);
+            items.extend(run);
+        }
+    }
+    offsets.push(items.len() as u64);
+    (offsets, items)
+}
+
+/// Key offsets, key bytes and ids sorted by key.
+fn key_sections(
+    keys: &KeyMap,
+    live: &[ItemId],
+    bound: usize,
+) -> Result<(Vec<u64>, Vec<u8>, Vec<u32>)> {
+    let mut offsets = vec![0u64; bound + 1];
+    let mut bytes = Vec::new();
+    let mut at = 0;
+    for id in 0..bound as u32 {
+        offsets[id as usize] = bytes.len() as u64;
+        if live.get(at) == Some(&id) {
+            at += 1;
+            let key = keys
+                .key(id)
+                .ok_or_else(|| Error::InvalidArgument(format!("item {id} has no key")))?;
+            bytes.extend_from_slice(key.as_bytes());
+        }
+    }
+    offsets[bound] = bytes.len() as u64;
+    let mut by_key = live.to_vec();
+    let key = |i: ItemId| &bytes[offsets[i as usize] as usize..offsets[i as usize + 1] as usize];
+    by_key.par_sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
+    Ok((offsets, bytes, by_key))
+}
+
+/// The section payloads of a snapshot of `index` and `keys`.
+fn sections(index: &Index, keys: &KeyMap) -> Result<Vec<Vec<u8>>> {
+    let layout = *index.layout();
+    let live: Vec<ItemId> = SidIndex::items(index, &[]).map_or(Vec::new(), |p| p.to_sorted_vec());
+    let bound = live.last().map_or(0, |&l| l as usize + 1);
+    let sid = |i: ItemId| Index::sid(index, i).expect("live item");
+    let mut order = live.clone();
+    order.par_sort_unstable_by(|&a, &b| sid(a).0.cmp(sid(b).0));
+    let mut rank = vec![u32::MAX; bound];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i as usize] = r as u32;
+    }
+    let (full, behavior) = (layout.full_len(), layout.behavior as usize);
+    let mut sids = vec![0 as Token; bound * full];
+    let mut weights = vec![0f32; bound * behavior];
+    for &i in &live {
+        let (s, w) = sid(i);
+        sids[i as usize * full..][..full].copy_from_slice(s);
+        weights[i as usize * behavior..][..behavior].copy_from_slice(w);
+    }
+    let trie = Trie::build(index, &order);
+    let (pos_offsets, pos_items) = position_postings(index, &live);
+    let (key_offsets, key_bytes, key_order) = key_sections(keys, &live, bound)?;
+    let meta = [
+        layout.levels() as u64,
+        layout.k() as u64,
+        behavior as u64,
+        live.len() as u64,
+        bound as u64,
+        trie.nodes.len() as u64,
+        trie.tokens.len() as u64,
+        (trie.masks.len() / layout.mask_words()) as u64,
+    ];
+    let out: Vec<(Section, Vec<u8>)> = vec![
+        (Section::Meta, le_u64(&meta)),
+        (Section::Order, le_u32(&order)),
+        (Section::Rank, le_u32(&rank)),
+        (Section::Sids, bytemuck::cast_slice(&sids).to_vec()),
+        (Section::Weights, bytemuck::cast_slice(&weights).to_vec()),
+        (Section::Nodes, bytemuck::cast_slice(&trie.nodes).to_vec()),
+        (
+            Section::ChildTokens,
+            bytemuck::cast_slice(&trie.tokens).to_vec(),
+        ),
+        (Section::ChildRefs, le_u32(&trie.refs)),
+        (Section::DenseMasks, le_u64(&trie.masks)),
+        (Section::DenseSlots, le_u32(&trie.slots)),
+        (Section::PosOffsets, le_u64(&pos_offsets)),
+        (Section::PosItems, le_u32(&pos_items)),
+        (Section::KeyOffsets, le_u64(&key_offsets)),
+        (Section::KeyBytes, key_bytes),
+        (Section::KeyOrder, le_u32(&key_order)),
+    ];
+    debug_assert!(out.iter().map(|(s, _)| *s).eq(format::SECTIONS));
+    Ok(out.into_iter().map(|(_, bytes)| bytes).collect())
+}
+
+/// A snapshot of `index` and `keys` as bytes (for [`super::Snapshot::new`]).
+pub fn to_bytes(index: &Index, keys: &KeyMap) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    format::assemble(&sections(index, keys)?, &mut out).expect("writing to a Vec");
+    Ok(out)
+}
+
+/// Writes a snapshot of `index` and `keys` to `path`: into a temporary file
+/// beside it, fsynced, then renamed over `path` (and the folder fsynced), so
+/// `path` is always either the old file or the whole new one.
+pub fn write(index: &Index, keys: &KeyMap, path: &Path) -> Result<u64> {
+    let sections = sections(index, keys)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let io = |e| Error::io(path, e);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".adasid-snapshot-")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        format::assemble(&sections, &mut w).map_err(io)?;
+        w.flush().map_err(io)?;
+    }
+    tmp.as_file().sync_all().map_err(io)?;
+    let size = tmp.as_file().metadata().map_err(io)?.len();
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)?;
+    Ok(size)
+}
