@@ -1,22 +1,31 @@
 //! A database: the durable [`Store`] plus the in-memory [`Index`] and [`KeyMap`]
 //! rebuilt from it on open.
 //!
-//! Writes go store first, memory second: a batch is validated completely,
-//! planned (ids, disambiguation tokens), committed durably, and only then
-//! applied to the index under the write lock. Readers therefore see either
-//! none or all of a batch, and never an item the store does not hold.
+//! Additions and re-encodings go store first, memory second: a batch is
+//! validated completely, planned (ids, disambiguation tokens), committed
+//! durably, and only then applied to the index under the write lock.
+//! Removals go the other way: items leave the index first, then the store
+//! (and come back if the commit fails). Readers therefore see either none or
+//! all of a batch, and never an item the store does not hold.
+//!
+//! Item metadata rides in the same store commit; the tantivy metadata index
+//! ([`crate::filter`]) is committed after the store and reloaded under the
+//! write lock, so a reader holding [`Database::read`] sees index, keys and
+//! filters of one and the same commit.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard};
 
 use rayon::prelude::*;
 
 use crate::codec::record::{CHUNK_SLOTS, Chunk, ItemRecord};
 use crate::error::{Error, Result};
+use crate::filter::{Filters, Meta};
 use crate::index::{Index, ItemId, MAX_ITEM_ID};
 use crate::keymap::KeyMap;
 use crate::sid::{SidLayout, Token, format_tokens};
+use crate::snapshot;
 use crate::store::{Commit, Store};
 
 /// An item to add or re-encode.
@@ -70,7 +79,15 @@ pub struct Database {
     store: Mutex<Store>,
     state: RwLock<State>,
     layout: SidLayout,
+    /// The metadata index, once any item has metadata.
+    filters: OnceLock<Filters>,
 }
+
+/// Metadata changes of one commit (`None` removes an item's metadata).
+type MetaChanges = Vec<(ItemId, Option<Meta>)>;
+
+/// Folder of the metadata index inside a database folder.
+const FILTERS_DIR: &str = "filters";
 
 struct Planned {
     id: ItemId,
@@ -138,7 +155,32 @@ impl Database {
             },
         );
         let (index, keys) = (index?, keys?);
-        Ok(Self::from_parts(store, index, keys))
+        let db = Self::from_parts(store, index, keys);
+        db.open_filters()?;
+        Ok(db)
+    }
+
+    /// Opens the metadata index if the database has one (or has metadata),
+    /// rebuilding it from the store when it lags behind (a crash between the
+    /// two commits) or is missing.
+    fn open_filters(&self) -> Result<()> {
+        let store = self.lock_store();
+        let generation = store.meta_generation()?;
+        let dir = self.path.join(FILTERS_DIR);
+        if generation == 0 && !dir.exists() {
+            return Ok(());
+        }
+        let filters = Filters::open(&dir)?;
+        if filters.generation()? != generation {
+            let all = store
+                .all_meta()?
+                .into_iter()
+                .map(|(id, json)| Ok((id, parse_meta(&json)?)))
+                .collect::<Result<Vec<_>>>()?;
+            filters.rebuild(&all, generation)?;
+        }
+        let _ = self.filters.set(filters);
+        Ok(())
     }
 
     /// Opens the database at `path`, or creates it with `layout` if there is none.
@@ -159,6 +201,7 @@ impl Database {
             store: Mutex::new(store),
             state: RwLock::new(State { index, keys }),
             layout,
+            filters: OnceLock::new(),
         }
     }
 
@@ -206,9 +249,98 @@ impl Database {
         items: &[NewItem],
         blobs: Vec<(String, Vec<u8>)>,
     ) -> Result<WriteReport> {
+        self.upsert_with_meta(items, &[], blobs)
+    }
+
+    /// [`Database::upsert_with_blobs`] plus metadata (JSON objects, by key)
+    /// for items of the batch or already stored, in the same atomic commit.
+    /// The metadata index is updated before this returns.
+    pub fn upsert_with_meta(
+        &self,
+        items: &[NewItem],
+        meta: &[(String, Meta)],
+        blobs: Vec<(String, Vec<u8>)>,
+    ) -> Result<WriteReport> {
         let mut store = self.lock_store();
         let planned = self.plan_upsert(items, store.next_id())?;
-        self.apply(&mut store, planned, blobs)
+        let changes = {
+            let batch: HashMap<&str, ItemId> =
+                planned.iter().map(|p| (p.key.as_str(), p.id)).collect();
+            let state = self.read();
+            meta.iter()
+                .map(|(key, m)| {
+                    let id = match batch.get(key.as_str()) {
+                        Some(&id) => id,
+                        None => state.id(key)?,
+                    };
+                    Ok((id, Some(m.clone())))
+                })
+                .collect::<Result<MetaChanges>>()?
+        };
+        self.apply(&mut store, planned, blobs, changes)
+    }
+
+    /// Sets the metadata of stored items (by key), replacing what they had,
+    /// as one atomic, durable commit. Unknown keys are an error and nothing
+    /// is written.
+    pub fn set_meta(&self, meta: &[(String, Meta)]) -> Result<WriteReport> {
+        if meta.is_empty() {
+            return Ok(WriteReport::default());
+        }
+        self.upsert_with_meta(&[], meta, Vec::new())
+    }
+
+    /// The stored metadata of an item.
+    pub fn meta(&self, key: &str) -> Result<Option<Meta>> {
+        let id = self.read().id(key)?;
+        match self.lock_store().meta(id)? {
+            Some(json) => parse_meta(&json).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The metadata index, if any item has metadata.
+    pub fn filters(&self) -> Option<&Filters> {
+        self.filters.get()
+    }
+
+    /// The items under `prefix` whose metadata matches `filter` (tantivy
+    /// query syntax, see [`crate::filter`]), ascending. Without a filter,
+    /// every item under the prefix. Both sides are read under one read lock,
+    /// so a concurrent write is seen whole or not at all.
+    pub fn search(&self, prefix: &[Token], filter: Option<&str>) -> Result<Vec<ItemId>> {
+        self.search_in(&self.read(), prefix, filter)
+    }
+
+    /// [`Database::search`] within a read view the caller holds (from
+    /// [`Database::read`]), so the ids can be resolved in the same view.
+    pub fn search_in(
+        &self,
+        state: &State,
+        prefix: &[Token],
+        filter: Option<&str>,
+    ) -> Result<Vec<ItemId>> {
+        self.layout.check_prefix(prefix)?;
+        let Some(postings) = state.index.items(prefix) else {
+            return Ok(Vec::new());
+        };
+        match filter {
+            None => Ok(postings.to_sorted_vec()),
+            Some(query) => {
+                let docs = match self.filters() {
+                    Some(f) => f.matching(query)?,
+                    None => return Ok(Vec::new()),
+                };
+                Ok(crate::filter::intersect(postings, &docs))
+            }
+        }
+    }
+
+    /// Writes an immutable snapshot of the current index and keys to `path`
+    /// (see [`crate::snapshot`]); returns its size in bytes.
+    pub fn snapshot(&self, path: &Path) -> Result<u64> {
+        let state = self.read();
+        snapshot::write(&state.index, &state.keys, path)
     }
 
     /// Creates a database holding `items` (and `blobs`) from the start. The
@@ -226,7 +358,7 @@ impl Database {
         };
         let planned = plan(&empty, &layout, items, 0)?;
         let db = Self::create(path, layout)?;
-        let report = db.apply(&mut db.lock_store(), planned, blobs)?;
+        let report = db.apply(&mut db.lock_store(), planned, blobs, Vec::new())?;
         Ok((db, report))
     }
 
@@ -236,6 +368,7 @@ impl Database {
         store: &mut Store,
         planned: Vec<Planned>,
         blobs: Vec<(String, Vec<u8>)>,
+        meta: MetaChanges,
     ) -> Result<WriteReport> {
         let next_id = planned
             .iter()
@@ -257,8 +390,10 @@ impl Database {
             )?,
             next_id,
             blobs,
+            meta: meta_records(&meta),
         };
         store.commit(commit)?;
+        let filters = self.update_filters(store, &meta)?;
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         // Remove every re-encoded item first: a new item may take the full SID
         // another item of the same batch is leaving.
@@ -275,7 +410,26 @@ impl Database {
                 report.inserted += 1;
             }
         }
+        if let Some(f) = filters {
+            f.reload()?;
+        }
         Ok(report)
+    }
+
+    /// Commits metadata changes to the metadata index (after the store),
+    /// opening it on first use; returns it when it needs a reload.
+    fn update_filters(&self, store: &Store, meta: &MetaChanges) -> Result<Option<&Filters>> {
+        if meta.is_empty() {
+            return Ok(None);
+        }
+        if self.filters.get().is_none() {
+            let _ = self
+                .filters
+                .set(Filters::open(&self.path.join(FILTERS_DIR))?);
+        }
+        let filters = self.filters.get().expect("just set");
+        filters.apply(meta, store.meta_generation()?)?;
+        Ok(Some(filters))
     }
 
     fn plan_upsert(&self, items: &[NewItem], next_id: u32) -> Result<Vec<Planned>> {
@@ -349,22 +503,73 @@ impl Database {
             ids
         };
         let next_id = store.next_id();
+        let meta: MetaChanges = if self.filters().is_some() {
+            ids.iter().map(|&id| (id, None)).collect()
+        } else {
+            Vec::new()
+        };
         let commit = Commit {
             chunks: rewrite_chunks(&store, ids.iter().map(|&id| (id, None)))?,
             next_id,
             blobs: Vec::new(),
+            meta: meta_records(&meta),
         };
-        store.commit(commit)?;
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        for &id in &ids {
-            state.index.remove(id)?;
-            state.keys.remove(id);
+        // Unpublish first, so no reader sees an item whose record is being
+        // deleted; put the items back if the commit fails.
+        let removed = self.unpublish(&ids)?;
+        if let Err(e) = store.commit(commit) {
+            let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+            for (id, key, sid, weights) in removed {
+                state.index.insert(id, &sid, &weights)?;
+                state.keys.insert(&key, id);
+            }
+            return Err(e);
+        }
+        if let Some(f) = self.update_filters(&store, &meta)? {
+            f.reload()?;
         }
         Ok(WriteReport {
             removed: ids.len(),
             ..Default::default()
         })
     }
+}
+
+impl Database {
+    /// Takes items out of the index and key map; returns what they held.
+    #[allow(clippy::type_complexity)]
+    fn unpublish(&self, ids: &[ItemId]) -> Result<Vec<(ItemId, String, Vec<Token>, Vec<f32>)>> {
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let mut removed = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let (sid, weights) = state
+                .index
+                .sid(id)
+                .map(|(s, w)| (s.to_vec(), w.to_vec()))
+                .ok_or_else(|| {
+                    Error::corruption("index", format!("item {id} has a key but no SID"))
+                })?;
+            state.index.remove(id)?;
+            let key = state.keys.remove(id).map(String::from).unwrap_or_default();
+            removed.push((id, key, sid, weights));
+        }
+        Ok(removed)
+    }
+}
+
+fn meta_records(meta: &MetaChanges) -> Vec<(u32, Option<Vec<u8>>)> {
+    meta.iter()
+        .map(|(id, m)| {
+            let json = m
+                .as_ref()
+                .map(|m| serde_json::to_vec(m).expect("a JSON map serialises"));
+            (*id, json)
+        })
+        .collect()
+}
+
+fn parse_meta(json: &[u8]) -> Result<Meta> {
+    serde_json::from_slice(json).map_err(|e| Error::corruption("item metadata", e.to_string()))
 }
 
 /// Gives each planned item its full SID. Items whose semantic tokens are

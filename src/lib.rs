@@ -105,6 +105,7 @@ pub mod database;
 pub mod decode;
 pub mod error;
 pub mod eval;
+pub mod filter;
 pub mod generative;
 pub mod index;
 pub mod keymap;

@@ -9,6 +9,8 @@
 //! | `m/next_id`         | counter frame: next unused item id      |
 //! | `c/` + u32 BE       | [`Chunk`] frame: items `n*256..n*256+255` |
 //! | `b/` + name         | blob frame (model weights, codebooks…)  |
+//! | `m/meta_gen`        | counter frame: metadata generation      |
+//! | `j/` + u32 BE       | metadata frame: item `id`'s JSON object |
 //!
 //! Invariant: [`Store::commit`] applies a whole batch with one sled batch
 //! (atomic on recovery) and returns only after `flush` (fsync), so a
@@ -25,6 +27,8 @@ const LAYOUT_KEY: &[u8] = b"m/layout";
 const NEXT_ID_KEY: &[u8] = b"m/next_id";
 const CHUNK_PREFIX: &[u8] = b"c/";
 const BLOB_PREFIX: &[u8] = b"b/";
+const META_PREFIX: &[u8] = b"j/";
+const META_GEN_KEY: &[u8] = b"m/meta_gen";
 
 /// Marker payload identifying an adasid store.
 const FORMAT_MARKER: &str = "adasid-store";
@@ -38,6 +42,9 @@ pub struct Commit {
     pub next_id: u32,
     /// Named blobs to write alongside.
     pub blobs: Vec<(String, Vec<u8>)>,
+    /// Item metadata (JSON) to write (`None` deletes); when not empty the
+    /// metadata generation goes up by one.
+    pub meta: Vec<(u32, Option<Vec<u8>>)>,
 }
 
 /// An open store.
@@ -57,6 +64,13 @@ fn chunk_key(number: u32) -> [u8; 6] {
 
 fn blob_key(name: &str) -> Vec<u8> {
     [BLOB_PREFIX, name.as_bytes()].concat()
+}
+
+fn meta_key(id: u32) -> [u8; 6] {
+    let mut key = [0u8; 6];
+    key[..2].copy_from_slice(META_PREFIX);
+    key[2..].copy_from_slice(&id.to_be_bytes());
+    key
 }
 
 impl Store {
@@ -173,6 +187,41 @@ impl Store {
         }
     }
 
+    /// How many commits have changed item metadata (0 for none).
+    pub fn meta_generation(&self) -> Result<u64> {
+        match self.db.get(META_GEN_KEY).map_err(store_error)? {
+            Some(bytes) => codec::decode(Kind::Counter, &bytes),
+            None => Ok(0),
+        }
+    }
+
+    /// The stored metadata of one item (a JSON object), if any.
+    pub fn meta(&self, id: u32) -> Result<Option<Vec<u8>>> {
+        match self.db.get(meta_key(id)).map_err(store_error)? {
+            Some(bytes) => Ok(Some(codec::frame::decode(Kind::Meta, &bytes)?.to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    /// Every item's stored metadata, by ascending id.
+    pub fn all_meta(&self) -> Result<Vec<(u32, Vec<u8>)>> {
+        self.db
+            .scan_prefix(META_PREFIX)
+            .map(|entry| {
+                let (key, value) = entry.map_err(store_error)?;
+                let id = key
+                    .get(2..6)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_be_bytes)
+                    .filter(|_| key.len() == 6)
+                    .ok_or_else(|| {
+                        Error::corruption("metadata key", format!("{} bytes", key.len()))
+                    })?;
+                Ok((id, codec::frame::decode(Kind::Meta, &value)?.to_vec()))
+            })
+            .collect()
+    }
+
     /// Applies `commit` atomically and durably: when this returns `Ok`, the
     /// whole commit survives a crash; if the process dies first, none of it does.
     pub fn commit(&mut self, commit: Commit) -> Result<()> {
@@ -185,6 +234,16 @@ impl Store {
         }
         for (name, bytes) in &commit.blobs {
             batch.insert(blob_key(name), codec::frame::encode(Kind::Blob, bytes));
+        }
+        if !commit.meta.is_empty() {
+            for (id, json) in &commit.meta {
+                match json {
+                    Some(j) => batch.insert(&meta_key(*id), codec::frame::encode(Kind::Meta, j)),
+                    None => batch.remove(&meta_key(*id)),
+                }
+            }
+            let generation = self.meta_generation()? + 1;
+            batch.insert(META_GEN_KEY, codec::encode(Kind::Counter, &generation));
         }
         batch.insert(NEXT_ID_KEY, codec::encode(Kind::Counter, &commit.next_id));
         self.db.apply_batch(batch).map_err(store_error)?;

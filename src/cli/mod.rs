@@ -8,6 +8,7 @@ mod export;
 mod generative;
 mod ingest;
 mod query;
+mod serving;
 mod stats;
 mod train;
 
@@ -36,6 +37,10 @@ enum Command {
     Export(export::Args),
     /// Items under a SID prefix.
     Lookup(query::LookupArgs),
+    /// Write an immutable snapshot file of a database's index for serving.
+    Snapshot(serving::SnapshotArgs),
+    /// Attach item metadata (JSON lines) for `lookup --filter`.
+    Meta(serving::MetaArgs),
     /// Valid next tokens after a SID prefix.
     Next(query::NextArgs),
     /// Candidates similar to an item (hierarchical prefix backoff or position overlap).
@@ -73,6 +78,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(a) => export::run(a),
         Command::Lookup(a) => query::lookup(a),
         Command::Next(a) => query::next(a),
+        Command::Snapshot(a) => serving::snapshot(a),
+        Command::Meta(a) => serving::meta(a),
         Command::Similar(a) => query::similar(a),
         Command::Stats(a) => stats::run(a),
         Command::Train(a) => train::train(a),

@@ -16,6 +16,10 @@ pub struct LookupArgs {
     /// Items to list at most.
     #[arg(long, default_value_t = 20)]
     limit: usize,
+    /// Keep only items whose metadata matches this tantivy query, e.g.
+    /// `brand:opi AND price:[0 TO 20]` (needs metadata: see `adasid meta`).
+    #[arg(long)]
+    filter: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -58,16 +62,31 @@ pub(crate) fn item_json(state: &State, id: ItemId) -> Value {
 
 pub fn lookup(a: LookupArgs) -> Result<()> {
     let (db, prefix) = open_prefix(&a.db, &a.prefix)?;
+    if a.filter.is_some() && db.filters().is_none() {
+        return Err(Error::InvalidArgument(format!(
+            "{} has no item metadata to filter on: add it with `adasid meta --db {0} --file meta.jsonl`",
+            a.db.db.display()
+        )));
+    }
+    let found = db.search(&prefix, a.filter.as_deref())?;
+    let count = found.len() as u64;
     let state = db.read();
-    let postings = state.index.items(&prefix);
-    let count = postings.map_or(0, |p| p.len());
-    let ids: Vec<ItemId> = postings
-        .map(|p| p.iter().take(a.limit).collect())
-        .unwrap_or_default();
-    let items: Vec<Value> = ids.iter().map(|&id| item_json(&state, id)).collect();
-    let value = json!({ "prefix": format_tokens(&prefix), "count": count, "items": items });
+    let items: Vec<Value> = found
+        .iter()
+        .take(a.limit)
+        .filter(|&&id| state.index.contains(id))
+        .map(|&id| item_json(&state, id))
+        .collect();
+    let value = json!({ "prefix": format_tokens(&prefix), "filter": a.filter, "count": count, "items": items });
     emit(a.db.json, &value, || {
-        let mut out = format!("{count} items under prefix [{}]\n", format_tokens(&prefix));
+        let filtered = a
+            .filter
+            .as_ref()
+            .map_or(String::new(), |f| format!(" matching '{f}'"));
+        let mut out = format!(
+            "{count} items under prefix [{}]{filtered}\n",
+            format_tokens(&prefix)
+        );
         for v in &items {
             out += &format!(
                 "  {:<24} {}\n",

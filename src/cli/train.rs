@@ -284,6 +284,8 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let items = model.encode(&data)?;
     let recon = recon_error(&data, &model.reconstruct(&data)?)?;
     let (db, _) = Database::create_with(&a.db, model.layout(), &items, model.to_blobs()?)?;
+    let meta = super::serving::data_meta(&a.data, |_| true)?;
+    db.set_meta(&meta)?;
     let stats = index_stats(&db.read().index);
     let last = trained.adasid_last.as_ref();
     let steps = trained.history.as_array().map_or(0, |h| h.len());
@@ -299,6 +301,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         "history": trained.history,
         "quality": quality,
         "norm_popularity_spearman": rho,
+        "meta": meta.len(),
     });
     emit(a.json, &value, || {
         let mut out = format!(
@@ -333,6 +336,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
         }
         out += "\n";
         out += &super::stats::render(&stats);
+        if !meta.is_empty() {
+            out += &format!("metadata of {} items indexed for --filter\n", meta.len());
+        }
         out += &format!("database written to {}\n", a.db.display());
         out
     });
@@ -345,9 +351,12 @@ pub fn encode(a: EncodeArgs) -> Result<()> {
     let model = Tokenizer::from_database(&db, parse_device(&a.device)?)?;
     let data = embeddings::load(&a.data, model.data_spec())?;
     let items = model.encode(&data)?;
-    let report = db.upsert(&items)?;
+    let encoded: std::collections::HashSet<&str> = items.iter().map(|i| i.key.as_str()).collect();
+    let meta = super::serving::data_meta(&a.data, |k| encoded.contains(k))?;
+    let report = db.upsert_with_meta(&items, &meta, Vec::new())?;
     let value = json!({
         "encoded": items.len(),
+        "meta": meta.len(),
         "inserted": report.inserted,
         "updated": report.updated,
         "items": db.read().index.len(),

@@ -37,6 +37,8 @@ pub enum Kind {
     Counter = 5,
     /// Opaque bytes (model weights and other named blobs).
     Blob = 6,
+    /// An item's metadata: one JSON object, UTF-8.
+    Meta = 7,
 }
 
 impl Kind {
@@ -49,6 +51,7 @@ impl Kind {
             Kind::Matrix => "matrix",
             Kind::Counter => "counter",
             Kind::Blob => "blob",
+            Kind::Meta => "item metadata",
         }
     }
 }

@@ -1,0 +1,94 @@
+//! `snapshot` and `meta`: what a serving process reads.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{DbArgs, emit};
+use crate::database::Database;
+use crate::error::Result;
+use crate::filter::Meta;
+use crate::snapshot::Snapshot;
+
+#[derive(clap::Args, Debug)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Snapshot file to write (replaced atomically if it exists).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MetaArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// JSON lines, one object per item (`meta.jsonl`).
+    #[arg(long)]
+    file: PathBuf,
+    /// Field holding the item key (default: the first of key, asin, item_id, id).
+    #[arg(long)]
+    key_field: Option<String>,
+}
+
+pub fn snapshot(a: SnapshotArgs) -> Result<()> {
+    let db = Database::open(&a.db.db)?;
+    let start = Instant::now();
+    let bytes = db.snapshot(&a.out)?;
+    let write_seconds = start.elapsed().as_secs_f64();
+    let opened = Instant::now();
+    let snap = Snapshot::open(&a.out)?;
+    let open_seconds = opened.elapsed().as_secs_f64();
+    snap.verify()?;
+    let items = crate::index::SidIndex::len(&snap);
+    let value = json!({
+        "out": a.out,
+        "items": items,
+        "bytes": bytes,
+        "write_seconds": write_seconds,
+        "open_seconds": open_seconds,
+    });
+    emit(a.db.json, &value, || {
+        format!(
+            "snapshot of {items} items written to {} ({bytes} bytes, {write_seconds:.2}s); \
+             opens in {:.3} ms, checksums verified\n",
+            a.out.display(),
+            open_seconds * 1e3
+        )
+    });
+    Ok(())
+}
+
+pub fn meta(a: MetaArgs) -> Result<()> {
+    let db = Database::open(&a.db.db)?;
+    let all = crate::data::meta::read(&a.file, a.key_field.as_deref())?;
+    let total = all.len();
+    let known: Vec<(String, Meta)> = {
+        let state = db.read();
+        all.into_iter()
+            .filter(|(k, _)| state.keys.id(k).is_some())
+            .collect()
+    };
+    db.set_meta(&known)?;
+    let value = json!({ "lines": total, "indexed": known.len(), "skipped": total - known.len() });
+    emit(a.db.json, &value, || {
+        format!(
+            "metadata of {} items indexed; {} lines name items not in the database\n",
+            known.len(),
+            total - known.len()
+        )
+    });
+    Ok(())
+}
+
+/// The metadata in `dir/meta.jsonl` (if there is one) of the keys `keep` accepts.
+pub(crate) fn data_meta(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<(String, Meta)>> {
+    let path = dir.join("meta.jsonl");
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let mut all = crate::data::meta::read(&path, None)?;
+    all.retain(|(k, _)| keep(k));
+    Ok(all)
+}
