@@ -81,6 +81,8 @@ pub struct Database {
     layout: SidLayout,
     /// The metadata index, once any item has metadata.
     filters: OnceLock<Filters>,
+    /// The stored tokenizer, loaded on the first [`Database::encode`].
+    tokenizer: OnceLock<crate::tokenizer::Tokenizer>,
 }
 
 /// Metadata changes of one commit (`None` removes an item's metadata).
@@ -202,6 +204,7 @@ impl Database {
             state: RwLock::new(State { index, keys }),
             layout,
             filters: OnceLock::new(),
+            tokenizer: OnceLock::new(),
         }
     }
 
@@ -334,6 +337,20 @@ impl Database {
                 Ok(crate::filter::intersect(postings, &docs))
             }
         }
+    }
+
+    /// Gives the items of `data` SIDs with the tokenizer stored in this
+    /// database (loaded once, run on the CPU) and upserts them as one atomic,
+    /// durable batch: new keys are added, known keys re-encoded.
+    pub fn encode(&self, data: &crate::data::embeddings::Dataset) -> Result<WriteReport> {
+        let tokenizer = match self.tokenizer.get() {
+            Some(t) => t,
+            None => {
+                let t = crate::tokenizer::Tokenizer::from_database(self, candle_core::Device::Cpu)?;
+                self.tokenizer.get_or_init(|| t)
+            }
+        };
+        self.upsert(&tokenizer.encode(data)?)
     }
 
     /// Writes an immutable snapshot of the current index and keys to `path`

@@ -111,11 +111,49 @@ fn same_seed_same_sids_and_reopen_encodes_identically() {
         "reopened model encodes exactly the same"
     );
     assert_eq!(reloaded.meta(), a.meta());
-    let state = db.read();
-    for it in &items {
-        let (sid, _) = state.index.sid(state.id(&it.key).unwrap()).unwrap();
-        assert_eq!(&sid[..it.tokens.len()], &it.tokens[..]);
+    {
+        let state = db.read();
+        for it in &items {
+            let (sid, _) = state.index.sid(state.id(&it.key).unwrap()).unwrap();
+            assert_eq!(&sid[..it.tokens.len()], &it.tokens[..]);
+        }
     }
+    // The library's encode: known keys are re-encoded in place, new ones added.
+    let before: Vec<Vec<u16>> = {
+        let state = db.read();
+        items
+            .iter()
+            .map(|it| {
+                state
+                    .index
+                    .sid(state.id(&it.key).unwrap())
+                    .unwrap()
+                    .0
+                    .to_vec()
+            })
+            .collect()
+    };
+    let report = db.encode(&d).unwrap();
+    assert_eq!((report.inserted, report.updated), (0, items.len()));
+    let mut fresh = d.subset(&(0..30).collect::<Vec<_>>());
+    fresh.keys.iter_mut().for_each(|k| *k = format!("new-{k}"));
+    let report = db.encode(&fresh).unwrap();
+    assert_eq!(report.inserted, 30);
+    let state = db.read();
+    for (it, old) in items.iter().zip(&before) {
+        assert_eq!(
+            state.index.sid(state.id(&it.key).unwrap()).unwrap().0,
+            &old[..],
+            "unchanged SIDs keep theirs"
+        );
+    }
+    let new_key = &fresh.keys[0];
+    let (sid, _) = state.index.sid(state.id(new_key).unwrap()).unwrap();
+    assert_eq!(
+        &sid[..items[0].tokens.len()],
+        &items[0].tokens[..],
+        "same embedding, same semantic SID"
+    );
 }
 
 #[test]
