@@ -290,3 +290,119 @@ fn export_then_ingest_is_lossless() {
             .contains("belongs to another item")
     );
 }
+
+#[test]
+fn meta_then_filtered_lookup_and_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db").display().to_string();
+    let tokens = write(dir.path(), "t.tsv", TOKENS);
+    json(&[
+        "ingest-tokens",
+        "--db",
+        &db,
+        "--tokens",
+        &tokens,
+        "--k",
+        "32",
+        "--json",
+    ]);
+    let err = fails(&[
+        "lookup",
+        "--db",
+        &db,
+        "--prefix",
+        "3",
+        "--filter",
+        "brand:opi",
+    ]);
+    assert!(err.contains("adasid meta"), "{err}");
+    let meta = write(
+        dir.path(),
+        "meta.jsonl",
+        concat!(
+            "{\"asin\": \"a\", \"brand\": \"OPI\", \"price\": 12.5}\n",
+            "{\"asin\": \"b\", \"brand\": \"OPI\", \"price\": 30}\n",
+            "{\"asin\": \"c\", \"brand\": \"Essie\", \"price\": 8}\n",
+            "{\"asin\": \"zz\", \"brand\": \"OPI\"}\n",
+        ),
+    );
+    let r = json(&["meta", "--db", &db, "--file", &meta, "--json"]);
+    assert_eq!(
+        (r["indexed"].as_u64(), r["skipped"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let r = json(&[
+        "lookup",
+        "--db",
+        &db,
+        "--prefix",
+        "3",
+        "--filter",
+        "brand:opi AND price:[0 TO 20]",
+        "--json",
+    ]);
+    assert_eq!(r["count"], 1);
+    assert_eq!(r["items"][0]["key"], "a");
+    let r = json(&[
+        "lookup",
+        "--db",
+        &db,
+        "--prefix",
+        "3",
+        "--filter",
+        "brand:opi",
+        "--json",
+    ]);
+    let keys: Vec<&str> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["a", "b"]);
+    let err = fails(&[
+        "lookup", "--db", &db, "--prefix", "3", "--filter", "brand:(",
+    ]);
+    assert!(err.contains("filter 'brand:('"), "{err}");
+    let bad = write(dir.path(), "bad.jsonl", "{\"asin\": \"a\"}\n{oops\n");
+    let err = fails(&["meta", "--db", &db, "--file", &bad]);
+    assert!(err.contains("bad.jsonl:2:"), "{err}");
+
+    let snap = dir.path().join("index.snap").display().to_string();
+    let r = json(&["snapshot", "--db", &db, "--out", &snap, "--json"]);
+    assert_eq!(r["items"], 5);
+    assert!(r["bytes"].as_u64().unwrap() > 0);
+    // A corrupt snapshot is a clear error, not a crash.
+    let mut bytes = std::fs::read(&snap).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    let broken = dir.path().join("broken.snap");
+    std::fs::write(&broken, &bytes).unwrap();
+    let err = fails(&[
+        "next",
+        "--snapshot",
+        broken.to_str().unwrap(),
+        "--prefix",
+        "3",
+    ]);
+    assert!(err.contains("data corruption in snapshot"), "{err}");
+    // The intact snapshot answers like the database.
+    for prefix in ["", "3", "3,17", "3,17,5,1", "9"] {
+        let from_db = json(&["next", "--db", &db, "--prefix", prefix, "--json"]);
+        let from_snap = json(&["next", "--snapshot", &snap, "--prefix", prefix, "--json"]);
+        assert_eq!(from_db, from_snap, "next {prefix}");
+        let from_db = json(&["lookup", "--db", &db, "--prefix", prefix, "--json"]);
+        let from_snap = json(&["lookup", "--snapshot", &snap, "--prefix", prefix, "--json"]);
+        assert_eq!(from_db, from_snap, "lookup {prefix}");
+    }
+    let err = fails(&[
+        "lookup",
+        "--snapshot",
+        &snap,
+        "--prefix",
+        "3",
+        "--filter",
+        "brand:opi",
+    ]);
+    assert!(err.contains("--filter needs --db"), "{err}");
+}

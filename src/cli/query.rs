@@ -1,15 +1,76 @@
+use std::path::PathBuf;
+
 use serde_json::{Value, json};
 
 use super::{DbArgs, Mode, emit};
 use crate::database::{Database, State};
 use crate::error::{Error, Result};
-use crate::index::{CandidateMode, CandidateQuery, ItemId};
+use crate::index::{CandidateMode, CandidateQuery, ItemId, SidIndex};
 use crate::sid::{Token, format_tokens, parse_tokens};
+use crate::snapshot::Snapshot;
+
+/// A database folder, or a snapshot file read in place.
+#[derive(clap::Args, Debug)]
+struct SourceArgs {
+    /// Database folder.
+    #[arg(
+        long,
+        required_unless_present = "snapshot",
+        conflicts_with = "snapshot"
+    )]
+    db: Option<PathBuf>,
+    /// Snapshot file (`adasid snapshot`) to read instead, verified on open.
+    #[arg(long)]
+    snapshot: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What a read-only query runs against.
+enum Source {
+    Db(Database),
+    Snapshot(Snapshot<memmap2::Mmap>),
+}
+
+impl Source {
+    fn open(a: &SourceArgs, prefix: &str) -> Result<(Source, Vec<Token>)> {
+        let tokens =
+            parse_tokens(prefix).map_err(|m| Error::InvalidArgument(format!("--prefix: {m}")))?;
+        let source = match (&a.db, &a.snapshot) {
+            (Some(db), _) => Source::Db(Database::open(db)?),
+            (None, Some(path)) => {
+                let snap = Snapshot::open(path)?;
+                snap.verify()?;
+                Source::Snapshot(snap)
+            }
+            (None, None) => unreachable!("clap requires --db or --snapshot"),
+        };
+        source.with(|index, _| index.layout().check_prefix(&tokens))?;
+        Ok((source, tokens))
+    }
+
+    /// Runs `f` with the index and a key lookup of one consistent view.
+    fn with<T>(&self, f: impl FnOnce(&dyn SidIndex, &dyn Fn(ItemId) -> Option<String>) -> T) -> T {
+        match self {
+            Source::Db(db) => {
+                let state = db.read();
+                f(&state.index, &|id| state.key(id).map(str::to_string))
+            }
+            Source::Snapshot(s) => f(s, &|id| s.key(id).map(str::to_string)),
+        }
+    }
+}
+
+fn sid_json(index: &dyn SidIndex, key: Option<String>, id: ItemId) -> Value {
+    let (sid, weights) = index.sid(id).unwrap_or((&[], &[]));
+    json!({ "key": key, "sid": format_tokens(sid), "weights": weights })
+}
 
 #[derive(clap::Args, Debug)]
 pub struct LookupArgs {
     #[command(flatten)]
-    db: DbArgs,
+    db: SourceArgs,
     /// Comma-separated prefix tokens, e.g. `3,17` (`-` is the empty token).
     #[arg(long, allow_hyphen_values = true)]
     prefix: String,
@@ -25,7 +86,7 @@ pub struct LookupArgs {
 #[derive(clap::Args, Debug)]
 pub struct NextArgs {
     #[command(flatten)]
-    db: DbArgs,
+    db: SourceArgs,
     /// Comma-separated prefix tokens (may be empty: `--prefix ''`).
     #[arg(long, allow_hyphen_values = true)]
     prefix: String,
@@ -46,14 +107,6 @@ pub struct SimilarArgs {
     mode: Mode,
 }
 
-fn open_prefix(db: &DbArgs, prefix: &str) -> Result<(Database, Vec<Token>)> {
-    let tokens =
-        parse_tokens(prefix).map_err(|m| Error::InvalidArgument(format!("--prefix: {m}")))?;
-    let db = Database::open(&db.db)?;
-    db.layout().check_prefix(&tokens)?;
-    Ok((db, tokens))
-}
-
 /// JSON of one item: key, full SID, routing weights.
 pub(crate) fn item_json(state: &State, id: ItemId) -> Value {
     let (sid, weights) = state.index.sid(id).expect("listed items are indexed");
@@ -61,22 +114,33 @@ pub(crate) fn item_json(state: &State, id: ItemId) -> Value {
 }
 
 pub fn lookup(a: LookupArgs) -> Result<()> {
-    let (db, prefix) = open_prefix(&a.db, &a.prefix)?;
-    if a.filter.is_some() && db.filters().is_none() {
-        return Err(Error::InvalidArgument(format!(
-            "{} has no item metadata to filter on: add it with `adasid meta --db {0} --file meta.jsonl`",
-            a.db.db.display()
-        )));
-    }
-    let found = db.search(&prefix, a.filter.as_deref())?;
+    let (source, prefix) = Source::open(&a.db, &a.prefix)?;
+    let found = match (&source, &a.filter) {
+        (Source::Db(db), filter) => {
+            if filter.is_some() && db.filters().is_none() {
+                return Err(Error::InvalidArgument(format!(
+                    "{} has no item metadata to filter on: add it with `adasid meta --db {0} --file meta.jsonl`",
+                    db.path().display()
+                )));
+            }
+            db.search(&prefix, filter.as_deref())?
+        }
+        (Source::Snapshot(_), Some(_)) => {
+            return Err(Error::InvalidArgument(
+                "--filter needs --db: the metadata index lives in the database folder".into(),
+            ));
+        }
+        (Source::Snapshot(s), None) => s.items(&prefix).map_or(Vec::new(), |p| p.to_sorted_vec()),
+    };
     let count = found.len() as u64;
-    let state = db.read();
-    let items: Vec<Value> = found
-        .iter()
-        .take(a.limit)
-        .filter(|&&id| state.index.contains(id))
-        .map(|&id| item_json(&state, id))
-        .collect();
+    let items: Vec<Value> = source.with(|index, key| {
+        found
+            .iter()
+            .take(a.limit)
+            .filter(|&&id| index.contains(id))
+            .map(|&id| sid_json(index, key(id), id))
+            .collect()
+    });
     let value = json!({ "prefix": format_tokens(&prefix), "filter": a.filter, "count": count, "items": items });
     emit(a.db.json, &value, || {
         let filtered = a
@@ -106,11 +170,11 @@ pub fn lookup(a: LookupArgs) -> Result<()> {
 }
 
 pub fn next(a: NextArgs) -> Result<()> {
-    let (db, prefix) = open_prefix(&a.db, &a.prefix)?;
-    let state = db.read();
-    let next = state.index.next_tokens(&prefix);
+    let (source, prefix) = Source::open(&a.db, &a.prefix)?;
+    let next: Option<Vec<Token>> =
+        source.with(|index, _| index.next_tokens(&prefix).map(<[Token]>::to_vec));
     let valid = next.is_some();
-    let tokens = next.unwrap_or(&[]);
+    let tokens = next.as_deref().unwrap_or(&[]);
     let value = json!({
         "prefix": format_tokens(&prefix),
         "valid": valid,
