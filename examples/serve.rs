@@ -1,0 +1,331 @@
+//! Embeds adasid in a tiny line-protocol server on loopback and measures
+//! request latency under a bounded local load.
+//!
+//! ```text
+//! cargo run --release --example serve -- --db DB [--clients 8] [--requests 4000] [--json]
+//! ```
+//!
+//! Without `--db` it builds a database in a temporary folder: the Beauty
+//! item keys and `meta.jsonl` from `../shared/data/beauty` when present
+//! (with synthetic SIDs), else a synthetic catalogue with synthetic metadata.
+//!
+//! Protocol: one request per line, one response line each.
+//!
+//! | request                    | response                               |
+//! |----------------------------|----------------------------------------|
+//! | `ITEMS 3,17`               | `OK <count> <up to 10 keys>`           |
+//! | `NEXT 3,17`                | `OK <tokens>`                          |
+//! | `SEARCH 3,17<TAB>filter`   | `OK <count> <up to 10 keys>`           |
+//! | `SIMILAR key`              | `OK <up to 10 keys>`                   |
+//!
+//! A bad request gets `ERR <message>`; the connection stays open.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use adasid::data::synthetic;
+use adasid::filter::Meta;
+use adasid::sid::{format_tokens, parse_tokens};
+use adasid::{CandidateMode, CandidateQuery, Database, NewItem, SidLayout, Token};
+use clap::Parser;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+#[derive(Parser)]
+struct Args {
+    /// Database to serve (default: a generated one, see above).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Concurrent client connections.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Requests per client.
+    #[arg(long, default_value_t = 4000)]
+    requests: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Answers one request line.
+fn answer(db: &Database, line: &str) -> String {
+    match respond(db, line) {
+        Ok(s) => format!("OK {s}"),
+        Err(e) => format!("ERR {e}"),
+    }
+}
+
+fn respond(db: &Database, line: &str) -> adasid::Result<String> {
+    let bad = |m: &str| adasid::Error::InvalidArgument(m.to_string());
+    let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let prefix = |text: &str| parse_tokens(text).map_err(|m| bad(&m));
+    let keys = |ids: &[u32]| -> String {
+        let state = db.read();
+        let shown: Vec<&str> = ids.iter().take(10).filter_map(|&i| state.key(i)).collect();
+        format!("{} {}", ids.len(), shown.join(","))
+    };
+    match verb {
+        "ITEMS" => Ok(keys(&db.search(&prefix(rest)?, None)?)),
+        "SEARCH" => {
+            let (p, filter) = rest
+                .split_once('\t')
+                .ok_or_else(|| bad("SEARCH prefix<TAB>filter"))?;
+            Ok(keys(&db.search(&prefix(p)?, Some(filter))?))
+        }
+        "NEXT" => {
+            let p = prefix(rest)?;
+            db.layout().check_prefix(&p)?;
+            let state = db.read();
+            Ok(state
+                .index
+                .next_tokens(&p)
+                .map_or("-".into(), format_tokens))
+        }
+        "SIMILAR" => {
+            let state = db.read();
+            let id = state.id(rest)?;
+            let (tokens, weights) = state.index.sid(id).ok_or_else(|| bad("no SID"))?;
+            let q = CandidateQuery {
+                tokens,
+                weights,
+                k: 10,
+                mode: CandidateMode::Overlap,
+                exclude: Some(id),
+            };
+            let found: Vec<&str> = state
+                .index
+                .candidates(&q)
+                .iter()
+                .filter_map(|c| state.key(c.item))
+                .collect();
+            Ok(found.join(","))
+        }
+        _ => Err(bad("unknown request")),
+    }
+}
+
+fn serve(db: Arc<Database>, listener: TcpListener, connections: usize) {
+    for stream in listener.incoming().take(connections) {
+        let (db, stream) = (db.clone(), stream.expect("accept"));
+        std::thread::spawn(move || {
+            stream.set_nodelay(true).expect("nodelay");
+            let mut out = stream.try_clone().expect("clone stream");
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                let mut reply = answer(&db, &line);
+                reply.push('\n');
+                if out.write_all(reply.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// The database to serve and its metadata's brands (for filter queries).
+fn build(dir: &std::path::Path) -> adasid::Result<(Database, Vec<String>)> {
+    let beauty = std::path::Path::new("../shared/data/beauty/meta.jsonl");
+    let layout = SidLayout::new(3, 256, 1)?;
+    let metas: Vec<(String, Meta)> = if beauty.exists() {
+        adasid::data::meta::read(beauty, None)?
+    } else {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        (0..20_000)
+            .map(|i| {
+                let m = json!({
+                    "title": format!("item {i}"),
+                    "brand": format!("brand{}", rng.gen_range(0..200)),
+                    "price": rng.gen_range(1.0..100.0),
+                });
+                (format!("item{i}"), m.as_object().expect("object").clone())
+            })
+            .collect()
+    };
+    let items: Vec<NewItem> = synthetic::items(metas.len(), &layout, 7)
+        .into_iter()
+        .zip(&metas)
+        .map(|(it, (key, _))| NewItem {
+            key: key.clone(),
+            ..it
+        })
+        .collect();
+    let (db, _) = Database::create_with(&dir.join("db"), layout, &items, Vec::new())?;
+    db.set_meta(&metas)?;
+    Ok((db, brands(&metas)))
+}
+
+fn brands(metas: &[(String, Meta)]) -> Vec<String> {
+    let mut b: Vec<String> = metas
+        .iter()
+        .filter_map(|(_, m)| m.get("brand")?.as_str())
+        .flat_map(|s| {
+            s.split(|c: char| !c.is_alphanumeric())
+                .map(str::to_lowercase)
+                .next()
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    b.sort();
+    b.dedup();
+    b
+}
+
+/// A mixed request stream: prefixes of real SIDs, a quarter of them filtered.
+fn requests(db: &Database, brands: &[String], n: usize, seed: u64) -> Vec<(usize, String)> {
+    let state = db.read();
+    let ids: Vec<u32> = state
+        .index
+        .items(&[])
+        .map_or(Vec::new(), |p| p.iter().collect());
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let id = ids[rng.gen_range(0..ids.len())];
+            let sid: &[Token] = state.index.sid(id).expect("live").0;
+            let p = format_tokens(&sid[..rng.gen_range(1..=2)]);
+            match rng.gen_range(0..8) {
+                0..=2 => (0, format!("ITEMS {p}")),
+                3..=4 => (1, format!("NEXT {p}")),
+                5 => (3, format!("SIMILAR {}", state.key(id).expect("key"))),
+                _ => {
+                    let brand = brands
+                        .get(rng.gen_range(0..brands.len().max(1)))
+                        .map_or("x", |s| s);
+                    let hi = rng.gen_range(5..60);
+                    let p = format_tokens(&sid[..1]);
+                    (
+                        2,
+                        format!("SEARCH {p}\tbrand:{brand} AND price:[0 TO {hi}]"),
+                    )
+                }
+            }
+        })
+        .collect()
+}
+
+const KINDS: [&str; 4] = ["items", "next", "search", "similar"];
+
+fn percentiles(mut v: Vec<f64>) -> serde_json::Value {
+    if v.is_empty() {
+        return json!(null);
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+    json!({ "n": v.len(), "p50_us": at(0.5), "p90_us": at(0.9), "p99_us": at(0.99), "max_us": v[v.len() - 1] })
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let tmp = tempfile::tempdir()?;
+    let (db, brands) = match &args.db {
+        Some(path) => {
+            let db = Database::open(path)?;
+            let metas: Vec<(String, Meta)> = {
+                let keys: Vec<String> = {
+                    let s = db.read();
+                    s.index.items(&[]).map_or(Vec::new(), |p| {
+                        p.iter()
+                            .filter_map(|i| s.key(i).map(String::from))
+                            .collect()
+                    })
+                };
+                keys.iter()
+                    .take(5000)
+                    .filter_map(|k| Some((k.clone(), db.meta(k).ok()??)))
+                    .collect()
+            };
+            (db, brands(&metas))
+        }
+        None => build(tmp.path())?,
+    };
+    let db = Arc::new(db);
+    let items = db.read().index.len();
+
+    // In-process latency of the same requests, for reference.
+    let local = requests(&db, &brands, args.requests, 99);
+    let mut direct: Vec<Vec<f64>> = vec![Vec::new(); 4];
+    for (kind, line) in &local {
+        let t = Instant::now();
+        let r = answer(&db, line);
+        direct[*kind].push(t.elapsed().as_secs_f64() * 1e6);
+        assert!(r.starts_with("OK"), "{line}: {r}");
+    }
+
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let server_db = db.clone();
+    let clients = args.clients;
+    std::thread::spawn(move || serve(server_db, listener, clients));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..args.clients)
+        .map(|c| {
+            let reqs = requests(&db, &brands, args.requests, c as u64);
+            std::thread::spawn(move || {
+                let stream = TcpStream::connect(addr).expect("connect");
+                stream.set_nodelay(true).expect("nodelay");
+                let mut out = stream.try_clone().expect("clone");
+                let mut input = BufReader::new(stream);
+                let mut lat: Vec<Vec<f64>> = vec![Vec::new(); 4];
+                let mut reply = String::new();
+                for (kind, line) in reqs {
+                    let t = Instant::now();
+                    out.write_all(format!("{line}\n").as_bytes()).expect("send");
+                    reply.clear();
+                    input.read_line(&mut reply).expect("receive");
+                    lat[kind].push(t.elapsed().as_secs_f64() * 1e6);
+                    assert!(reply.starts_with("OK"), "{line}: {reply}");
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut remote: Vec<Vec<f64>> = vec![Vec::new(); 4];
+    for h in handles {
+        for (all, mine) in remote.iter_mut().zip(h.join().expect("client")) {
+            all.extend(mine);
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let total = args.clients * args.requests;
+    let report = json!({
+        "items": items,
+        "clients": args.clients,
+        "requests": total,
+        "seconds": seconds,
+        "requests_per_second": total as f64 / seconds,
+        "loopback": KINDS.iter().zip(remote).map(|(k, v)| (k.to_string(), percentiles(v))).collect::<serde_json::Map<_, _>>(),
+        "in_process": KINDS.iter().zip(direct).map(|(k, v)| (k.to_string(), percentiles(v))).collect::<serde_json::Map<_, _>>(),
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!(
+            "{items} items, {} clients × {} requests over loopback: {:.0} requests/s",
+            args.clients,
+            args.requests,
+            total as f64 / seconds
+        );
+        for side in ["loopback", "in_process"] {
+            println!("{side} latency (µs):");
+            for k in KINDS {
+                let p = &report[side][k];
+                if p.is_null() {
+                    continue;
+                }
+                println!(
+                    "  {k:<8} n {:>6}  p50 {:>8.1}  p90 {:>8.1}  p99 {:>8.1}  max {:>9.1}",
+                    p["n"],
+                    p["p50_us"].as_f64().unwrap_or(0.0),
+                    p["p90_us"].as_f64().unwrap_or(0.0),
+                    p["p99_us"].as_f64().unwrap_or(0.0),
+                    p["max_us"].as_f64().unwrap_or(0.0)
+                );
+            }
+        }
+    }
+    Ok(())
+}
