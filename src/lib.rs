@@ -92,6 +92,61 @@
 //! # }
 //! ```
 //!
+//! ## Serving: metadata filters, live updates, snapshots
+//!
+//! Items can carry metadata (a JSON object, e.g. a `meta.jsonl` line). It is
+//! stored in the same atomic commit and indexed with tantivy, so a lookup can
+//! be restricted to items whose metadata matches a query. Writes may run
+//! while other threads read; each call is visible in full when it returns.
+//!
+//! ```
+//! use adasid::filter::Meta;
+//! use adasid::snapshot::Snapshot;
+//! use adasid::{Database, NewItem, SidIndex, SidLayout};
+//!
+//! # fn main() -> adasid::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let db = Database::create(&dir.path().join("db"), SidLayout::new(2, 64, 0)?)?;
+//! let item = |key: &str, tokens: Vec<u16>| NewItem { key: key.into(), tokens, weights: vec![] };
+//! let meta = |json: &str| -> Meta { serde_json::from_str(json).unwrap() };
+//! db.upsert_with_meta(
+//!     &[item("red", vec![3, 17]), item("pink", vec![3, 17]), item("base", vec![3, 4])],
+//!     &[
+//!         ("red".into(), meta(r#"{"title": "Red nail polish", "brand": "OPI", "price": 12}"#)),
+//!         ("pink".into(), meta(r#"{"title": "Pink nail polish", "brand": "OPI", "price": 30}"#)),
+//!         ("base".into(), meta(r#"{"title": "Base coat", "brand": "Essie", "price": 9}"#)),
+//!     ],
+//!     vec![],
+//! )?;
+//!
+//! // Items under a prefix whose metadata matches a tantivy query.
+//! let cheap_opi = db.search(&[3], Some("brand:opi AND price:[0 TO 20]"))?;
+//! assert_eq!(cheap_opi, [db.read().id("red")?]);
+//!
+//! // Live updates: re-encode, remove; readers see each call whole.
+//! db.upsert(&[item("pink", vec![3, 4])])?;
+//! db.remove(&["base"])?;
+//! assert_eq!(db.search(&[3, 4], Some("polish"))?, [db.read().id("pink")?]);
+//!
+//! // An immutable snapshot for a serving process: opened in O(1) and read
+//! // in place (a memory map), answering exactly as the live index.
+//! let path = dir.path().join("index.snap");
+//! db.snapshot(&path)?;
+//! let snap = Snapshot::open(&path)?;
+//! snap.verify()?; // optional: checks every section's checksum
+//! let pink = snap.id("pink").unwrap();
+//! assert_eq!(snap.items(&[3, 4]).unwrap().to_sorted_vec(), [pink]);
+//! assert_eq!(snap.next_tokens(&[3]), db.read().index.next_tokens(&[3]));
+//! // Filters work over a snapshot too: its ids are the database's ids.
+//! let docs = db.filters().unwrap().matching("brand:opi")?;
+//! assert_eq!(adasid::filter::intersect(snap.items(&[3]).unwrap(), &docs).len(), 2);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With a trained tokenizer in the database, [`Database::encode`] turns
+//! embeddings of new or changed items into SIDs and upserts them.
+//!
 //! Reopening the folder with [`Database::open`] rebuilds the same index from
 //! the stored records. See `docs/ARCHITECTURE.md` for the design and
 //! `docs/FORMAT.md` for the on-disk format and durability guarantees.
