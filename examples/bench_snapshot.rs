@@ -3,7 +3,7 @@
 //! measured in the same run).
 //!
 //! ```text
-//! cargo run --release --example bench_snapshot -- --items 10000000 --json
+//! cargo run --release --example bench_snapshot -- --items 10000000 --levels 5 --json
 //! ```
 
 use std::hint::black_box;
@@ -22,7 +22,9 @@ use serde_json::json;
 struct Args {
     #[arg(long, default_value_t = 10_000_000)]
     items: usize,
-    #[arg(long, default_value_t = 4)]
+    /// Semantic levels (5: at 10M skewed items, 4 levels put more than K
+    /// items on some SIDs).
+    #[arg(long, default_value_t = 5)]
     levels: u32,
     #[arg(long, default_value_t = 256)]
     k: u32,

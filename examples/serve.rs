@@ -2,7 +2,7 @@
 //! request latency under a bounded local load.
 //!
 //! ```text
-//! cargo run --release --example serve -- --db DB [--clients 8] [--requests 4000] [--json]
+//! cargo run --release --example serve -- --db DB [--clients 8] [--requests 4000] [--writer] [--json]
 //! ```
 //!
 //! Without `--db` it builds a database in a temporary folder: the Beauty
@@ -46,9 +46,50 @@ struct Args {
     /// Requests per client.
     #[arg(long, default_value_t = 4000)]
     requests: usize,
+    /// Also run a writer throughout: batches of 10 existing items
+    /// re-upserted with their metadata (durable, filters updated), back to back.
+    #[arg(long)]
+    writer: bool,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+/// Re-upserts random batches of 10 items (same SIDs, same metadata) until
+/// `stop`; returns how many batches it committed.
+fn write_loop(db: &Database, stop: &std::sync::atomic::AtomicBool) -> usize {
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let mut batches = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut seen = std::collections::HashSet::new();
+        let items: Vec<NewItem> = {
+            let state = db.read();
+            let ids: Vec<u32> = state
+                .index
+                .items(&[])
+                .map_or(Vec::new(), |p| p.iter().collect());
+            (0..10)
+                .map(|_| ids[rng.gen_range(0..ids.len())])
+                .filter(|&id| seen.insert(id))
+                .map(|id| {
+                    let (sid, weights) = state.index.sid(id).expect("live");
+                    NewItem {
+                        key: state.key(id).expect("key").to_string(),
+                        tokens: sid[..db.layout().levels()].to_vec(),
+                        weights: weights.to_vec(),
+                    }
+                })
+                .collect()
+        };
+        let metas: Vec<(String, Meta)> = items
+            .iter()
+            .filter_map(|it| Some((it.key.clone(), db.meta(&it.key).ok()??)))
+            .collect();
+        db.upsert_with_meta(&items, &metas, Vec::new())
+            .expect("write");
+        batches += 1;
+    }
+    batches
 }
 
 /// Answers one request line.
@@ -245,7 +286,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let db = Arc::new(db);
     let items = db.read().index.len();
 
-    // In-process latency of the same requests, for reference.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = args.writer.then(|| {
+        let (db, stop) = (db.clone(), stop.clone());
+        std::thread::spawn(move || write_loop(&db, &stop))
+    });
+    // In-process latency of the same requests (no network), for reference.
     let local = requests(&db, &brands, args.requests, 99);
     let mut direct: Vec<Vec<f64>> = vec![Vec::new(); 4];
     for (kind, line) in &local {
@@ -290,6 +336,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let seconds = start.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let write_batches = writer.map_or(0, |w| w.join().expect("writer"));
     let total = args.clients * args.requests;
     let report = json!({
         "items": items,
@@ -297,6 +345,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "requests": total,
         "seconds": seconds,
         "requests_per_second": total as f64 / seconds,
+        "write_batches_per_second": write_batches as f64 / seconds,
         "loopback": KINDS.iter().zip(remote).map(|(k, v)| (k.to_string(), percentiles(v))).collect::<serde_json::Map<_, _>>(),
         "in_process": KINDS.iter().zip(direct).map(|(k, v)| (k.to_string(), percentiles(v))).collect::<serde_json::Map<_, _>>(),
     });
@@ -309,6 +358,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             args.requests,
             total as f64 / seconds
         );
+        if args.writer {
+            println!(
+                "a writer committed {:.1} batches of 10 items/s meanwhile",
+                write_batches as f64 / seconds
+            );
+        }
         for side in ["loopback", "in_process"] {
             println!("{side} latency (µs):");
             for k in KINDS {

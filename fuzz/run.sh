@@ -13,7 +13,7 @@ export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-target}
 host=$(rustc -vV | sed -n 's/^host: //p')
 cargo build --release --bins --target "$host"
 [ "$seconds" = 0 ] && exit 0
-for t in decode_chunk decode_matrix decode_meta prefix_key token_file; do
+for t in decode_chunk decode_matrix decode_meta prefix_key snapshot token_file; do
   mkdir -p "corpus/$t"
   "$CARGO_TARGET_DIR/$host/release/$t" "corpus/$t" -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=1024 2>&1 | tail -n 2
 done

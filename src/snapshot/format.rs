@@ -204,3 +204,26 @@ pub(crate) fn assemble(sections: &[Vec<u8>], out: &mut impl std::io::Write) -> s
     }
     Ok(())
 }
+
+/// Recomputes every section checksum and the header checksum of a snapshot
+/// image edited in place (so a fuzzer can reach the sections' contents).
+/// The section table itself must still be intact.
+pub fn reseal(b: &mut [u8]) -> Result<()> {
+    let end = table_end();
+    if b.len() < end {
+        return Err(corrupt("too short to reseal"));
+    }
+    for i in 0..SECTIONS.len() {
+        let e = HEADER + i * ENTRY;
+        let (offset, len) = (u64_at(b, e + 8) as usize, u64_at(b, e + 16) as usize);
+        let section = offset
+            .checked_add(len)
+            .and_then(|stop| b.get(offset..stop))
+            .ok_or_else(|| corrupt("section outside the file"))?;
+        let crc = crc32fast::hash(section);
+        b[e + 4..e + 8].copy_from_slice(&crc.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&b[..end - 8]);
+    b[end - 8..end - 4].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
+}

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::index::{Candidate, CandidateQuery, ItemId, Postings, SidIndex};
 use crate::sid::{SidLayout, Token};
 
-pub use format::{MAGIC, VERSION};
+pub use format::{MAGIC, VERSION, reseal};
 pub use writer::{to_bytes, write};
 
 use format::Section;
