@@ -362,3 +362,31 @@ fn token_k_is_out_of_range_not_empty_in_a_wide_node() {
     }
     assert_same(&index, &keys, &snap, 3);
 }
+
+#[test]
+fn padding_bits_of_a_damaged_dense_mask_never_reach_a_decoder() {
+    let layout = SidLayout::new(1, 16, 0).unwrap();
+    let mut index = Index::new(layout);
+    let mut keys = KeyMap::default();
+    for t in 0..12u16 {
+        index.insert(t as u32, &[t, 0], &[]).unwrap();
+        keys.insert(&format!("k{t}"), t as u32);
+    }
+    let mut bytes = snapshot::to_bytes(&index, &keys).unwrap();
+    // Section 9 (dense masks): set every bit of the root's mask, then reseal.
+    let entry = 24 + 8 * 24;
+    let offset = u64::from_le_bytes(bytes[entry + 8..entry + 16].try_into().unwrap()) as usize;
+    let len = u64::from_le_bytes(bytes[entry + 16..entry + 24].try_into().unwrap()) as usize;
+    assert_eq!(len, 8, "the root is the one dense node");
+    bytes[offset..offset + 8].fill(0xFF);
+    snapshot::reseal(&mut bytes).unwrap();
+    let snap = Snapshot::new(bytes).unwrap();
+    snap.verify().unwrap();
+    let mut mask = [0u64];
+    snap.write_mask(&[], &mut mask);
+    assert_eq!(mask[0], (1 << 17) - 1, "only the K + 1 real bits");
+    let hits = BeamSearch::new(layout, 20)
+        .unwrap()
+        .search(&snap, &mut Hashed(5));
+    assert!(hits.is_err() || hits.unwrap().len() <= 12);
+}

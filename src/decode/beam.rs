@@ -210,6 +210,10 @@ impl BeamSearch {
                         while bits != 0 {
                             let column = w * 64 + bits.trailing_zeros() as usize;
                             bits &= bits - 1;
+                            if column >= vocab {
+                                // Padding bits: only a damaged index sets them.
+                                break;
+                            }
                             self.extensions.push(Extension {
                                 score: self.scores[b] + logits[b * vocab + column],
                                 beam: b as u32,

@@ -392,6 +392,11 @@ impl<D: AsRef<[u8]>> SidIndex for Snapshot<D> {
             Some(Loc::Node(n)) => {
                 if let Some(mask) = self.dense_mask(n).filter(|m| m.len() == row.len()) {
                     row.copy_from_slice(mask);
+                    // Bits past K + 1 are padding; a damaged file may set them.
+                    let bits = self.layout.mask_bits();
+                    if let (Some(last), true) = (row.last_mut(), bits % 64 != 0) {
+                        *last &= (1u64 << (bits % 64)) - 1;
+                    }
                     return;
                 }
                 self.children(n).map_or(&[], |(t, _)| t)
