@@ -10,6 +10,50 @@ use crate::model::params::{Linear, ml};
 /// A large negative logit for masked attention.
 pub(crate) const MASKED: f32 = -1e9;
 
+/// Inverted dropout drawing its masks from its own seeded generator, so
+/// training stays deterministic for a seed. Inactive until armed.
+pub(crate) struct Dropout {
+    p: f32,
+    rng: std::sync::Mutex<Option<rand_chacha::ChaCha8Rng>>,
+}
+
+impl Dropout {
+    pub(crate) fn new(p: f32) -> Self {
+        Dropout {
+            p,
+            rng: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Starts dropping (training, seeded) or stops (`None`: evaluation).
+    pub(crate) fn arm(&self, seed: Option<u64>) {
+        use rand::SeedableRng;
+        *self.rng.lock().unwrap_or_else(|p| p.into_inner()) =
+            seed.map(rand_chacha::ChaCha8Rng::seed_from_u64);
+    }
+
+    /// Zeroes each element with probability p and scales the rest by 1/(1 − p).
+    pub(crate) fn apply(&self, x: Tensor) -> Result<Tensor> {
+        use rand::Rng;
+        let mut guard = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(rng) = guard.as_mut().filter(|_| self.p > 0.0) else {
+            return Ok(x);
+        };
+        let keep = 1.0 - self.p;
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| {
+                if rng.r#gen::<f32>() < keep {
+                    1.0 / keep
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, x.shape(), x.device()).map_err(ml)?;
+        (x * mask).map_err(ml)
+    }
+}
+
 /// Layer normalisation with learned gain and bias.
 pub(crate) struct LayerNorm {
     gain: Var,
@@ -141,11 +185,16 @@ impl EncoderBlock {
         })
     }
 
-    pub(crate) fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    pub(crate) fn forward(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        drop: &Dropout,
+    ) -> Result<Tensor> {
         let h = self.norm1.forward(x)?;
-        let x = (x + self.attn.forward(&h, &h, mask)?).map_err(ml)?;
+        let x = (x + drop.apply(self.attn.forward(&h, &h, mask)?)?).map_err(ml)?;
         let h = self.norm2.forward(&x)?;
-        (&x + self.ff.forward(&h)?).map_err(ml)
+        (&x + drop.apply(self.ff.forward(&h)?)?).map_err(ml)
     }
 }
 
@@ -189,10 +238,11 @@ impl DecoderBlock {
         memory: &Tensor,
         memory_mask: Option<&Tensor>,
         group: usize,
+        drop: &Dropout,
     ) -> Result<Tensor> {
         let (b, len, d) = y.dims3().map_err(ml)?;
         let h = self.norm1.forward(y)?;
-        let y = (y + self.own.forward(&h, &h, Some(causal))?).map_err(ml)?;
+        let y = (y + drop.apply(self.own.forward(&h, &h, Some(causal))?)?).map_err(ml)?;
         let h = self
             .norm2
             .forward(&y)?
@@ -203,8 +253,61 @@ impl DecoderBlock {
             .forward(&h, memory, memory_mask)?
             .reshape((b, len, d))
             .map_err(ml)?;
-        let y = (&y + cross).map_err(ml)?;
+        let y = (&y + drop.apply(cross)?).map_err(ml)?;
         let h = self.norm3.forward(&y)?;
-        (&y + self.ff.forward(&h)?).map_err(ml)
+        (&y + drop.apply(self.ff.forward(&h)?)?).map_err(ml)
+    }
+}
+
+#[cfg(test)]
+mod dropout_tests {
+    use super::*;
+
+    #[test]
+    fn dropout_is_identity_unarmed_and_seeded_when_armed() {
+        let x = Tensor::ones(
+            (100, 100),
+            candle_core::DType::F32,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let d = Dropout::new(0.25);
+        let same: Vec<f32> = d
+            .apply(x.clone())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert!(same.iter().all(|&v| v == 1.0));
+        let run = |seed| -> Vec<f32> {
+            d.arm(Some(seed));
+            d.apply(x.clone())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap()
+        };
+        let a = run(7);
+        assert_eq!(a, run(7), "same seed, same mask");
+        assert_ne!(a, run(8));
+        let zeros = a.iter().filter(|&&v| v == 0.0).count();
+        assert!((2200..2800).contains(&zeros), "{zeros} of 10000 dropped");
+        let mean = a.iter().sum::<f32>() / a.len() as f32;
+        assert!(
+            (mean - 1.0).abs() < 0.05,
+            "inverted scaling keeps the mean: {mean}"
+        );
+        d.arm(None);
+        assert_eq!(
+            d.apply(x.clone())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap(),
+            same
+        );
     }
 }

@@ -5,7 +5,7 @@
 
 use candle_core::{D, Device, Tensor, Var};
 
-use super::layers::{DecoderBlock, EncoderBlock, LayerNorm, MASKED};
+use super::layers::{DecoderBlock, Dropout, EncoderBlock, LayerNorm, MASKED};
 use crate::error::Result;
 use crate::model::ParamStore;
 use crate::model::params::{Linear, ml};
@@ -29,6 +29,8 @@ pub struct GenShape {
     pub ff: usize,
     /// History length (items) the encoder reads at most.
     pub history: usize,
+    /// Dropout rate of embeddings and sublayer outputs while training.
+    pub dropout: f32,
 }
 
 /// Token id of step `step`, column `column` in the shared embedding tables.
@@ -49,6 +51,7 @@ pub struct GenNet {
     decoder_norm: LayerNorm,
     heads: Vec<Linear>,
     params: ParamStore,
+    dropout: Dropout,
 }
 
 impl GenNet {
@@ -100,7 +103,13 @@ impl GenNet {
             decoder_norm,
             heads,
             params,
+            dropout: Dropout::new(shape.dropout),
         })
+    }
+
+    /// Turns dropout on with a seed (training) or off (`None`).
+    pub fn set_training(&self, seed: Option<u64>) {
+        self.dropout.arm(seed);
     }
 
     /// The sizes.
@@ -148,7 +157,9 @@ impl GenNet {
             .as_tensor()
             .narrow(0, self.shape.history - len, len)
             .map_err(ml)?;
-        let mut x = items.broadcast_add(&positions).map_err(ml)?;
+        let mut x = self
+            .dropout
+            .apply(items.broadcast_add(&positions).map_err(ml)?)?;
         let mask = if valid.iter().all(|&v| v) {
             None
         } else {
@@ -159,7 +170,7 @@ impl GenNet {
             Some(Tensor::from_vec(m, (batch, 1, 1, len), dev).map_err(ml)?)
         };
         for block in &self.encoder {
-            x = block.forward(&x, mask.as_ref())?;
+            x = block.forward(&x, mask.as_ref(), &self.dropout)?;
         }
         Ok((self.encoder_norm.forward(&x)?, mask))
     }
@@ -183,12 +194,13 @@ impl GenNet {
             .and_then(|e| e.reshape((batch, len, self.shape.d)))
             .and_then(|e| e.broadcast_add(&self.step_position.as_tensor().narrow(0, 0, len)?))
             .map_err(ml)?;
+        y = self.dropout.apply(y)?;
         let causal: Vec<f32> = (0..len * len)
             .map(|i| if i % len > i / len { MASKED } else { 0.0 })
             .collect();
         let causal = Tensor::from_vec(causal, (1, 1, len, len), dev).map_err(ml)?;
         for block in &self.decoder {
-            y = block.forward(&y, &causal, memory, memory_mask, group)?;
+            y = block.forward(&y, &causal, memory, memory_mask, group, &self.dropout)?;
         }
         self.decoder_norm.forward(&y)
     }

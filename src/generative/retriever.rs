@@ -55,6 +55,8 @@ pub struct GenConfig {
     pub weight_decay: f64,
     /// Seed of initialisation and shuffling.
     pub seed: u64,
+    /// Dropout rate of embeddings and sublayer outputs while training.
+    pub dropout: f32,
 }
 
 impl Default for GenConfig {
@@ -71,6 +73,7 @@ impl Default for GenConfig {
             lr: 1e-3,
             weight_decay: 0.01,
             seed: 42,
+            dropout: 0.0,
         }
     }
 }
@@ -92,6 +95,9 @@ impl GenConfig {
         if self.ff == 0 || self.history == 0 || self.epochs == 0 || self.batch_size == 0 {
             return bad("ff, history, epochs and batch_size must be positive");
         }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad("dropout must be in [0, 1)");
+        }
         if !(self.lr > 0.0) {
             return bad("lr must be positive");
         }
@@ -108,6 +114,7 @@ impl GenConfig {
             decoder_layers: self.decoder_layers,
             ff: self.ff,
             history: self.history,
+            dropout: self.dropout,
         }
     }
 }
@@ -291,6 +298,7 @@ impl GenRetriever {
         };
         let mut opt = AdamW::new(model.net.params().vars(), params).map_err(ml)?;
         let mut rng = ChaCha8Rng::seed_from_u64(model.cfg.seed ^ 0x5eed);
+        model.net.set_training(Some(model.cfg.seed ^ 0xd209));
         let mut order: Vec<usize> = (0..examples.len()).collect();
         let mut history = Vec::new();
         for epoch in 1..=model.cfg.epochs {
@@ -316,6 +324,7 @@ impl GenRetriever {
             progress(&e);
             history.push(e);
         }
+        model.net.set_training(None);
         Ok((model, history))
     }
 
