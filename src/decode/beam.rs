@@ -181,6 +181,15 @@ impl BeamSearch {
         self.beams
     }
 
+    /// For each live beam, the beam it extended at the last step (its
+    /// index among that step's beams); a decoder with per-beam state
+    /// reorders it by these.
+    pub fn parents(&self) -> impl Iterator<Item = usize> + '_ {
+        self.extensions[..self.beams.min(self.extensions.len())]
+            .iter()
+            .map(|e| e.beam as usize)
+    }
+
     /// The live beams' tokens, back to back, best beam first.
     pub fn prefixes(&self) -> &[Token] {
         &self.tokens

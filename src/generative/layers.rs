@@ -119,10 +119,28 @@ impl Attention {
         keys: &Tensor,
         mask: Option<&Tensor>,
     ) -> Result<Tensor> {
+        let (k, v) = self.project(keys)?;
+        self.attend(query, &k, &v, mask)
+    }
+
+    /// Keys and values of `keys` `[B, Tk, d]`, each `[B, heads, Tk, d / heads]`.
+    pub(crate) fn project(&self, keys: &Tensor) -> Result<(Tensor, Tensor)> {
+        Ok((
+            self.split(&self.k.forward(keys)?)?,
+            self.split(&self.v.forward(keys)?)?,
+        ))
+    }
+
+    /// `query` `[B, Tq, d]` attends over keys and values from [`Attention::project`].
+    pub(crate) fn attend(
+        &self,
+        query: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let (b, tq, d) = query.dims3().map_err(ml)?;
         let q = self.split(&self.q.forward(query)?)?;
-        let k = self.split(&self.k.forward(keys)?)?;
-        let v = self.split(&self.v.forward(keys)?)?;
         let scale = 1.0 / ((d / self.heads) as f64).sqrt();
         let mut scores = q
             .matmul(&k.transpose(2, 3).and_then(|k| k.contiguous()).map_err(ml)?)
@@ -133,7 +151,7 @@ impl Attention {
         }
         let weights = candle_nn::ops::softmax(&scores, D::Minus1).map_err(ml)?;
         let out = weights
-            .matmul(&v)
+            .matmul(v)
             .and_then(|o| o.transpose(1, 2))
             .and_then(|o| o.contiguous())
             .and_then(|o| o.reshape((b, tq, d)))
@@ -256,6 +274,49 @@ impl DecoderBlock {
         let y = (&y + drop.apply(cross)?).map_err(ml)?;
         let h = self.norm3.forward(&y)?;
         (&y + drop.apply(self.ff.forward(&h)?)?).map_err(ml)
+    }
+
+    /// One new position per row, with this block's self-attention keys and
+    /// values of the earlier positions in `own` (extended here) and the
+    /// cross-attention keys and values of the memory in `memory_kv`.
+    pub(crate) fn step(
+        &self,
+        y: &Tensor,
+        own: &mut Option<(Tensor, Tensor)>,
+        memory_kv: &(Tensor, Tensor),
+        memory_mask: Option<&Tensor>,
+        group: usize,
+    ) -> Result<Tensor> {
+        let (b, _, d) = y.dims3().map_err(ml)?;
+        let h = self.norm1.forward(y)?;
+        let (k, v) = self.own.project(&h)?;
+        let (k, v) = match own.take() {
+            Some((pk, pv)) => (
+                Tensor::cat(&[&pk, &k], 2).map_err(ml)?,
+                Tensor::cat(&[&pv, &v], 2).map_err(ml)?,
+            ),
+            None => (k, v),
+        };
+        let y = (y + self.own.attend(&h, &k, &v, None)?).map_err(ml)?;
+        *own = Some((k, v));
+        let h = self
+            .norm2
+            .forward(&y)?
+            .reshape((b / group, group, d))
+            .map_err(ml)?;
+        let cross = self
+            .cross
+            .attend(&h, &memory_kv.0, &memory_kv.1, memory_mask)?
+            .reshape((b, 1, d))
+            .map_err(ml)?;
+        let y = (&y + cross).map_err(ml)?;
+        let h = self.norm3.forward(&y)?;
+        (&y + self.ff.forward(&h)?).map_err(ml)
+    }
+
+    /// Cross-attention keys and values of `memory` (once per decode).
+    pub(crate) fn memory_kv(&self, memory: &Tensor) -> Result<(Tensor, Tensor)> {
+        self.cross.project(memory)
     }
 }
 

@@ -438,33 +438,39 @@ impl GenRetriever {
         // rows of one user share one memory row.
         let width = searches.first().map_or(0, |s| s.width());
         let rows = group.len() * width;
-        let mut tokens = Vec::with_capacity(rows * shape.steps);
+        let mut cache = net.start_decoding(&memory)?;
+        let mut tokens = Vec::with_capacity(rows);
+        let mut parents = Vec::with_capacity(rows);
         for depth in 0..shape.steps {
+            // Each row feeds the token its beam wrote last (padding rows: any).
             tokens.clear();
             for s in searches.iter() {
                 for b in 0..width {
-                    tokens.push(net.start_id());
-                    for step in 0..depth {
-                        let t = if b < s.beams() {
-                            s.prefixes()[b * depth + step]
-                        } else {
-                            0
-                        };
-                        tokens.push(token_id(&shape, step, column(shape.vocab, t)));
-                    }
+                    tokens.push(match depth {
+                        0 => net.start_id(),
+                        _ if b < s.beams() => {
+                            let t = s.prefixes()[b * depth + depth - 1];
+                            token_id(&shape, depth - 1, column(shape.vocab, t))
+                        }
+                        _ => 0,
+                    });
                 }
             }
-            let states = net.decode(&memory, mask.as_ref(), &tokens, (rows, depth + 1, width))?;
             let logp: Vec<f32> = net
-                .log_probs(&states, depth)?
+                .decode_next(&mut cache, mask.as_ref(), &tokens, depth, width)?
                 .flatten_all()
                 .and_then(|t| t.to_vec1())
                 .map_err(ml)?;
+            parents.clear();
             for (u, s) in searches.iter_mut().enumerate() {
                 let offset = u * width * shape.vocab;
                 let mut given = Precomputed(&logp[offset..offset + s.beams() * shape.vocab]);
                 s.step(Some(&state.index), &mut given, depth)?;
+                let base = (u * width) as u32;
+                parents.extend(s.parents().map(|p| base + p as u32));
+                parents.resize((u + 1) * width, base);
             }
+            cache.reorder(&parents)?;
         }
         searches.iter().map(|s| s.finish(&state.index)).collect()
     }
