@@ -692,15 +692,17 @@ fn rewrite_chunks(
     let mut chunks: BTreeMap<u32, Chunk> = BTreeMap::new();
     for (id, record) in changes {
         let number = Chunk::number(id);
-        if !chunks.contains_key(&number) {
-            let existing = if Chunk::item_id(number, 0) < store.next_id() {
-                store.chunk(number)?
-            } else {
-                None
-            };
-            chunks.insert(number, existing.unwrap_or_default());
-        }
-        let chunk = chunks.get_mut(&number).expect("just inserted");
+        let chunk = match chunks.entry(number) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let existing = if Chunk::item_id(number, 0) < store.next_id() {
+                    store.chunk(number)?
+                } else {
+                    None
+                };
+                e.insert(existing.unwrap_or_default())
+            }
+        };
         let slot = (id % CHUNK_SLOTS) as u8;
         match record {
             Some(rec) => chunk.put(slot, rec),

@@ -142,12 +142,12 @@ impl SidLayout {
                         "position {pos} is not a behavior position and cannot be empty"
                     ));
                 }
-                if let Some(w) = weights.get(pos - first) {
-                    if *w != 0.0 {
-                        return Err(format!(
-                            "position {pos} is empty but has routing weight {w}"
-                        ));
-                    }
+                if let Some(w) = weights.get(pos - first)
+                    && *w != 0.0
+                {
+                    return Err(format!(
+                        "position {pos} is empty but has routing weight {w}"
+                    ));
                 }
             } else if *token as u32 >= self.k() {
                 return Err(format!(
@@ -253,7 +253,7 @@ pub fn prefix_key(tokens: &[Token]) -> Vec<u8> {
 
 /// Inverse of [`prefix_key`]; odd-length input is corrupt.
 pub fn decode_prefix_key(key: &[u8]) -> Result<Vec<Token>> {
-    if key.len() % 2 != 0 {
+    if !key.len().is_multiple_of(2) {
         return Err(Error::corruption(
             "prefix key",
             format!("odd length {}", key.len()),

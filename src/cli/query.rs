@@ -29,7 +29,7 @@ struct SourceArgs {
 
 /// What a read-only query runs against.
 enum Source {
-    Db(Database),
+    Db(Box<Database>),
     Snapshot(Snapshot<memmap2::Mmap>),
 }
 
@@ -38,7 +38,7 @@ impl Source {
         let tokens =
             parse_tokens(prefix).map_err(|m| Error::InvalidArgument(format!("--prefix: {m}")))?;
         let source = match (&a.db, &a.snapshot) {
-            (Some(db), _) => Source::Db(Database::open(db)?),
+            (Some(db), _) => Source::Db(Box::new(Database::open(db)?)),
             (None, Some(path)) => {
                 let snap = Snapshot::open(path)?;
                 snap.verify()?;

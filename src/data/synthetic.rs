@@ -84,6 +84,22 @@ pub fn items(n: usize, layout: &SidLayout, seed: u64) -> Vec<NewItem> {
         .collect()
 }
 
+/// Full SIDs of `items`: each with the disambiguation token a database would
+/// give it (the smallest free one under its semantic SID, in order).
+pub fn full_sids(items: &[NewItem]) -> Vec<Vec<Token>> {
+    let mut seen: std::collections::HashMap<&[Token], Token> = std::collections::HashMap::new();
+    items
+        .iter()
+        .map(|it| {
+            let d = seen.entry(&it.tokens[..]).or_insert(0);
+            let mut f = it.tokens.clone();
+            f.push(*d);
+            *d += 1;
+            f
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,20 +122,4 @@ mod tests {
         let masked = a.iter().filter(|it| it.tokens[3] == EMPTY).count();
         assert!((400..800).contains(&masked), "{masked}");
     }
-}
-
-/// Full SIDs of `items`: each with the disambiguation token a database would
-/// give it (the smallest free one under its semantic SID, in order).
-pub fn full_sids(items: &[NewItem]) -> Vec<Vec<Token>> {
-    let mut seen: std::collections::HashMap<&[Token], Token> = std::collections::HashMap::new();
-    items
-        .iter()
-        .map(|it| {
-            let d = seen.entry(&it.tokens[..]).or_insert(0);
-            let mut f = it.tokens.clone();
-            f.push(*d);
-            *d += 1;
-            f
-        })
-        .collect()
 }

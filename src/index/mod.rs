@@ -483,13 +483,13 @@ impl Index {
     /// Replaces the SID of an indexed item.
     pub fn update(&mut self, item: ItemId, full: &[Token], weights: &[f32]) -> Result<()> {
         self.check_full(full, weights)?;
-        if let Some(Loc::Item(other)) = self.locate(full) {
-            if other != item {
-                return Err(Error::InvalidArgument(format!(
-                    "full SID {} is already taken by item {other}",
-                    crate::sid::format_tokens(full)
-                )));
-            }
+        if let Some(Loc::Item(other)) = self.locate(full)
+            && other != item
+        {
+            return Err(Error::InvalidArgument(format!(
+                "full SID {} is already taken by item {other}",
+                crate::sid::format_tokens(full)
+            )));
         }
         self.remove(item)?;
         self.insert(item, full, weights)

@@ -394,7 +394,7 @@ impl<D: AsRef<[u8]>> SidIndex for Snapshot<D> {
                     row.copy_from_slice(mask);
                     // Bits past K + 1 are padding; a damaged file may set them.
                     let bits = self.layout.mask_bits();
-                    if let (Some(last), true) = (row.last_mut(), bits % 64 != 0) {
+                    if let (Some(last), true) = (row.last_mut(), !bits.is_multiple_of(64)) {
                         *last &= (1u64 << (bits % 64)) - 1;
                     }
                     return;
