@@ -5,6 +5,8 @@
 //! cargo run --release --example bench_index -- --items 1000000 --levels 4 --k 256 --json
 //! ```
 
+mod common;
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Instant;
@@ -12,6 +14,7 @@ use std::time::Instant;
 use adasid::data::synthetic;
 use adasid::{Database, Index, SidIndex, SidLayout, Token};
 use clap::Parser;
+use common::median_ns;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -32,19 +35,6 @@ struct Args {
     reps: usize,
     #[arg(long)]
     json: bool,
-}
-
-/// Median over `reps` runs of `f` (which performs `ops` operations), in ns per operation.
-fn median_ns(reps: usize, ops: usize, mut f: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_nanos() as f64 / ops as f64
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[reps / 2]
 }
 
 fn main() -> adasid::Result<()> {

@@ -6,6 +6,8 @@
 //! cargo run --release --example bench_snapshot -- --items 10000000 --levels 5 --json
 //! ```
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -14,6 +16,7 @@ use adasid::keymap::KeyMap;
 use adasid::snapshot::{self, Snapshot};
 use adasid::{Index, SidIndex, SidLayout, Token};
 use clap::Parser;
+use common::median_ns;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -36,19 +39,6 @@ struct Args {
     dir: Option<std::path::PathBuf>,
     #[arg(long)]
     json: bool,
-}
-
-/// Median over `reps` runs of `f` (which performs `ops` operations), in ns per operation.
-fn median_ns(reps: usize, ops: usize, mut f: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_nanos() as f64 / ops as f64
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[reps / 2]
 }
 
 /// Time per query of `index.items(p)` alone, and with every id read.

@@ -7,41 +7,8 @@ use adasid::decode::{BeamSearch, StepScorer};
 use adasid::{EMPTY, Index, SidLayout, Token};
 use proptest::prelude::*;
 
-/// Log-probabilities from a hash of (prefix, column): any fixed function of
-/// the prefix is a valid scorer.
-struct HashScorer {
-    seed: u64,
-    vocab: usize,
-}
-
-impl HashScorer {
-    fn logit(&self, prefix: &[Token], column: usize) -> f32 {
-        let mut h = self.seed ^ 0x9e37_79b9_7f4a_7c15;
-        for &t in prefix.iter().chain(std::iter::once(&(column as Token))) {
-            h = (h ^ t as u64).wrapping_mul(0x0100_0000_01b3);
-            h ^= h >> 29;
-        }
-        -((h % 10_000) as f32) / 1000.0
-    }
-}
-
-impl StepScorer for HashScorer {
-    fn score(
-        &mut self,
-        tokens: &[Token],
-        depth: usize,
-        beams: usize,
-        out: &mut [f32],
-    ) -> adasid::Result<()> {
-        for b in 0..beams {
-            let prefix = &tokens[b * depth..(b + 1) * depth];
-            for c in 0..self.vocab {
-                out[b * self.vocab + c] = self.logit(prefix, c);
-            }
-        }
-        Ok(())
-    }
-}
+mod common;
+use common::HashScorer;
 
 fn column(layout: &SidLayout, t: Token) -> usize {
     layout.mask_bit(t)

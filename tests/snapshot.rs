@@ -4,13 +4,16 @@
 
 use std::collections::BTreeSet;
 
-use adasid::decode::{BeamSearch, StepScorer};
+use adasid::decode::BeamSearch;
 use adasid::keymap::KeyMap;
 use adasid::snapshot::{self, Snapshot};
 use adasid::{CandidateMode, CandidateQuery, EMPTY, Error, Index, SidIndex, SidLayout, Token};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+mod common;
+use common::HashScorer;
 
 /// An index and key map after a random history of writes.
 fn random_index(seed: u64, layout: SidLayout, ops: usize) -> (Index, KeyMap) {
@@ -99,30 +102,6 @@ fn prefixes(index: &Index, rng: &mut ChaCha8Rng) -> Vec<Vec<Token>> {
     out.into_iter().collect()
 }
 
-/// Scores tokens by a fixed pseudo-random table.
-struct Hashed(u64);
-impl StepScorer for Hashed {
-    fn score(
-        &mut self,
-        tokens: &[Token],
-        depth: usize,
-        beams: usize,
-        out: &mut [f32],
-    ) -> adasid::Result<()> {
-        let vocab = out.len() / beams;
-        for (i, x) in out.iter_mut().enumerate() {
-            let (b, t) = (i / vocab, i % vocab);
-            let seed = tokens[b * depth..(b + 1) * depth]
-                .iter()
-                .fold(self.0 ^ t as u64, |h, &x| {
-                    h.wrapping_mul(0x100000001b3) ^ x as u64
-                });
-            *x = -((seed.wrapping_mul(0x9e3779b97f4a7c15) >> 40) as f32) / 1e6;
-        }
-        Ok(())
-    }
-}
-
 fn assert_same(index: &Index, keys: &KeyMap, snap: &Snapshot<Vec<u8>>, seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 1);
     assert_eq!(SidIndex::len(snap), index.len());
@@ -186,10 +165,27 @@ fn assert_same(index: &Index, keys: &KeyMap, snap: &Snapshot<Vec<u8>>, seed: u64
             }
         }
     }
+    let layout = *index.layout();
     for width in [1, 4, 64] {
-        let mut beam = BeamSearch::new(*index.layout(), width).unwrap();
-        let a = beam.search(index, &mut Hashed(seed)).unwrap();
-        let b = beam.search(snap, &mut Hashed(seed)).unwrap();
+        let mut beam = BeamSearch::new(layout, width).unwrap();
+        let a = beam
+            .search(
+                index,
+                &mut HashScorer {
+                    seed,
+                    vocab: layout.mask_bits(),
+                },
+            )
+            .unwrap();
+        let b = beam
+            .search(
+                snap,
+                &mut HashScorer {
+                    seed,
+                    vocab: layout.mask_bits(),
+                },
+            )
+            .unwrap();
         assert_eq!(a, b, "beam width {width}");
     }
 }
@@ -246,7 +242,15 @@ fn exercise<D: AsRef<[u8]>>(s: &Snapshot<D>) {
         let _ = (s.sid(id), s.key(id), s.contains(id));
     }
     let _ = s.id("item-00003");
-    let _ = BeamSearch::new(layout, 8).map(|mut b| b.search(s, &mut Hashed(1)));
+    let _ = BeamSearch::new(layout, 8).map(|mut b| {
+        b.search(
+            s,
+            &mut HashScorer {
+                seed: 1,
+                vocab: layout.mask_bits(),
+            },
+        )
+    });
 }
 
 #[test]
@@ -385,8 +389,12 @@ fn padding_bits_of_a_damaged_dense_mask_never_reach_a_decoder() {
     let mut mask = [0u64];
     snap.write_mask(&[], &mut mask);
     assert_eq!(mask[0], (1 << 17) - 1, "only the K + 1 real bits");
-    let hits = BeamSearch::new(layout, 20)
-        .unwrap()
-        .search(&snap, &mut Hashed(5));
+    let hits = BeamSearch::new(layout, 20).unwrap().search(
+        &snap,
+        &mut HashScorer {
+            seed: 5,
+            vocab: layout.mask_bits(),
+        },
+    );
     assert!(hits.is_err() || hits.unwrap().len() <= 12);
 }

@@ -8,7 +8,6 @@ use tantivy::schema::{FAST, Field, INDEXED, OwnedValue, STORED, Schema, TEXT};
 pub type Meta = serde_json::Map<String, serde_json::Value>;
 
 pub(crate) const ID: &str = "id";
-pub(crate) const FIELD_NAMES: [&str; 6] = [ID, "title", "brand", "categories", "price", "attrs"];
 
 /// Handles of the schema's fields.
 pub(crate) struct Fields {

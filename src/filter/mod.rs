@@ -208,8 +208,3 @@ pub fn intersect(postings: Postings<'_>, docs: &RoaringBitmap) -> Vec<ItemId> {
         }
     }
 }
-
-/// Fields of the tantivy schema, by name, for callers building queries.
-pub fn field_names() -> Vec<&'static str> {
-    document::FIELD_NAMES.to_vec()
-}

@@ -258,22 +258,10 @@ impl DecoderBlock {
         group: usize,
         drop: &Dropout,
     ) -> Result<Tensor> {
-        let (b, len, d) = y.dims3().map_err(ml)?;
         let h = self.norm1.forward(y)?;
         let y = (y + drop.apply(self.own.forward(&h, &h, Some(causal))?)?).map_err(ml)?;
-        let h = self
-            .norm2
-            .forward(&y)?
-            .reshape((b / group, group * len, d))
-            .map_err(ml)?;
-        let cross = self
-            .cross
-            .forward(&h, memory, memory_mask)?
-            .reshape((b, len, d))
-            .map_err(ml)?;
-        let y = (&y + drop.apply(cross)?).map_err(ml)?;
-        let h = self.norm3.forward(&y)?;
-        (&y + drop.apply(self.ff.forward(&h)?)?).map_err(ml)
+        let (k, v) = self.cross.project(memory)?;
+        self.cross_and_ff(&y, (&k, &v), memory_mask, group, drop)
     }
 
     /// One new position per row, with this block's self-attention keys and
@@ -286,8 +274,8 @@ impl DecoderBlock {
         memory_kv: &(Tensor, Tensor),
         memory_mask: Option<&Tensor>,
         group: usize,
+        drop: &Dropout,
     ) -> Result<Tensor> {
-        let (b, _, d) = y.dims3().map_err(ml)?;
         let h = self.norm1.forward(y)?;
         let (k, v) = self.own.project(&h)?;
         let (k, v) = match own.take() {
@@ -297,21 +285,36 @@ impl DecoderBlock {
             ),
             None => (k, v),
         };
-        let y = (y + self.own.attend(&h, &k, &v, None)?).map_err(ml)?;
+        let y = (y + drop.apply(self.own.attend(&h, &k, &v, None)?)?).map_err(ml)?;
         *own = Some((k, v));
+        self.cross_and_ff(&y, (&memory_kv.0, &memory_kv.1), memory_mask, group, drop)
+    }
+
+    /// The block after self-attention: cross-attention over the memory's
+    /// keys and values (each memory row serving `group` rows of `y`), then
+    /// the feed-forward, each residual.
+    fn cross_and_ff(
+        &self,
+        y: &Tensor,
+        (k, v): (&Tensor, &Tensor),
+        memory_mask: Option<&Tensor>,
+        group: usize,
+        drop: &Dropout,
+    ) -> Result<Tensor> {
+        let (b, len, d) = y.dims3().map_err(ml)?;
         let h = self
             .norm2
-            .forward(&y)?
-            .reshape((b / group, group, d))
+            .forward(y)?
+            .reshape((b / group, group * len, d))
             .map_err(ml)?;
         let cross = self
             .cross
-            .attend(&h, &memory_kv.0, &memory_kv.1, memory_mask)?
-            .reshape((b, 1, d))
+            .attend(&h, k, v, memory_mask)?
+            .reshape((b, len, d))
             .map_err(ml)?;
-        let y = (&y + cross).map_err(ml)?;
+        let y = (y + drop.apply(cross)?).map_err(ml)?;
         let h = self.norm3.forward(&y)?;
-        (&y + self.ff.forward(&h)?).map_err(ml)
+        (&y + drop.apply(self.ff.forward(&h)?)?).map_err(ml)
     }
 
     /// Cross-attention keys and values of `memory` (once per decode).

@@ -268,7 +268,7 @@ impl GenNet {
             .and_then(|e| e.reshape((ids.len(), 1, self.shape.d)))
             .map_err(ml)?;
         for ((block, own), memory) in self.decoder.iter().zip(&mut cache.own).zip(&cache.memory) {
-            y = block.step(&y, own, memory, memory_mask, group)?;
+            y = block.step(&y, own, memory, memory_mask, group, &self.dropout)?;
         }
         let states = self.decoder_norm.forward(&y)?.squeeze(1).map_err(ml)?;
         candle_nn::ops::log_softmax(&self.heads[step].forward(&states)?, D::Minus1).map_err(ml)

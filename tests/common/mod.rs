@@ -3,8 +3,10 @@
 
 use std::process::Command;
 
+use adasid::Token;
 use adasid::data::catalog::{CatalogSpec, generate};
 use adasid::data::embeddings::Dataset;
+use adasid::decode::StepScorer;
 use serde_json::Value;
 
 /// Runs the binary: (success, stdout, stderr).
@@ -36,4 +38,40 @@ pub fn catalog(items: usize, seed: u64) -> Dataset {
         behavior_dim: 12,
         seed,
     })
+}
+
+/// Log-probabilities from a hash of (prefix, column): any fixed function of
+/// the prefix is a valid scorer.
+pub struct HashScorer {
+    pub seed: u64,
+    pub vocab: usize,
+}
+
+impl HashScorer {
+    pub fn logit(&self, prefix: &[Token], column: usize) -> f32 {
+        let mut h = self.seed ^ 0x9e37_79b9_7f4a_7c15;
+        for &t in prefix.iter().chain(std::iter::once(&(column as Token))) {
+            h = (h ^ t as u64).wrapping_mul(0x0100_0000_01b3);
+            h ^= h >> 29;
+        }
+        -((h % 10_000) as f32) / 1000.0
+    }
+}
+
+impl StepScorer for HashScorer {
+    fn score(
+        &mut self,
+        tokens: &[Token],
+        depth: usize,
+        beams: usize,
+        out: &mut [f32],
+    ) -> adasid::Result<()> {
+        for b in 0..beams {
+            let prefix = &tokens[b * depth..(b + 1) * depth];
+            for c in 0..self.vocab {
+                out[b * self.vocab + c] = self.logit(prefix, c);
+            }
+        }
+        Ok(())
+    }
 }
