@@ -116,7 +116,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         let small = |v: u64| u32::try_from(v).map_err(|_| corrupt("meta section"));
         let layout = SidLayout::new(small(levels)?, small(k)?, small(behavior)?)
             .map_err(|e| corrupt(format!("layout: {e}")))?;
-        let mut snapshot = Snapshot {
+        let snapshot = Snapshot {
             data,
             layout,
             counts: Counts {
@@ -134,7 +134,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     }
 
     /// Checks every section's length against the counts of the meta section.
-    fn check_sizes(&mut self, [items, bound, nodes, children, dense]: [u64; 5]) -> Result<()> {
+    fn check_sizes(&self, [items, bound, nodes, children, dense]: [u64; 5]) -> Result<()> {
         let l = &self.layout;
         let (full, bits, words) = (
             l.full_len() as u64,
