@@ -194,7 +194,7 @@ fn build(dir: &std::path::Path) -> adasid::Result<(Database, Vec<String>)> {
             ..it
         })
         .collect();
-    let (db, _) = Database::create_with(&dir.join("db"), layout, &items, Vec::new())?;
+    let (db, _) = Database::create_with(&dir.join("db"), layout, &items, &[], Vec::new())?;
     db.set_meta(&metas)?;
     Ok((db, brands(&metas)))
 }

@@ -11,7 +11,13 @@ use std::path::PathBuf;
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Everything that can go wrong in adasid.
+///
+/// Input problems ([`Error::Input`], [`Error::BadFile`],
+/// [`Error::InvalidArgument`], [`Error::UnknownKey`], …) are the caller's to
+/// fix; [`Error::Store`], [`Error::Metadata`], [`Error::Model`] and
+/// [`Error::Io`] are failures underneath and keep their source.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A line of an input file is malformed or does not fit the database.
     #[error("{file}:{line}: {message}")]
@@ -65,7 +71,7 @@ pub enum Error {
     },
 
     /// No database exists at the given path.
-    #[error("no adasid database at {}: create one first (adasid ingest-tokens --k K ...)", path.display())]
+    #[error("no adasid database at {}", path.display())]
     NotFound {
         /// The path that was opened.
         path: PathBuf,
@@ -80,7 +86,7 @@ pub enum Error {
 
     /// Another process holds the database open.
     #[error(
-        "database at {} is open in another process; stop that process or use another --db",
+        "database at {} is open in another process; stop that process or open another database",
         path.display()
     )]
     Locked {
@@ -103,8 +109,19 @@ pub enum Error {
     },
 
     /// The underlying key-value store failed.
+    #[cfg(feature = "store")]
     #[error("store error: {0}")]
-    Store(String),
+    Store(#[source] sled::Error),
+
+    /// The tantivy metadata index failed.
+    #[cfg(feature = "filters")]
+    #[error("metadata index: {0}")]
+    Metadata(#[source] tantivy::TantivyError),
+
+    /// A tensor operation of a model failed.
+    #[cfg(feature = "train")]
+    #[error("model: {0}")]
+    Model(#[source] candle_core::Error),
 
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
@@ -125,7 +142,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,

@@ -102,7 +102,7 @@
 //! ```
 //! use adasid::filter::Meta;
 //! use adasid::snapshot::Snapshot;
-//! use adasid::{Database, NewItem, SidIndex, SidLayout};
+//! use adasid::{Database, NewItem, ReadView, SidIndex, SidLayout};
 //!
 //! # fn main() -> adasid::Result<()> {
 //! # let dir = tempfile::tempdir().unwrap();
@@ -134,18 +134,19 @@
 //! db.snapshot(&path)?;
 //! let snap = Snapshot::open(&path)?;
 //! snap.verify()?; // optional: checks every section's checksum
-//! let pink = snap.id("pink").unwrap();
+//! let pink = snap.id("pink")?;
 //! assert_eq!(snap.items(&[3, 4]).unwrap().to_sorted_vec(), [pink]);
 //! assert_eq!(snap.next_tokens(&[3]), db.read().index.next_tokens(&[3]));
 //! // Filters work over a snapshot too: its ids are the database's ids.
-//! let docs = db.filters().unwrap().matching("brand:opi")?;
+//! let docs = db.filters()?.expect("items have metadata").matching("brand:opi")?;
 //! assert_eq!(adasid::filter::intersect(snap.items(&[3]).unwrap(), &docs).len(), 2);
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! With a trained tokenizer in the database, [`Database::encode`] turns
-//! embeddings of new or changed items into SIDs and upserts them.
+//! With a trained tokenizer in the database, [`pipeline::encode`] turns
+//! embeddings of new or changed items into SIDs and upserts them
+//! (`train` feature).
 //!
 //! Reopening the folder with [`Database::open`] rebuilds the same index from
 //! the stored records. See `docs/ARCHITECTURE.md` for the design and
@@ -153,26 +154,54 @@
 
 #![warn(missing_docs)]
 
-pub mod cli;
-pub mod codec;
-pub mod data;
-pub mod database;
+// Core: always built, no storage, ML or CLI dependencies.
 pub mod decode;
 pub mod error;
-pub mod eval;
-pub mod filter;
-pub mod generative;
 pub mod index;
+pub mod item;
 pub mod keymap;
-pub mod kmeans;
-pub mod model;
 pub mod sid;
 pub mod snapshot;
 pub mod stats;
-pub mod store;
+pub mod view;
+
+// `store`: the durable database.
+#[cfg(feature = "store")]
+pub mod blobs;
+#[cfg(feature = "store")]
+#[doc(hidden)]
+pub mod codec;
+#[cfg(feature = "store")]
+pub mod data;
+#[cfg(feature = "store")]
+pub mod database;
+#[cfg(feature = "store")]
+mod store;
+
+// `filters`: the tantivy metadata index.
+#[cfg(feature = "filters")]
+pub mod filter;
+
+// `train`: tokenizers, evaluation, the generative retriever.
+#[cfg(feature = "train")]
+pub mod eval;
+#[cfg(feature = "train")]
+pub mod generative;
+#[cfg(feature = "train")]
+pub mod kmeans;
+#[cfg(feature = "train")]
+mod model;
+#[cfg(feature = "train")]
+pub mod pipeline;
+#[cfg(feature = "train")]
 pub mod tokenizer;
 
-pub use database::{Database, NewItem, State, WriteReport};
+#[cfg(feature = "store")]
+pub use data::meta::Meta;
+#[cfg(feature = "store")]
+pub use database::{Database, Health, ReadGuard, WriteReport};
 pub use error::{Error, Result};
 pub use index::{Candidate, CandidateMode, CandidateQuery, Index, ItemId, Postings, SidIndex};
+pub use item::{NewItem, ValidSid};
 pub use sid::{EMPTY, SidLayout, Token};
+pub use view::{ReadView, State};

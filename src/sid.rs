@@ -106,6 +106,52 @@ impl SidLayout {
         }
     }
 
+    /// Token of a next-token mask bit: the inverse of [`SidLayout::mask_bit`]
+    /// (bit K is [`EMPTY`]); `None` past the mask.
+    pub fn token_of_bit(&self, bit: usize) -> Option<Token> {
+        match bit.cmp(&(self.codebook_size as usize)) {
+            std::cmp::Ordering::Less => Some(bit as Token),
+            std::cmp::Ordering::Equal => Some(EMPTY),
+            std::cmp::Ordering::Greater => None,
+        }
+    }
+
+    /// The one rule for a single token: position `pos` of a full SID may hold
+    /// a codebook token below K, or [`EMPTY`] at a behavior position.
+    /// Every other check ([`SidLayout::canonical`], [`SidLayout::check_prefix`],
+    /// [`SidLayout::check_full`]) applies this one.
+    pub fn check_token(&self, pos: usize, token: Token) -> std::result::Result<(), String> {
+        if token == EMPTY {
+            if !self.is_behavior(pos) {
+                return Err(format!(
+                    "position {pos} cannot be empty ('-'): only the last {} positions are behavior SIDs",
+                    self.behavior
+                ));
+            }
+        } else if token as u32 >= self.k() {
+            return Err(format!(
+                "token {token} at position {pos} is out of range: not below K = {}",
+                self.codebook_size
+            ));
+        }
+        Ok(())
+    }
+
+    /// Splits a token list into semantic tokens and an optional requested
+    /// disambiguation token (present when the full SID, `levels + 1` tokens,
+    /// is given).
+    pub fn split_full<'a>(
+        &self,
+        tokens: &'a [Token],
+    ) -> std::result::Result<(&'a [Token], Option<Token>), String> {
+        if tokens.len() == self.full_len() {
+            let d = tokens[self.levels()];
+            self.check_token(self.levels(), d)?;
+            return Ok((&tokens[..self.levels()], Some(d)));
+        }
+        Ok((tokens, None))
+    }
+
     /// Checks semantic tokens and routing weights against the layout and
     /// returns the canonical token list: a behavior position whose weight is
     /// exactly 0 becomes [`EMPTY`].
@@ -121,6 +167,26 @@ impl SidLayout {
                 tokens.len()
             ));
         }
+        self.check_weight_values(weights)?;
+        let first = self.first_behavior();
+        let mut out = tokens.to_vec();
+        for (pos, token) in out.iter_mut().enumerate() {
+            self.check_token(pos, *token)?;
+            let weight = pos.checked_sub(first).and_then(|b| weights.get(b));
+            match (*token == EMPTY, weight) {
+                (true, Some(&w)) if w != 0.0 => {
+                    return Err(format!("position {pos} is empty but has routing weight {w}"));
+                }
+                (false, Some(&w)) if w == 0.0 => *token = EMPTY,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Weights alone: one per behavior position (or none), each finite and
+    /// non-negative.
+    fn check_weight_values(&self, weights: &[f32]) -> std::result::Result<(), String> {
         if !weights.is_empty() && weights.len() != self.behavior as usize {
             return Err(format!(
                 "expected {} routing weights (one per behavior position), found {}",
@@ -128,64 +194,23 @@ impl SidLayout {
                 weights.len()
             ));
         }
-        if let Some(w) = weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
-            return Err(format!(
-                "routing weight {w} is not a finite non-negative number"
-            ));
+        match weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
+            Some(w) => Err(format!("routing weight {w} is not a finite non-negative number")),
+            None => Ok(()),
         }
-        let first = self.first_behavior();
-        let mut out = tokens.to_vec();
-        for (pos, token) in out.iter_mut().enumerate() {
-            if *token == EMPTY {
-                if pos < first {
-                    return Err(format!(
-                        "position {pos} is not a behavior position and cannot be empty"
-                    ));
-                }
-                if let Some(w) = weights.get(pos - first)
-                    && *w != 0.0
-                {
-                    return Err(format!(
-                        "position {pos} is empty but has routing weight {w}"
-                    ));
-                }
-            } else if *token as u32 >= self.k() {
-                return Err(format!(
-                    "token {token} at position {pos} is not below K = {}",
-                    self.codebook_size
-                ));
-            } else if pos >= first && weights.get(pos - first) == Some(&0.0) {
-                *token = EMPTY;
-            }
-        }
-        Ok(out)
     }
 
     /// Checks routing weights against canonical semantic tokens without
-    /// allocating: one weight per behavior position (or none), finite and
-    /// non-negative, and exactly 0 where the token is [`EMPTY`].
+    /// allocating: [`SidLayout::canonical`]'s weight rules, and exactly 0
+    /// where the token is [`EMPTY`].
     pub fn check_weights(
         &self,
         tokens: &[Token],
         weights: &[f32],
     ) -> std::result::Result<(), String> {
-        if weights.is_empty() {
-            return Ok(());
-        }
-        if weights.len() != self.behavior as usize {
-            return Err(format!(
-                "expected {} routing weights (one per behavior position), found {}",
-                self.behavior,
-                weights.len()
-            ));
-        }
+        self.check_weight_values(weights)?;
         let first = self.first_behavior();
         for (b, &w) in weights.iter().enumerate() {
-            if !w.is_finite() || w < 0.0 {
-                return Err(format!(
-                    "routing weight {w} is not a finite non-negative number"
-                ));
-            }
             if (w == 0.0) != (tokens[first + b] == EMPTY) {
                 return Err(format!(
                     "position {}: a routing weight of 0 and the empty token go together",
@@ -207,21 +232,24 @@ impl SidLayout {
             )));
         }
         for (pos, &token) in prefix.iter().enumerate() {
-            let empty_ok = self.is_behavior(pos);
-            if token == EMPTY && !empty_ok {
-                return Err(Error::InvalidArgument(format!(
-                    "position {pos} cannot be empty ('-'): only the last {} positions are behavior SIDs",
-                    self.behavior
-                )));
-            }
-            if token != EMPTY && token as u32 >= self.k() {
-                return Err(Error::InvalidArgument(format!(
-                    "token {token} at position {pos} is out of range: tokens are 0..{}",
-                    self.codebook_size
-                )));
-            }
+            self.check_token(pos, token).map_err(Error::InvalidArgument)?;
         }
         Ok(())
+    }
+
+    /// Checks a full SID (semantic tokens plus disambiguation token, canonical)
+    /// and its routing weights, as the index stores them.
+    pub fn check_full(&self, full: &[Token], weights: &[f32]) -> Result<()> {
+        if full.len() != self.full_len() {
+            return Err(Error::InvalidArgument(format!(
+                "a full SID has {} tokens here, got {}",
+                self.full_len(),
+                full.len()
+            )));
+        }
+        self.check_prefix(full)?;
+        self.check_weights(full, weights)
+            .map_err(Error::InvalidArgument)
     }
 
     /// The weight a position contributes to overlap scoring: the routing weight
@@ -345,5 +373,9 @@ mod tests {
         assert_eq!(l.mask_bits(), 257);
         assert_eq!(l.mask_words(), 5);
         assert_eq!(l.mask_bit(EMPTY), 256);
+        for bit in 0..l.mask_bits() {
+            assert_eq!(l.mask_bit(l.token_of_bit(bit).unwrap()), bit);
+        }
+        assert_eq!(l.token_of_bit(257), None);
     }
 }

@@ -204,6 +204,7 @@ impl Store {
     }
 
     /// Every item's stored metadata, by ascending id.
+    #[cfg_attr(not(feature = "filters"), allow(dead_code))]
     pub fn all_meta(&self) -> Result<Vec<(u32, Vec<u8>)>> {
         self.db
             .scan_prefix(META_PREFIX)
@@ -306,6 +307,6 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
 fn store_error(e: sled::Error) -> Error {
     match e {
         sled::Error::Corruption { .. } => Error::corruption("sled store", e.to_string()),
-        other => Error::Store(other.to_string()),
+        other => Error::Store(other),
     }
 }

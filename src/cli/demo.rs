@@ -8,14 +8,15 @@ use super::emit;
 use super::query::{candidate_rows, candidate_table, item_json};
 use super::stats::render;
 use super::train::quality_json;
-use crate::data::catalog::{CatalogSpec, generate};
-use crate::data::embeddings::write;
-use crate::database::Database;
-use crate::error::{Error, Result};
-use crate::index::{CandidateMode, CandidateQuery};
-use crate::sid::format_tokens;
-use crate::stats::index_stats;
-use crate::tokenizer::{AdaSid, AdaSidConfig};
+use adasid::data::catalog::{CatalogSpec, generate};
+use adasid::data::embeddings::write;
+
+use adasid::error::{Error, Result};
+use adasid::index::{CandidateMode, CandidateQuery};
+use adasid::sid::format_tokens;
+use adasid::stats::index_stats;
+use adasid::pipeline;
+use adasid::tokenizer::{AdaSidConfig, Tokenizer, TokenizerConfig};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -88,17 +89,18 @@ pub fn run(a: Args) -> Result<()> {
         ProgressStyle::with_template("training ADA-SID {bar:30} epoch {pos}/{len} {msg}")
             .expect("template"),
     );
-    let (model, history) = AdaSid::train(cfg, &data, candle_core::Device::Cpu, |s| {
-        pb.set_message(format!(
-            "L_recon {:.3}, masked behavior SIDs {:.2}",
-            s.recon, s.masked_share
-        ));
-        pb.inc(1);
+    let config = TokenizerConfig::AdaSid(cfg);
+    let built = pipeline::train_database(&db_path, &config, &data, &[], candle_core::Device::Cpu, |s| {
+        pb.set_message(s.message.to_string());
+        pb.set_position(s.step as u64);
     })?;
     pb.finish_and_clear();
     let train_s = start.elapsed().as_secs_f64();
-    let items = model.encode(&data)?;
-    let (db, _) = Database::create_with(&db_path, model.layout(), &items, model.to_blobs()?)?;
+    let db = built.db;
+    let Tokenizer::AdaSid(model) = &built.trained.tokenizer else {
+        unreachable!("an ADA-SID configuration trains ADA-SID")
+    };
+    let epochs = built.trained.history.as_array().map_or(0, |h| h.len());
     let state = db.read();
     let index = &state.index;
 
@@ -131,11 +133,11 @@ pub fn run(a: Args) -> Result<()> {
         },
     );
     let stats = index_stats(index);
-    let last = history.last();
+    let last = built.trained.adasid_last.as_ref();
     let total_s = start.elapsed().as_secs_f64();
     let value = json!({
-        "items": items.len(),
-        "epochs": history.len(),
+        "items": built.report.inserted,
+        "epochs": epochs,
         "train_seconds": train_s,
         "seconds": total_s,
         "database": a.out.as_ref().map(|_| db_path.display().to_string()),
@@ -155,8 +157,8 @@ pub fn run(a: Args) -> Result<()> {
             "Trained ADA-SID on {} synthetic items ({} epochs, {train_s:.1}s) and indexed them ({total_s:.1}s in all).\n\
              Each SID has {} positions from codebooks of K = {}: {} shared, {} per content modality, and {} behavior\n\
              positions whose routing weight can be exactly 0 ('-', a masked behavior SID), plus a disambiguation token.\n\n",
-            items.len(),
-            history.len(),
+            built.report.inserted,
+            epochs,
             l.levels,
             l.codebook_size,
             model.config().shared_experts,

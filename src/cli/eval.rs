@@ -4,17 +4,17 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::emit;
+use super::{emit, parse_device};
 use super::train::progress_bar;
-use crate::data::embeddings;
-use crate::database::Database;
-use crate::error::{Error, Result};
-use crate::eval::{
-    self, EvalOptions, EvalReport, RankMetrics, RetrievalReport, Split, recon_error, sequences,
+use adasid::data::embeddings;
+use adasid::database::Database;
+use adasid::error::{Error, Result};
+use adasid::eval::{
+    self, EvalOptions, EvalReport, RankMetrics, RetrievalReport, Split, sequences,
 };
-use crate::store::Store;
-use crate::tokenizer::{
-    AdaSidConfig, Inputs, NormSource, RqKmeansConfig, RqVaeConfig, TokenizerConfig, parse_device,
+use adasid::pipeline;
+use adasid::tokenizer::{
+    AdaSidConfig, Inputs, NormSource, RqKmeansConfig, RqVaeConfig, TokenizerConfig,
 };
 
 #[derive(clap::Args, Debug)]
@@ -321,21 +321,16 @@ pub fn compare(a: CompareArgs) -> Result<()> {
     let mut rows = Vec::new();
     for (name, cfg) in &rows_to_run {
         let path = base.join(name);
-        if Store::exists(&path) {
-            return Err(Error::AlreadyExists { path });
-        }
         let pb = progress_bar(a.json);
         pb.set_prefix(name.to_string());
-        let trained = cfg.train(&data, device.clone(), |s| {
+        let built = pipeline::train_database(&path, cfg, &data, &[], device.clone(), |s| {
             pb.set_length(s.of as u64);
             pb.set_position(s.step as u64);
             pb.set_message(format!("{name}: {}", s.message));
         })?;
         pb.finish_and_clear();
-        let model = trained.tokenizer;
-        let items = model.encode(&data)?;
-        let recon = recon_error(&data, &model.reconstruct(&data)?)?;
-        let (db, _) = Database::create_with(&path, model.layout(), &items, model.to_blobs()?)?;
+        let (db, trained, recon) = (built.db, built.trained, built.recon);
+        let model = &trained.tokenizer;
         let report = eval::evaluate_loaded(
             &db,
             model.name(),

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 use serde_json::{Map, Value, json};
 
-use crate::data::tokens::header;
-use crate::database::Database;
-use crate::error::{Error, Result};
-use crate::sid::{SidLayout, Token, format_tokens};
+use adasid::data::tokens::header;
+use adasid::database::Database;
+use adasid::error::{Error, Result};
+use adasid::sid::{SidLayout, Token, format_tokens};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Format {

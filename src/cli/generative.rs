@@ -7,12 +7,12 @@ use serde_json::json;
 
 use super::emit;
 use super::train::progress_bar;
-use crate::data::embeddings::read_keys;
-use crate::database::Database;
-use crate::error::Result;
-use crate::eval::{Split, sequences};
-use crate::generative::{Corpus, GenConfig, GenReport, GenRetriever};
-use crate::tokenizer::parse_device;
+use adasid::data::embeddings::read_keys;
+use adasid::database::Database;
+use adasid::error::Result;
+use adasid::eval::{Split, sequences};
+use adasid::generative::{Corpus, GenConfig, GenReport, GenRetriever};
+use super::parse_device;
 
 /// Options both commands share.
 #[derive(clap::Args, Debug)]
@@ -122,7 +122,7 @@ fn report_text(r: &GenReport) -> String {
 
 pub fn eval(a: GenEvalArgs) -> Result<()> {
     let db = Database::open(&a.common.db)?;
-    let model = GenRetriever::from_database(&db, parse_device(&a.common.device)?)?;
+    let model = GenRetriever::from_blobs(&db, parse_device(&a.common.device)?)?;
     let corpus = corpus(&a.common, &db)?;
     let split = Split::from_name(&a.split).unwrap_or(Split::Test);
     let state = db.read();

@@ -4,10 +4,11 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{DbArgs, emit};
-use crate::data::tokens;
-use crate::database::{Database, NewItem};
-use crate::error::{Error, Result};
-use crate::store::Store;
+use adasid::data::tokens;
+use adasid::NewItem;
+use adasid::database::Database;
+use adasid::error::{Error, Result};
+
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -17,7 +18,7 @@ pub struct Args {
     #[arg(long)]
     tokens: PathBuf,
     /// Codebook size K, required when the database does not exist yet.
-    #[arg(long)]
+    #[arg(long = "codebook-size", alias = "k")]
     k: Option<u32>,
     /// Behavior positions (the last ones) of a new database; default: the weight count of the first line.
     #[arg(long)]
@@ -32,20 +33,20 @@ pub fn run(a: Args) -> Result<()> {
     let items = |lines: Vec<tokens::TokenLine>| -> Vec<NewItem> {
         lines.into_iter().map(|l| l.item).collect()
     };
-    let (db, report) = if Store::exists(&a.db.db) {
+    let (db, report) = if Database::exists(&a.db.db) {
         let db = Database::open(&a.db.db)?;
         tokens::validate(&file, &lines, &db.layout())?;
         let report = db.upsert(&items(lines))?;
         (db, report)
     } else {
-        // An exported file names its layout in its header line; otherwise --k
+        // An exported file names its layout in its header line; otherwise --codebook-size
         // and the first line decide it.
         let layout = match (tokens::header_layout(&text), a.k) {
             (Some(header), None) => header?,
             (_, k) => {
                 let k = k.ok_or_else(|| {
                     Error::InvalidArgument(format!(
-                        "{} does not exist yet: pass --k (codebook size) to create it",
+                        "{} does not exist yet: pass --codebook-size to create it",
                         a.db.db.display()
                     ))
                 })?;
@@ -53,7 +54,7 @@ pub fn run(a: Args) -> Result<()> {
             }
         };
         tokens::validate(&file, &lines, &layout)?;
-        Database::create_with(&a.db.db, layout, &items(lines), Vec::new())?
+        Database::create_with(&a.db.db, layout, &items(lines), &[], Vec::new())?
     };
     let total = db.read().index.len();
     let seconds = start.elapsed().as_secs_f64();

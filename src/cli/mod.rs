@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 
-use crate::error::Result;
+use adasid::error::{Error, Result};
 
 /// Embedded semantic-ID index: learn, store and serve SIDs for generative retrieval.
 #[derive(Parser, Debug)]
@@ -102,11 +102,54 @@ struct DbArgs {
     json: bool,
 }
 
+/// A SID or prefix as JSON: an array of token numbers, the empty token
+/// ([`adasid::EMPTY`], a masked behavior SID) as `null`.
+fn tokens_json(tokens: &[adasid::Token]) -> Value {
+    tokens
+        .iter()
+        .map(|&t| match t {
+            adasid::EMPTY => Value::Null,
+            t => Value::from(t),
+        })
+        .collect()
+}
+
+/// The text form (`3,17,-`) of a [`tokens_json`] array.
+fn tokens_text(tokens: &Value) -> String {
+    let parts: Vec<String> = tokens
+        .as_array()
+        .map(|a| a.iter().map(|t| t.as_u64().map_or("-".into(), |n| n.to_string())).collect())
+        .unwrap_or_default();
+    parts.join(",")
+}
+
 /// Prints `value` as one JSON line, or the human text.
 fn emit(json: bool, value: &Value, human: impl FnOnce() -> String) {
     if json {
         println!("{value}");
     } else {
         print!("{}", human());
+    }
+}
+
+/// Parses `cpu` or `cuda:N`.
+pub fn parse_device(spec: &str) -> Result<candle_core::Device> {
+    match spec {
+        "cpu" => Ok(candle_core::Device::Cpu),
+        s if s.starts_with("cuda") => {
+            let n: usize = s
+                .strip_prefix("cuda:")
+                .unwrap_or("0")
+                .parse()
+                .map_err(|_| {
+                    Error::InvalidArgument(format!("--device {s}: expected cpu or cuda:N"))
+                })?;
+            candle_core::Device::new_cuda(n).map_err(|e| {
+                Error::InvalidArgument(format!("--device {s}: {e} (build with `--features cuda` on a machine with an NVIDIA GPU)"))
+            })
+        }
+        s => Err(Error::InvalidArgument(format!(
+            "--device {s}: expected cpu or cuda:N"
+        ))),
     }
 }

@@ -2,12 +2,13 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::{DbArgs, Mode, emit};
-use crate::database::{Database, State};
-use crate::error::{Error, Result};
-use crate::index::{CandidateMode, CandidateQuery, ItemId, SidIndex};
-use crate::sid::{Token, format_tokens, parse_tokens};
-use crate::snapshot::Snapshot;
+use super::{DbArgs, Mode, emit, tokens_json, tokens_text};
+use adasid::database::Database;
+use adasid::error::{Error, Result};
+use adasid::index::{CandidateMode, CandidateQuery, ItemId, SidIndex};
+use adasid::sid::{Token, format_tokens, parse_tokens};
+use adasid::snapshot::Snapshot;
+use adasid::view::ReadView;
 
 /// A database folder, or a snapshot file read in place.
 #[derive(clap::Args, Debug)]
@@ -27,44 +28,30 @@ struct SourceArgs {
     json: bool,
 }
 
-/// What a read-only query runs against.
-enum Source {
-    Db(Box<Database>),
-    Snapshot(Snapshot<memmap2::Mmap>),
-}
-
-impl Source {
-    fn open(a: &SourceArgs, prefix: &str) -> Result<(Source, Vec<Token>)> {
-        let tokens =
-            parse_tokens(prefix).map_err(|m| Error::InvalidArgument(format!("--prefix: {m}")))?;
-        let source = match (&a.db, &a.snapshot) {
-            (Some(db), _) => Source::Db(Box::new(Database::open(db)?)),
-            (None, Some(path)) => {
-                let snap = Snapshot::open(path)?;
-                snap.verify()?;
-                Source::Snapshot(snap)
-            }
-            (None, None) => unreachable!("clap requires --db or --snapshot"),
-        };
-        source.with(|index, _| index.layout().check_prefix(&tokens))?;
-        Ok((source, tokens))
-    }
-
-    /// Runs `f` with the index and a key lookup of one consistent view.
-    fn with<T>(&self, f: impl FnOnce(&dyn SidIndex, &dyn Fn(ItemId) -> Option<String>) -> T) -> T {
-        match self {
-            Source::Db(db) => {
-                let state = db.read();
-                f(&state.index, &|id| state.key(id).map(str::to_string))
-            }
-            Source::Snapshot(s) => f(s, &|id| s.key(id).map(str::to_string)),
+/// Opens what `a` names (a database, or a snapshot verified on open),
+/// checks `prefix` against its layout and runs `f` on one consistent view;
+/// `f` also gets the database, for metadata filters.
+fn with_view<T>(
+    a: &SourceArgs,
+    prefix: &str,
+    f: impl FnOnce(&dyn ReadView, Option<&Database>, &[Token]) -> Result<T>,
+) -> Result<T> {
+    let tokens =
+        parse_tokens(prefix).map_err(|m| Error::InvalidArgument(format!("--prefix: {m}")))?;
+    match (&a.db, &a.snapshot) {
+        (Some(path), _) => {
+            let db = Database::open(path)?;
+            db.layout().check_prefix(&tokens)?;
+            f(&db.read(), Some(&db), &tokens)
         }
+        (None, Some(path)) => {
+            let snap = Snapshot::open(path)?;
+            snap.verify()?;
+            snap.layout().check_prefix(&tokens)?;
+            f(&snap, None, &tokens)
+        }
+        (None, None) => unreachable!("clap requires --db or --snapshot"),
     }
-}
-
-fn sid_json(index: &dyn SidIndex, key: Option<String>, id: ItemId) -> Value {
-    let (sid, weights) = index.sid(id).unwrap_or((&[], &[]));
-    json!({ "key": key, "sid": format_tokens(sid), "weights": weights })
 }
 
 #[derive(clap::Args, Debug)]
@@ -100,7 +87,7 @@ pub struct SimilarArgs {
     #[arg(long)]
     item: String,
     /// Candidates to return.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, alias = "count", default_value_t = 100)]
     k: usize,
     /// Ranking: prefix backoff or weighted position overlap.
     #[arg(long, value_enum, default_value_t = Mode::Prefix)]
@@ -108,40 +95,39 @@ pub struct SimilarArgs {
 }
 
 /// JSON of one item: key, full SID, routing weights.
-pub(crate) fn item_json(state: &State, id: ItemId) -> Value {
-    let (sid, weights) = state.index.sid(id).expect("listed items are indexed");
-    json!({ "key": state.key(id), "sid": format_tokens(sid), "weights": weights })
+pub(crate) fn item_json(view: &dyn ReadView, id: ItemId) -> Value {
+    let (sid, weights) = view.sid(id).unwrap_or((&[], &[]));
+    json!({ "key": view.key(id), "sid": tokens_json(sid), "weights": weights })
 }
 
 pub fn lookup(a: LookupArgs) -> Result<()> {
-    let (source, prefix) = Source::open(&a.db, &a.prefix)?;
-    let found = match (&source, &a.filter) {
-        (Source::Db(db), filter) => {
-            if filter.is_some() && db.filters().is_none() {
-                return Err(Error::InvalidArgument(format!(
-                    "{} has no item metadata to filter on: add it with `adasid meta --db {0} --file meta.jsonl`",
-                    db.path().display()
-                )));
+    let (prefix, count, items) = with_view(&a.db, &a.prefix, |view, db, prefix| {
+        let found = match (db, &a.filter) {
+            (Some(db), Some(filter)) => {
+                if db.filters()?.is_none() {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} has no item metadata to filter on: add it with `adasid meta --db {0} --file meta.jsonl`",
+                        db.path().display()
+                    )));
+                }
+                db.search(prefix, Some(filter))?
             }
-            db.search(&prefix, filter.as_deref())?
-        }
-        (Source::Snapshot(_), Some(_)) => {
-            return Err(Error::InvalidArgument(
-                "--filter needs --db: the metadata index lives in the database folder".into(),
-            ));
-        }
-        (Source::Snapshot(s), None) => s.items(&prefix).map_or(Vec::new(), |p| p.to_sorted_vec()),
-    };
-    let count = found.len() as u64;
-    let items: Vec<Value> = source.with(|index, key| {
-        found
+            (None, Some(_)) => {
+                return Err(Error::InvalidArgument(
+                    "--filter needs --db: the metadata index lives in the database folder".into(),
+                ));
+            }
+            (_, None) => view.items(prefix).map_or(Vec::new(), |p| p.to_sorted_vec()),
+        };
+        let items: Vec<Value> = found
             .iter()
             .take(a.limit)
-            .filter(|&&id| index.contains(id))
-            .map(|&id| sid_json(index, key(id), id))
-            .collect()
-    });
-    let value = json!({ "prefix": format_tokens(&prefix), "filter": a.filter, "count": count, "items": items });
+            .filter(|&&id| view.contains(id))
+            .map(|&id| item_json(view, id))
+            .collect();
+        Ok((prefix.to_vec(), found.len(), items))
+    })?;
+    let value = json!({ "prefix": tokens_json(&prefix), "filter": a.filter, "count": count, "items": items });
     emit(a.db.json, &value, || {
         let filtered = a
             .filter
@@ -155,14 +141,11 @@ pub fn lookup(a: LookupArgs) -> Result<()> {
             out += &format!(
                 "  {:<24} {}\n",
                 v["key"].as_str().unwrap_or(""),
-                v["sid"].as_str().unwrap_or("")
+                tokens_text(&v["sid"])
             );
         }
-        if count as usize > items.len() {
-            out += &format!(
-                "  ... {} more (raise --limit)\n",
-                count as usize - items.len()
-            );
+        if count > items.len() {
+            out += &format!("  ... {} more (raise --limit)\n", count - items.len());
         }
         out
     });
@@ -170,15 +153,15 @@ pub fn lookup(a: LookupArgs) -> Result<()> {
 }
 
 pub fn next(a: NextArgs) -> Result<()> {
-    let (source, prefix) = Source::open(&a.db, &a.prefix)?;
-    let next: Option<Vec<Token>> =
-        source.with(|index, _| index.next_tokens(&prefix).map(<[Token]>::to_vec));
+    let (prefix, next) = with_view(&a.db, &a.prefix, |view, _, prefix| {
+        Ok((prefix.to_vec(), view.next_tokens(prefix).map(<[Token]>::to_vec)))
+    })?;
     let valid = next.is_some();
     let tokens = next.as_deref().unwrap_or(&[]);
     let value = json!({
-        "prefix": format_tokens(&prefix),
+        "prefix": tokens_json(&prefix),
         "valid": valid,
-        "next_tokens": format_tokens(tokens),
+        "next_tokens": tokens_json(tokens),
         "count": tokens.len(),
     });
     emit(a.db.json, &value, || {
@@ -213,7 +196,7 @@ pub fn similar(a: SimilarArgs) -> Result<()> {
         exclude: Some(id),
     };
     let rows = candidate_rows(&state, &query);
-    let value = json!({ "item": a.item, "sid": format_tokens(sid), "mode": format!("{:?}", a.mode).to_lowercase(), "candidates": rows });
+    let value = json!({ "item": a.item, "sid": tokens_json(sid), "mode": format!("{:?}", a.mode).to_lowercase(), "candidates": rows });
     emit(a.db.json, &value, || {
         let title = format!(
             "{} candidates for {} [{}]",
@@ -227,13 +210,11 @@ pub fn similar(a: SimilarArgs) -> Result<()> {
 }
 
 /// JSON rows of ranked candidates: item fields plus shared depth and score.
-pub(crate) fn candidate_rows(state: &State, query: &CandidateQuery<'_>) -> Vec<Value> {
-    state
-        .index
-        .candidates(query)
+pub(crate) fn candidate_rows(view: &dyn ReadView, query: &CandidateQuery<'_>) -> Vec<Value> {
+    view.candidates(query)
         .iter()
         .map(|c| {
-            let mut v = item_json(state, c.item);
+            let mut v = item_json(view, c.item);
             v["shared_depth"] = json!(c.shared_depth);
             v["score"] = json!(c.score);
             v
@@ -253,7 +234,7 @@ pub(crate) fn candidate_table(title: &str, rows: &[Value]) -> String {
             v["key"].as_str().unwrap_or(""),
             v["shared_depth"].as_u64().unwrap_or(0),
             v["score"].as_f64().unwrap_or(0.0),
-            v["sid"].as_str().unwrap_or("")
+            tokens_text(&v["sid"])
         );
     }
     out

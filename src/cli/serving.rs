@@ -6,10 +6,10 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{DbArgs, emit};
-use crate::database::Database;
-use crate::error::Result;
-use crate::filter::Meta;
-use crate::snapshot::Snapshot;
+use adasid::database::Database;
+use adasid::error::Result;
+use adasid::filter::Meta;
+use adasid::snapshot::Snapshot;
 
 #[derive(clap::Args, Debug)]
 pub struct SnapshotArgs {
@@ -41,7 +41,7 @@ pub fn snapshot(a: SnapshotArgs) -> Result<()> {
     let snap = Snapshot::open(&a.out)?;
     let open_seconds = opened.elapsed().as_secs_f64();
     snap.verify()?;
-    let items = crate::index::SidIndex::len(&snap);
+    let items = adasid::index::SidIndex::len(&snap);
     let value = json!({
         "out": a.out,
         "items": items,
@@ -62,7 +62,7 @@ pub fn snapshot(a: SnapshotArgs) -> Result<()> {
 
 pub fn meta(a: MetaArgs) -> Result<()> {
     let db = Database::open(&a.db.db)?;
-    let all = crate::data::meta::read(&a.file, a.key_field.as_deref())?;
+    let all = adasid::data::meta::read(&a.file, a.key_field.as_deref())?;
     let total = all.len();
     let known: Vec<(String, Meta)> = {
         let state = db.read();
@@ -88,7 +88,7 @@ pub(crate) fn data_meta(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<(
     if !path.is_file() {
         return Ok(Vec::new());
     }
-    let mut all = crate::data::meta::read(&path, None)?;
+    let mut all = adasid::data::meta::read(&path, None)?;
     all.retain(|(k, _)| keep(k));
     Ok(all)
 }

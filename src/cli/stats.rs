@@ -1,9 +1,9 @@
 use serde_json::json;
 
 use super::{DbArgs, emit};
-use crate::database::Database;
-use crate::error::Result;
-use crate::stats::{IndexStats, index_stats};
+use adasid::database::Database;
+use adasid::error::Result;
+use adasid::stats::{IndexStats, index_stats};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

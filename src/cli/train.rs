@@ -5,17 +5,17 @@ use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use super::emit;
-use crate::data::embeddings::{self, Dataset};
-use crate::database::Database;
-use crate::error::{Error, Result};
-use crate::eval::recon_error;
-use crate::stats::{IndexStats, index_stats};
-use crate::store::Store;
-use crate::tokenizer::adasid::spearman;
-use crate::tokenizer::{
+use super::{emit, parse_device};
+use adasid::data::embeddings::{self, Dataset};
+use adasid::database::Database;
+use adasid::error::{Error, Result};
+
+use adasid::stats::{IndexStats, index_stats};
+use adasid::pipeline;
+use adasid::eval::spearman;
+use adasid::tokenizer::{
     AdaSidConfig, EpochStats, Inputs, NormSource, RqKmeansConfig, RqVaeConfig, Tokenizer,
-    TokenizerConfig, parse_device,
+    TokenizerConfig,
 };
 
 /// Which tokenizer `train` fits.
@@ -62,7 +62,7 @@ pub struct TrainArgs {
     #[arg(long)]
     batch_size: Option<usize>,
     /// Codebook size K.
-    #[arg(long)]
+    #[arg(long = "codebook-size", alias = "k")]
     k: Option<usize>,
     /// SID levels (rq-kmeans, rq-vae).
     #[arg(long)]
@@ -260,12 +260,13 @@ pub(crate) fn quality_json(stats: &IndexStats, last: Option<&EpochStats>) -> Val
 
 pub fn train(a: TrainArgs) -> Result<()> {
     let cfg = config(&a)?;
-    if Store::exists(&a.db) {
+    if Database::exists(&a.db) {
         return Err(Error::AlreadyExists { path: a.db.clone() });
     }
     let device = parse_device(&a.device)?;
     let start = Instant::now();
     let data = embeddings::load(&a.data, cfg.data_spec())?;
+    let meta = super::serving::data_meta(&a.data, |_| true)?;
     let rho = norm_popularity_spearman(&data);
     if let (Some(r), TokenizerConfig::AdaSid(_)) = (rho.filter(|r| *r <= 0.0), &cfg) {
         eprintln!(
@@ -274,18 +275,15 @@ pub fn train(a: TrainArgs) -> Result<()> {
         );
     }
     let pb = progress_bar(a.json);
-    let trained = cfg.train(&data, device, |s| {
+    let built = pipeline::train_database(&a.db, &cfg, &data, &meta, device, |s| {
         pb.set_length(s.of as u64);
         pb.set_position(s.step as u64);
         pb.set_message(s.message.to_string());
     })?;
     pb.finish_and_clear();
-    let model = trained.tokenizer;
-    let items = model.encode(&data)?;
-    let recon = recon_error(&data, &model.reconstruct(&data)?)?;
-    let (db, _) = Database::create_with(&a.db, model.layout(), &items, model.to_blobs()?)?;
-    let meta = super::serving::data_meta(&a.data, |_| true)?;
-    db.set_meta(&meta)?;
+    let (db, trained, recon) = (built.db, built.trained, built.recon);
+    let model = &trained.tokenizer;
+    let items = built.report.inserted;
     let stats = index_stats(&db.read().index);
     let last = trained.adasid_last.as_ref();
     let steps = trained.history.as_array().map_or(0, |h| h.len());
@@ -293,7 +291,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     quality["recon"] = json!(recon);
     let value = json!({
         "tokenizer": model.name(),
-        "items": items.len(),
+        "items": items,
         "steps": steps,
         "train_seconds": trained.seconds,
         "seconds_per_step": trained.seconds / steps.max(1) as f64,
@@ -307,7 +305,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         let mut out = format!(
             "trained {} on {} items: {steps} {}, {:.2}s per {}, {:.1}s in all\n",
             model.name(),
-            items.len(),
+            items,
             if model.name() == "rq-kmeans" {
                 "levels"
             } else {
@@ -324,7 +322,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         if let Some(s) = last {
             out += &format!("final epoch: {}\n", epoch_message(s));
         }
-        if let (Some(r), Tokenizer::AdaSid(_)) = (rho, &model) {
+        if let (Some(r), Tokenizer::AdaSid(_)) = (rho, model) {
             out += &format!("Spearman(behavior norm, popularity) = {r:.3}\n");
         }
         out += &format!(
@@ -348,14 +346,14 @@ pub fn train(a: TrainArgs) -> Result<()> {
 pub fn encode(a: EncodeArgs) -> Result<()> {
     let start = Instant::now();
     let db = Database::open(&a.db)?;
-    let model = Tokenizer::from_database(&db, parse_device(&a.device)?)?;
+    let model = Tokenizer::from_blobs(&db, parse_device(&a.device)?)?;
     let data = embeddings::load(&a.data, model.data_spec())?;
-    let items = model.encode(&data)?;
-    let encoded: std::collections::HashSet<&str> = items.iter().map(|i| i.key.as_str()).collect();
+    let encoded: std::collections::HashSet<&str> = data.keys.iter().map(String::as_str).collect();
     let meta = super::serving::data_meta(&a.data, |k| encoded.contains(k))?;
-    let report = db.upsert_with_meta(&items, &meta, Vec::new())?;
+    let report = pipeline::encode(&db, &model, &data, &meta)?;
+    let items = data.keys.len();
     let value = json!({
-        "encoded": items.len(),
+        "encoded": items,
         "meta": meta.len(),
         "inserted": report.inserted,
         "updated": report.updated,
@@ -365,7 +363,7 @@ pub fn encode(a: EncodeArgs) -> Result<()> {
     emit(a.json, &value, || {
         format!(
             "encoded {} items ({} new, {} re-encoded) in {:.2}s\n",
-            items.len(),
+            items,
             report.inserted,
             report.updated,
             start.elapsed().as_secs_f64()

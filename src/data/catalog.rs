@@ -154,7 +154,7 @@ pub fn generate(spec: &CatalogSpec) -> Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokenizer::adasid::spearman;
+    use crate::eval::spearman;
 
     #[test]
     fn norm_grows_with_popularity_and_modalities_correlate() {

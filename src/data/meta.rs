@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::filter::Meta;
+
+/// One item's metadata: a JSON object.
+pub type Meta = serde_json::Map<String, serde_json::Value>;
 
 /// Fields tried, in order, for an item's key when none is named.
 pub const KEY_FIELDS: [&str; 4] = ["key", "asin", "item_id", "id"];

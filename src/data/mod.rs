@@ -1,8 +1,11 @@
-//! Input data: embeddings, token files made elsewhere, item metadata and synthetic SIDs.
+//! Input data: token files made elsewhere, item metadata, synthetic SIDs and
+//! (with `train`) embeddings and a synthetic catalogue.
 //!
 //! Invariant: every validation error names the file and the 1-based line.
 
+#[cfg(feature = "train")]
 pub mod catalog;
+#[cfg(feature = "train")]
 pub mod embeddings;
 pub mod meta;
 pub mod synthetic;

@@ -11,7 +11,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::database::NewItem;
+use crate::item::NewItem;
 use crate::sid::{EMPTY, SidLayout, Token};
 
 const ZIPF_EXPONENT: f64 = 0.8;

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::database::NewItem;
+use crate::item::NewItem;
 use crate::error::{Error, Result};
 use crate::sid::{SidLayout, parse_tokens};
 
@@ -100,8 +100,8 @@ pub fn infer_layout(lines: &[TokenLine], k: u32, behavior: Option<u32>) -> Resul
 /// its disambiguation token); the error names file and line.
 pub fn validate(file: &str, lines: &[TokenLine], layout: &SidLayout) -> Result<()> {
     for l in lines {
-        crate::database::split_full(layout, &l.item.tokens)
-            .and_then(|(tokens, _)| layout.canonical(tokens, &l.item.weights))
+        l.item
+            .validate(layout)
             .map_err(|message| Error::Input {
                 file: file.to_string(),
                 line: l.line,

@@ -6,6 +6,7 @@
 //! both candidate modes, overall and by the target's popularity quartile
 //! (popularity counted on training interactions only).
 
+pub mod correlation;
 pub mod metrics;
 pub mod quantization;
 pub mod retrieval;
@@ -23,6 +24,7 @@ use crate::index::CandidateMode;
 use crate::stats::{IndexStats, index_stats};
 use crate::tokenizer::Tokenizer;
 
+pub use correlation::spearman;
 pub use metrics::{Accumulator, CUTOFFS, RankMetrics, popularity_quartiles, rank_of};
 pub use quantization::{ReconError, recon_error};
 pub use retrieval::{RetrievalReport, Task};

@@ -4,8 +4,7 @@ use tantivy::TantivyDocument;
 use tantivy::query::QueryParser;
 use tantivy::schema::{FAST, Field, INDEXED, OwnedValue, STORED, Schema, TEXT};
 
-/// One item's metadata: a JSON object.
-pub type Meta = serde_json::Map<String, serde_json::Value>;
+pub use crate::data::meta::Meta;
 
 pub(crate) const ID: &str = "id";
 

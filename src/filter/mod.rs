@@ -47,6 +47,9 @@ pub struct Filters {
     writer: Option<Mutex<IndexWriter<TantivyDocument>>>,
     fields: Fields,
     parser: QueryParser,
+    /// Test failpoint: every update fails while set.
+    #[cfg(test)]
+    pub(crate) fail_writes: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Filters {
@@ -55,8 +58,8 @@ impl std::fmt::Debug for Filters {
     }
 }
 
-pub(crate) fn tantivy_error(e: impl std::fmt::Display) -> Error {
-    Error::Store(format!("metadata index: {e}"))
+pub(crate) fn tantivy_error(e: impl Into<tantivy::TantivyError>) -> Error {
+    Error::Metadata(e.into())
 }
 
 impl Filters {
@@ -110,6 +113,8 @@ impl Filters {
             writer,
             fields,
             parser,
+            #[cfg(test)]
+            fail_writes: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -134,6 +139,12 @@ impl Filters {
     /// commits durably, recording `generation`. Readers see the change only
     /// after [`Filters::reload`].
     pub(crate) fn apply(&self, changes: &[(ItemId, Option<Meta>)], generation: u64) -> Result<()> {
+        #[cfg(test)]
+        if self.fail_writes.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(tantivy_error(tantivy::TantivyError::SystemError(
+                "failpoint: filter update refused".into(),
+            )));
+        }
         let mut writer = self.writer()?;
         for (id, meta) in changes {
             writer.delete_term(Term::from_field_u64(self.fields.id, *id as u64));
@@ -159,6 +170,20 @@ impl Filters {
         commit(&mut writer, generation)?;
         drop(writer);
         self.reload()
+    }
+
+    /// Checks every file of the index against its checksum and that the
+    /// searcher opens; an error means the folder is damaged.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let damaged = self.index.validate_checksum().map_err(tantivy_error)?;
+        if let Some(file) = damaged.iter().next() {
+            return Err(Error::corruption(
+                "metadata index",
+                format!("{} fails its checksum", file.display()),
+            ));
+        }
+        self.reader.searcher().num_docs();
+        Ok(())
     }
 
     /// Makes committed changes visible to new searches.

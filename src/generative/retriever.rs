@@ -489,7 +489,7 @@ impl GenRetriever {
     }
 
     /// Loads the retriever stored in `db`.
-    pub fn from_database(db: &Database, device: Device) -> Result<GenRetriever> {
+    pub fn from_blobs(db: &Database, device: Device) -> Result<GenRetriever> {
         let missing = |name: &str| {
             Error::InvalidArgument(format!(
                 "{} holds no generative retriever (missing '{name}'); run `adasid gen-train` first",

@@ -120,21 +120,6 @@ impl Index {
         self.nodes.len() - self.free_nodes.len()
     }
 
-    fn check_full(&self, full: &[Token], weights: &[f32]) -> Result<()> {
-        let layout = &self.layout;
-        if full.len() != layout.full_len() {
-            return Err(Error::InvalidArgument(format!(
-                "a full SID has {} tokens here, got {}",
-                layout.full_len(),
-                full.len()
-            )));
-        }
-        layout.check_prefix(full)?;
-        layout
-            .check_weights(full, weights)
-            .map_err(Error::InvalidArgument)
-    }
-
     fn locate(&self, prefix: &[Token]) -> Option<Loc> {
         if prefix.len() > self.layout.full_len() {
             return None;
@@ -263,7 +248,7 @@ impl Index {
                 "item {item} is already indexed"
             )));
         }
-        self.check_full(full, weights)?;
+        self.layout.check_full(full, weights)?;
         self.items.set(item, full, weights);
         self.insert_trie(item, full)?;
         for (pos, &token) in full[..self.layout.levels()].iter().enumerate() {
@@ -332,7 +317,7 @@ impl Index {
                 )));
             }
             last = Some(item);
-            self.check_full(full, weights)?;
+            self.layout.check_full(full, weights)?;
             self.items.set(item, full, weights);
         }
         Ok(())
@@ -482,7 +467,7 @@ impl Index {
 
     /// Replaces the SID of an indexed item.
     pub fn update(&mut self, item: ItemId, full: &[Token], weights: &[f32]) -> Result<()> {
-        self.check_full(full, weights)?;
+        self.layout.check_full(full, weights)?;
         if let Some(Loc::Item(other)) = self.locate(full)
             && other != item
         {

@@ -49,7 +49,11 @@ fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
 /// `scores[i·k + j] = −2 · rows_i · centroids_j` for one block of rows.
 fn block_scores(rows: &[f32], d: usize, centroids: &[f32], k: usize, scores: &mut [f32]) {
     let m = rows.len() / d;
-    debug_assert!(scores.len() >= m * k && centroids.len() == k * d);
+    // Checked in release too: the gemm call below trusts these extents.
+    assert!(
+        d > 0 && rows.len() == m * d && scores.len() >= m * k && centroids.len() == k * d,
+        "block_scores: buffers do not match m = {m}, d = {d}, k = {k}"
+    );
     // SAFETY: every pointer addresses a live slice whose extent matches the
     // given sizes and strides: dst m×k row-major, lhs m×d row-major, rhs the
     // transpose of the k×d row-major centroids (row stride 1, column stride d).
@@ -80,7 +84,17 @@ fn block_scores(rows: &[f32], d: usize, centroids: &[f32], k: usize, scores: &mu
 
 /// Nearest centroid of every `d`-wide row of `points`, with the squared
 /// distance to it. Runs on the current rayon pool, one gemm per block.
+///
+/// # Panics
+/// If `d` or `k` is 0, `points` is not a whole number of rows, or
+/// `centroids` does not hold exactly `k` rows of `d`.
 pub fn nearest(points: &[f32], d: usize, centroids: &[f32], k: usize) -> Vec<(u32, f32)> {
+    assert!(
+        d > 0 && k > 0 && points.len().is_multiple_of(d) && centroids.len() == k * d,
+        "nearest: {} points values and {} centroid values do not fit d = {d}, k = {k}",
+        points.len(),
+        centroids.len()
+    );
     let norms: Vec<f32> = centroids.chunks_exact(d).map(|c| dot(c, c)).collect();
     let mut out = vec![(0u32, 0f32); points.len() / d];
     points
@@ -229,6 +243,13 @@ mod tests {
                     .unwrap() as u32
             })
             .collect()
+    }
+
+    #[test]
+    #[should_panic(expected = "do not fit")]
+    fn nearest_refuses_short_centroids() {
+        // One centroid value short: the gemm would read past the buffer.
+        nearest(&[0.0; 8], 4, &[0.0; 7], 2);
     }
 
     #[test]

@@ -8,6 +8,6 @@ pub mod net;
 pub mod params;
 pub mod router;
 
-pub use net::{AdaSidNet, Batch, Forward, ForwardOptions, NetShape};
+pub use net::{AdaSidNet, Batch, ForwardOptions, NetShape};
 pub use params::ParamStore;
 pub use router::{ControllerConfig, SparsityController};

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 
 /// Maps candle errors into the crate error.
 pub(crate) fn ml(e: candle_core::Error) -> Error {
-    Error::InvalidArgument(format!("tensor operation failed: {e}"))
+    Error::Model(e)
 }
 
 /// Named parameters of a network, in creation order.

@@ -27,6 +27,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::index::{Candidate, CandidateQuery, ItemId, Postings, SidIndex};
 use crate::sid::{SidLayout, Token};
+use crate::view::ReadView;
 
 pub use format::{MAGIC, VERSION, reseal};
 pub use writer::{to_bytes, write};
@@ -286,7 +287,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     }
 
     /// Id of an external key (binary search over the keys, O(log n)).
-    pub fn id(&self, key: &str) -> Option<ItemId> {
+    fn find_key(&self, key: &str) -> Option<ItemId> {
         let by_key = self.u32s(Section::KeyOrder);
         let i = by_key
             .binary_search_by(|&id| self.key_bytes(id).cmp(key.as_bytes()))
@@ -306,7 +307,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     }
 
     /// External key of an item.
-    pub fn key(&self, id: ItemId) -> Option<&str> {
+    fn key_of(&self, id: ItemId) -> Option<&str> {
         if !self.contains(id) {
             return None;
         }
@@ -335,6 +336,21 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         self.u32s(Section::PosItems)
             .get(a as usize..(b as usize).max(a as usize))
             .unwrap_or(&[])
+    }
+}
+
+impl<D: AsRef<[u8]>> ReadView for Snapshot<D> {
+    fn id(&self, key: &str) -> Result<ItemId> {
+        self.find_key(key)
+            .ok_or_else(|| Error::UnknownKey(key.to_string()))
+    }
+
+    fn key(&self, id: ItemId) -> Option<&str> {
+        self.key_of(id)
+    }
+
+    fn as_index(&self) -> &dyn SidIndex {
+        self
     }
 }
 

@@ -13,7 +13,8 @@ use super::Reconstruction;
 use super::config::{AdaSidConfig, NormSource};
 use crate::codec::{self, Kind, Matrix};
 use crate::data::embeddings::Dataset;
-use crate::database::{Database, NewItem};
+use crate::blobs::BlobSource;
+use crate::item::NewItem;
 use crate::error::{Error, Result};
 use crate::model::losses::{alignment_weight, n_norm, sparsity_target};
 use crate::model::params::ml;
@@ -88,28 +89,6 @@ pub struct AdaSid {
     net: AdaSidNet,
 }
 
-/// Parses `cpu` or `cuda:N`.
-pub fn parse_device(spec: &str) -> Result<Device> {
-    match spec {
-        "cpu" => Ok(Device::Cpu),
-        s if s.starts_with("cuda") => {
-            let n: usize = s
-                .strip_prefix("cuda:")
-                .unwrap_or("0")
-                .parse()
-                .map_err(|_| {
-                    Error::InvalidArgument(format!("--device {s}: expected cpu or cuda:N"))
-                })?;
-            Device::new_cuda(n).map_err(|e| {
-                Error::InvalidArgument(format!("--device {s}: {e} (build with `--features cuda` on a machine with an NVIDIA GPU)"))
-            })
-        }
-        s => Err(Error::InvalidArgument(format!(
-            "--device {s}: expected cpu or cuda:N"
-        ))),
-    }
-}
-
 /// Raw N_norm signal per item: behavior norm, or log(1 + count).
 fn raw_signal(data: &Dataset, source: NormSource) -> Result<Vec<f32>> {
     match source {
@@ -124,37 +103,6 @@ fn raw_signal(data: &Dataset, source: NormSource) -> Result<Vec<f32>> {
                         .into(),
                 )
             }),
-    }
-}
-
-/// Spearman rank correlation (average ranks for ties).
-pub fn spearman(a: &[f32], b: &[f32]) -> f64 {
-    fn ranks(x: &[f32]) -> Vec<f64> {
-        let mut idx: Vec<usize> = (0..x.len()).collect();
-        idx.sort_by(|&i, &j| x[i].total_cmp(&x[j]));
-        let mut r = vec![0.0; x.len()];
-        let mut i = 0;
-        while i < idx.len() {
-            let mut j = i;
-            while j + 1 < idx.len() && x[idx[j + 1]] == x[idx[i]] {
-                j += 1;
-            }
-            let avg = (i + j) as f64 / 2.0;
-            idx[i..=j].iter().for_each(|&k| r[k] = avg);
-            i = j + 1;
-        }
-        r
-    }
-    let (ra, rb) = (ranks(a), ranks(b));
-    let n = a.len() as f64;
-    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
-    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
-    if va == 0.0 || vb == 0.0 {
-        0.0
-    } else {
-        cov / (va * vb).sqrt()
     }
 }
 
@@ -548,7 +496,7 @@ impl AdaSid {
     }
 
     /// Loads the model stored in `db`.
-    pub fn from_database(db: &Database, device: Device) -> Result<AdaSid> {
+    pub fn from_blobs(db: &(impl BlobSource + ?Sized), device: Device) -> Result<AdaSid> {
         if super::stored::required(db, blobs::TOKENIZER)? != b"adasid" {
             return Err(Error::InvalidArgument(
                 "the database's SIDs were not made by ADA-SID".into(),
@@ -564,18 +512,5 @@ impl AdaSid {
             .params()
             .load_bytes(&super::stored::required(db, blobs::WEIGHTS)?)?;
         Ok(model)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spearman_hand_cases() {
-        assert!((spearman(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]) - 1.0).abs() < 1e-12);
-        assert!((spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
-        // Ties take average ranks: x ranks (0, 1.5, 1.5), y ranks (0, 1, 2) → 0.866.
-        assert!((spearman(&[1.0, 2.0, 2.0], &[1.0, 2.0, 3.0]) - 0.8660254).abs() < 1e-6);
     }
 }

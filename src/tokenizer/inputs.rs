@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::embeddings::{Dataset, Table};
-use crate::database::NewItem;
+use crate::item::NewItem;
 use crate::error::{Error, Result};
 use crate::sid::Token;
 

@@ -13,7 +13,7 @@ mod stored;
 
 use candle_core::Device;
 
-pub use adasid::{AdaSid, EpochStats, ModelMeta, parse_device};
+pub use adasid::{AdaSid, EpochStats, ModelMeta};
 pub use any::{Step, TokenizerConfig, Trained};
 pub use config::{Ablations, AdaSidConfig, NormSource};
 pub use inputs::Inputs;
@@ -21,7 +21,8 @@ pub use rq_kmeans::{RqKmeans, RqKmeansConfig};
 pub use rq_vae::{Distance, RqVae, RqVaeConfig, RqVaeEpoch};
 
 use crate::data::embeddings::{DataSpec, Dataset, Table};
-use crate::database::{Database, NewItem};
+use crate::blobs::BlobSource;
+use crate::item::NewItem;
 use crate::error::{Error, Result};
 use crate::sid::SidLayout;
 
@@ -58,26 +59,26 @@ pub enum Tokenizer {
 
 impl Tokenizer {
     /// Loads whichever tokenizer made `db`'s SIDs.
-    pub fn from_database(db: &Database, device: Device) -> Result<Tokenizer> {
+    pub fn from_blobs(db: &(impl BlobSource + ?Sized), device: Device) -> Result<Tokenizer> {
         let name = stored::required(db, stored::TOKENIZER)?;
         match name.as_slice() {
-            b"adasid" => Ok(Tokenizer::AdaSid(AdaSid::from_database(db, device)?)),
-            b"rq-kmeans" => Ok(Tokenizer::RqKmeans(RqKmeans::from_database(db)?)),
-            b"rq-vae" => Ok(Tokenizer::RqVae(RqVae::from_database(db, device)?)),
+            b"adasid" => Ok(Tokenizer::AdaSid(AdaSid::from_blobs(db, device)?)),
+            b"rq-kmeans" => Ok(Tokenizer::RqKmeans(RqKmeans::from_blobs(db)?)),
+            b"rq-vae" => Ok(Tokenizer::RqVae(RqVae::from_blobs(db, device)?)),
             other => Err(Error::InvalidArgument(format!(
                 "unknown tokenizer '{}' in {}",
                 String::from_utf8_lossy(other),
-                db.path().display()
+                db.describe()
             ))),
         }
     }
 
     /// The tokenizer stored in `db`, or `None` for a database of imported
     /// SIDs (`ingest-tokens`), which holds no model.
-    pub fn stored_in(db: &Database, device: Device) -> Result<Option<Tokenizer>> {
+    pub fn stored_in(db: &(impl BlobSource + ?Sized), device: Device) -> Result<Option<Tokenizer>> {
         match db.blob(stored::TOKENIZER)? {
             None => Ok(None),
-            Some(_) => Tokenizer::from_database(db, device).map(Some),
+            Some(_) => Tokenizer::from_blobs(db, device).map(Some),
         }
     }
 

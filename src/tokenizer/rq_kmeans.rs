@@ -15,7 +15,8 @@ use super::inputs::{Inputs, concatenated, model_inputs, residual_items, split};
 use super::stored;
 use crate::codec::Matrix;
 use crate::data::embeddings::{DataSpec, Dataset};
-use crate::database::{Database, NewItem};
+use crate::blobs::BlobSource;
+use crate::item::NewItem;
 use crate::error::{Error, Result};
 use crate::kmeans::{EuclideanParams, ResidualQuantizer};
 use crate::sid::SidLayout;
@@ -170,7 +171,7 @@ impl RqKmeans {
     }
 
     /// Loads the model stored in `db`.
-    pub fn from_database(db: &Database) -> Result<RqKmeans> {
+    pub fn from_blobs(db: &(impl BlobSource + ?Sized)) -> Result<RqKmeans> {
         let (cfg, widths): (RqKmeansConfig, Vec<usize>) =
             stored::config_and_widths(db, blobs::CONFIG, blobs::WIDTHS)?;
         cfg.validate()?;

@@ -18,7 +18,8 @@ use super::config::read_toml;
 use super::inputs::{Inputs, model_inputs, residual_items, split};
 use super::stored;
 use crate::data::embeddings::{DataSpec, Dataset};
-use crate::database::{Database, NewItem};
+use crate::blobs::BlobSource;
+use crate::item::NewItem;
 use crate::error::{Error, Result};
 use crate::kmeans::{EuclideanParams, ResidualQuantizer};
 use crate::model::ParamStore;
@@ -508,7 +509,7 @@ impl RqVae {
     }
 
     /// Loads the model stored in `db`.
-    pub fn from_database(db: &Database, device: Device) -> Result<RqVae> {
+    pub fn from_blobs(db: &(impl BlobSource + ?Sized), device: Device) -> Result<RqVae> {
         let (cfg, widths): (RqVaeConfig, Vec<usize>) =
             stored::config_and_widths(db, blobs::CONFIG, blobs::WIDTHS)?;
         cfg.validate()?;

@@ -3,31 +3,31 @@
 use serde::de::DeserializeOwned;
 
 use crate::codec::{self, Kind, Matrix};
-use crate::database::Database;
+use crate::blobs::BlobSource;
 use crate::error::{Error, Result};
 
 /// Blob naming which tokenizer made a database's SIDs.
 pub const TOKENIZER: &str = "tokenizer";
 
 /// A required blob, or an error that says which model is missing.
-pub(crate) fn required(db: &Database, name: &str) -> Result<Vec<u8>> {
+pub(crate) fn required(db: &(impl BlobSource + ?Sized), name: &str) -> Result<Vec<u8>> {
     db.blob(name)?.ok_or_else(|| {
         Error::InvalidArgument(format!(
-            "{} holds no trained model (missing '{name}'); run `adasid train` first",
-            db.path().display()
+            "{} holds no trained model (missing '{name}'); train one first",
+            db.describe()
         ))
     })
 }
 
 /// A required UTF-8 blob (a TOML configuration).
-pub(crate) fn required_text(db: &Database, name: &str) -> Result<String> {
+pub(crate) fn required_text(db: &(impl BlobSource + ?Sized), name: &str) -> Result<String> {
     String::from_utf8(required(db, name)?)
         .map_err(|_| Error::corruption(name.to_string(), "not UTF-8"))
 }
 
 /// A required matrix blob with the expected shape.
 pub(crate) fn required_matrix(
-    db: &Database,
+    db: &(impl BlobSource + ?Sized),
     name: &str,
     rows: usize,
     cols: usize,
@@ -44,7 +44,7 @@ pub(crate) fn required_matrix(
 
 /// A residual tokenizer's TOML configuration and input widths.
 pub(crate) fn config_and_widths<T: DeserializeOwned>(
-    db: &Database,
+    db: &(impl BlobSource + ?Sized),
     config: &str,
     widths: &str,
 ) -> Result<(T, Vec<usize>)> {

@@ -158,7 +158,7 @@ fn eight_readers_see_filters_and_postings_of_one_commit_while_a_writer_runs() {
     let live = db.read().index.len();
     assert_eq!(live, (2400 - 7 * BATCH) as u64);
     assert_eq!(
-        db.filters().unwrap().len(),
+        db.filters().unwrap().unwrap().len(),
         live,
         "removed items left the metadata index"
     );

@@ -113,7 +113,7 @@ fn crash_recovery_keeps_every_acknowledged_batch() {
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
-                "crash_child_writer",
+                "crash::crash_child_writer",
                 "--ignored",
                 "--nocapture",
                 "--test-threads=1",

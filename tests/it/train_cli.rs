@@ -1,9 +1,9 @@
 //! `adasid train` and `adasid encode` end to end on a synthetic data folder:
 //! train on 90% of a catalogue, encode the other 10% later.
 
-mod common;
 
-use common::{adasid, catalog, json};
+
+use crate::common::{adasid, catalog, json, sid_text};
 
 use adasid::data::embeddings::{DataSpec, write};
 use serde_json::Value;
@@ -83,7 +83,7 @@ fn train_on_90_percent_then_encode_the_rest() {
             .map(|i| {
                 (
                     i["key"].as_str().unwrap().to_string(),
-                    i["sid"].as_str().unwrap().to_string(),
+                    sid_text(&i["sid"]),
                 )
             })
             .collect()
@@ -117,9 +117,7 @@ fn train_on_90_percent_then_encode_the_rest() {
         );
         let next = json(&["next", "--db", &p("db"), "--prefix", &prefix, "--json"]);
         assert!(
-            next["next_tokens"]
-                .as_str()
-                .unwrap()
+            sid_text(&next["next_tokens"])
                 .split(',')
                 .any(|t| t == tokens[2])
         );

@@ -75,3 +75,15 @@ impl StepScorer for HashScorer {
         Ok(())
     }
 }
+
+/// The text form (`3,17,-`) of a SID printed as JSON (numbers, `null` for
+/// the empty token).
+pub fn sid_text(v: &Value) -> String {
+    let parts: Vec<String> = v
+        .as_array()
+        .expect("a SID is a JSON array")
+        .iter()
+        .map(|t| t.as_u64().map_or("-".to_string(), |n| n.to_string()))
+        .collect();
+    parts.join(",")
+}

@@ -4,7 +4,8 @@
 
 use adasid::data::catalog::{CatalogSpec, generate};
 use adasid::data::embeddings::Dataset;
-use adasid::tokenizer::{AdaSid, AdaSidConfig, EpochStats};
+use adasid::pipeline;
+use adasid::tokenizer::{AdaSid, AdaSidConfig, EpochStats, Tokenizer};
 use adasid::{Database, EMPTY};
 use candle_core::Device;
 
@@ -104,7 +105,7 @@ fn same_seed_same_sids_and_reopen_encodes_identically() {
     db.upsert_with_blobs(&items, a.to_blobs().unwrap()).unwrap();
     drop(db);
     let db = Database::open(&path).unwrap();
-    let reloaded = AdaSid::from_database(&db, Device::Cpu).unwrap();
+    let reloaded = AdaSid::from_blobs(&db, Device::Cpu).unwrap();
     assert_eq!(
         reloaded.encode(&d).unwrap(),
         items,
@@ -133,11 +134,12 @@ fn same_seed_same_sids_and_reopen_encodes_identically() {
             })
             .collect()
     };
-    let report = db.encode(&d).unwrap();
+    let stored = Tokenizer::from_blobs(&db, Device::Cpu).unwrap();
+    let report = pipeline::encode(&db, &stored, &d, &[]).unwrap();
     assert_eq!((report.inserted, report.updated), (0, items.len()));
     let mut fresh = d.subset(&(0..30).collect::<Vec<_>>());
     fresh.keys.iter_mut().for_each(|k| *k = format!("new-{k}"));
-    let report = db.encode(&fresh).unwrap();
+    let report = pipeline::encode(&db, &stored, &fresh, &[]).unwrap();
     assert_eq!(report.inserted, 30);
     let state = db.read();
     for (it, old) in items.iter().zip(&before) {

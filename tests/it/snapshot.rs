@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use adasid::ReadView;
 use adasid::decode::BeamSearch;
 use adasid::keymap::KeyMap;
 use adasid::snapshot::{self, Snapshot};
@@ -12,8 +13,8 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-mod common;
-use common::HashScorer;
+
+use crate::common::HashScorer;
 
 /// An index and key map after a random history of writes.
 fn random_index(seed: u64, layout: SidLayout, ops: usize) -> (Index, KeyMap) {
@@ -122,10 +123,10 @@ fn assert_same(index: &Index, keys: &KeyMap, snap: &Snapshot<Vec<u8>>, seed: u64
             "key {id}"
         );
         if let Some(k) = keys.key(id) {
-            assert_eq!(snap.id(k), Some(id));
+            assert_eq!(snap.id(k).ok(), Some(id));
         }
     }
-    assert_eq!(snap.id("no such key"), None);
+    assert_eq!(snap.id("no such key").ok(), None);
     let words = index.mask_words();
     for p in prefixes(index, &mut rng) {
         let want = index.items(&p).map(|x| x.to_sorted_vec());

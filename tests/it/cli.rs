@@ -72,17 +72,19 @@ fn ingest_then_query_as_json() {
         .collect();
     assert_eq!(keys, vec!["a", "b", "e"]);
     // a and e collide on their semantic tokens: the disambiguation token tells them apart.
-    assert_eq!(r["items"][0]["sid"], "3,17,5,1,0");
-    assert_eq!(r["items"][2]["sid"], "3,17,5,1,1");
-    assert_eq!(r["items"][1]["sid"], "3,17,9,-,0");
+    // SIDs are arrays of numbers; a masked behavior SID is null.
+    assert_eq!(r["items"][0]["sid"], serde_json::json!([3, 17, 5, 1, 0]));
+    assert_eq!(r["items"][2]["sid"], serde_json::json!([3, 17, 5, 1, 1]));
+    assert_eq!(r["items"][1]["sid"], serde_json::json!([3, 17, 9, null, 0]));
+    assert_eq!(r["prefix"], serde_json::json!([3, 17]));
 
     let r = json(&["next", "--db", &db, "--prefix", "3,17", "--json"]);
-    assert_eq!(r["next_tokens"], "5,9");
+    assert_eq!(r["next_tokens"], serde_json::json!([5, 9]));
     assert_eq!(r["valid"], true);
     let r = json(&["next", "--db", &db, "--prefix", "3,17,9", "--json"]);
-    assert_eq!(r["next_tokens"], "-");
+    assert_eq!(r["next_tokens"], serde_json::json!([null]));
     let r = json(&["next", "--db", &db, "--prefix", "", "--json"]);
-    assert_eq!(r["next_tokens"], "3,8");
+    assert_eq!(r["next_tokens"], serde_json::json!([3, 8]));
     let r = json(&["next", "--db", &db, "--prefix", "3,18", "--json"]);
     assert_eq!(r["valid"], false);
 
@@ -196,7 +198,7 @@ fn missing_database_and_missing_k_are_clear() {
         "a failed open must not create a database"
     );
     let tokens = write(dir.path(), "t.tsv", TOKENS);
-    assert!(fails(&["ingest-tokens", "--db", &db, "--tokens", &tokens]).contains("--k"));
+    assert!(fails(&["ingest-tokens", "--db", &db, "--tokens", &tokens]).contains("--codebook-size"));
     let bad = write(dir.path(), "bad.tsv", "a\t1,2\nb\t1,99\n");
     assert!(
         fails(&["ingest-tokens", "--db", &db, "--tokens", &bad, "--k", "8"]).contains("bad.tsv:2:")

@@ -2,10 +2,10 @@
 //! "next item" rule from sequences, stores itself in the database, and
 //! `gen-eval` (constrained beam search) finds the held-out items.
 
-mod common;
+
 
 use adasid::data::embeddings::{DataSpec, write};
-use common::{adasid, catalog, json};
+use crate::common::{adasid, catalog, json};
 
 /// Users walk a fixed cycle over the catalogue: item `i` is always followed
 /// by `next(i)`, so the last history item determines the target.

@@ -2,9 +2,9 @@
 //! the store; leave-one-out ranks on a hand-built database; `train
 //! --tokenizer`, `eval` and `compare` end to end on a synthetic data folder.
 
-mod common;
 
-use common::{adasid, catalog, json};
+
+use crate::common::{adasid, catalog, json};
 
 use adasid::data::embeddings::{DataSpec, Dataset, write};
 use adasid::eval::{RankMetrics, Split, Task, recon_error};
@@ -59,12 +59,12 @@ fn every_tokenizer_round_trips_through_the_store() {
         let items = model.encode(&data).unwrap();
         let recon = recon_error(&data, &model.reconstruct(&data).unwrap()).unwrap();
         let (db, _) =
-            Database::create_with(&path, model.layout(), &items, model.to_blobs().unwrap())
+            Database::create_with(&path, model.layout(), &items, &[], model.to_blobs().unwrap())
                 .unwrap();
         drop(db);
 
         let db = Database::open(&path).unwrap();
-        let loaded = Tokenizer::from_database(&db, Device::Cpu).unwrap();
+        let loaded = Tokenizer::from_blobs(&db, Device::Cpu).unwrap();
         assert_eq!(loaded.name(), model.name());
         assert_eq!(loaded.layout(), model.layout());
         let again = loaded.encode(&data).unwrap();
@@ -122,7 +122,7 @@ fn leave_one_out_ranks_on_a_hand_built_database() {
         item("d", vec![7, 8, 9]),
     ];
     let layout = SidLayout::new(3, 16, 0).unwrap();
-    let (db, _) = Database::create_with(&dir.path().join("db"), layout, &items, vec![]).unwrap();
+    let (db, _) = Database::create_with(&dir.path().join("db"), layout, &items, &[], vec![]).unwrap();
     let state = db.read();
     let ids: Vec<_> = ["a", "b", "c", "d", "e"]
         .iter()

@@ -7,8 +7,8 @@ use adasid::decode::{BeamSearch, StepScorer};
 use adasid::{EMPTY, Index, SidLayout, Token};
 use proptest::prelude::*;
 
-mod common;
-use common::HashScorer;
+
+use crate::common::HashScorer;
 
 fn column(layout: &SidLayout, t: Token) -> usize {
     layout.mask_bit(t)

@@ -1,0 +1,208 @@
+//! A database: the durable [`Store`] plus the in-memory [`Index`] and [`KeyMap`]
+//! rebuilt from it on open.
+//!
+//! Additions and re-encodings go store first, memory second: a batch is
+//! validated completely, planned (ids, disambiguation tokens), committed
+//! durably, and only then applied to the index under the write lock.
+//! Removals go the other way: items leave the index first, then the store
+//! (and come back if the commit fails). Readers therefore see either none or
+//! all of a batch, and never an item the store does not hold.
+//!
+//! The error contract of every write: `Ok` means the batch is durable and
+//! visible; `Err` means nothing changed. Once the store commit succeeds the
+//! call returns `Ok`; the derived metadata index (with `filters`) is updated
+//! after it, and a failure there marks that index stale (see
+//! [`Database::health`]) to be rebuilt from the store, rather than failing a
+//! write that already happened.
+
+#[cfg(feature = "filters")]
+mod filters;
+mod plan;
+mod state;
+#[cfg(test)]
+mod tests;
+mod write;
+
+use std::path::Path;
+use std::sync::{Mutex, RwLock};
+
+use rayon::prelude::*;
+
+pub use state::{ReadGuard, State};
+pub use write::WriteReport;
+
+use crate::blobs::BlobSource;
+use crate::codec::record::Chunk;
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::keymap::KeyMap;
+use crate::sid::SidLayout;
+use crate::snapshot;
+use crate::store::Store;
+
+/// An open adasid database.
+pub struct Database {
+    path: std::path::PathBuf,
+    store: Mutex<Store>,
+    state: RwLock<State>,
+    layout: SidLayout,
+    /// The metadata index, once any item has metadata.
+    #[cfg(feature = "filters")]
+    filters: filters::FilterSlot,
+}
+
+/// What a health check found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    /// Why the metadata index is behind the store, if it is (a failed update
+    /// or a damaged folder); the next filtered search or open rebuilds it.
+    pub filters_stale: Option<String>,
+    /// Whether the metadata index was rebuilt from the store since open
+    /// (it lagged, was missing or was damaged).
+    pub filters_rebuilt: bool,
+}
+
+impl Database {
+    /// Creates an empty database.
+    pub fn create(path: &Path, layout: SidLayout) -> Result<Database> {
+        let store = Store::create(path, layout)?;
+        Ok(Self::from_parts(store, Index::new(layout), KeyMap::default()))
+    }
+
+    /// Whether a database exists at `path`.
+    pub fn exists(path: &Path) -> bool {
+        Store::exists(path)
+    }
+
+    /// Opens a database and rebuilds its index from the stored records.
+    pub fn open(path: &Path) -> Result<Database> {
+        let store = Store::open(path)?;
+        let (index, keys) = load_state(&store)?;
+        let db = Self::from_parts(store, index, keys);
+        #[cfg(feature = "filters")]
+        db.open_filters()?;
+        Ok(db)
+    }
+
+    /// Opens the database at `path`, or creates it with `layout` if there is none.
+    pub fn open_or_create(path: &Path, layout: Option<SidLayout>) -> Result<Database> {
+        match (Store::exists(path), layout) {
+            (true, _) => Self::open(path),
+            (false, Some(layout)) => Self::create(path, layout),
+            (false, None) => Err(Error::NotFound {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+
+    fn from_parts(store: Store, index: Index, keys: KeyMap) -> Database {
+        let layout = store.layout();
+        Database {
+            path: store.path().to_path_buf(),
+            store: Mutex::new(store),
+            state: RwLock::new(State { index, keys }),
+            layout,
+            #[cfg(feature = "filters")]
+            filters: filters::FilterSlot::default(),
+        }
+    }
+
+    /// The SID layout.
+    pub fn layout(&self) -> SidLayout {
+        self.layout
+    }
+
+    /// A consistent read view; writers wait while it is held, so keep it short.
+    pub fn read(&self) -> ReadGuard<'_> {
+        ReadGuard::new(self.state.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// A named blob (model weights, codebooks, …), if stored.
+    pub fn blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.lock_store().blob(name)
+    }
+
+    /// The database folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        self.lock_store().size_on_disk()
+    }
+
+    /// What is behind the store: derived indexes that are stale or were rebuilt.
+    pub fn health(&self) -> Health {
+        #[cfg(feature = "filters")]
+        return self.filters.health();
+        #[cfg(not(feature = "filters"))]
+        Health::default()
+    }
+
+    fn lock_store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes an immutable snapshot of the current index and keys to `path`
+    /// (see [`crate::snapshot`]); returns its size in bytes.
+    pub fn snapshot(&self, path: &Path) -> Result<u64> {
+        let state = self.read();
+        snapshot::write(&state.index, &state.keys, path)
+    }
+}
+
+impl BlobSource for Database {
+    fn blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Database::blob(self, name)
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// Decodes every stored record and builds index and key map from them.
+fn load_state(store: &Store) -> Result<(Index, KeyMap)> {
+    let layout = store.layout();
+    let raw = store.raw_chunks()?;
+    let chunks: Vec<(u32, Chunk)> = raw
+        .par_iter()
+        .map(|(n, bytes)| Ok((*n, Chunk::decode(bytes)?)))
+        .collect::<Result<_>>()?;
+    let records = || {
+        chunks.iter().flat_map(|(n, c)| {
+            c.entries
+                .iter()
+                .map(move |(slot, rec)| (Chunk::item_id(*n, *slot), rec))
+        })
+    };
+    let corrupt = |id: u32, detail: String| Error::corruption(format!("item record {id}"), detail);
+    // Two independent structures, built side by side.
+    let (index, keys) = rayon::join(
+        || -> Result<Index> {
+            let mut index = Index::new(layout);
+            index.reserve_ids(store.next_id());
+            if let Some((id, _)) = records().find(|(id, _)| *id >= store.next_id()) {
+                return Err(corrupt(
+                    id,
+                    format!("id is not below the id counter {}", store.next_id()),
+                ));
+            }
+            index
+                .bulk_load(records().map(|(id, r)| (id, &r.tokens[..], &r.weights[..])))
+                .map_err(|e| Error::corruption("item records", e.to_string()))?;
+            Ok(index)
+        },
+        || -> Result<KeyMap> {
+            let mut keys = KeyMap::default();
+            for (id, rec) in records() {
+                if !keys.insert(&rec.key, id) {
+                    return Err(corrupt(id, format!("key '{}' appears twice", rec.key)));
+                }
+            }
+            Ok(keys)
+        },
+    );
+    Ok((index?, keys?))
+}

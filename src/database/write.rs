@@ -1,0 +1,300 @@
+//! Writes: upserts (with blobs and metadata) and removals, each one atomic,
+//! durable store commit published to readers whole.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use super::Database;
+use super::plan::{Planned, plan};
+use super::state::State;
+use crate::codec::record::{CHUNK_SLOTS, Chunk, ItemRecord};
+use crate::data::meta::Meta;
+use crate::error::{Error, Result};
+use crate::index::{Index, ItemId};
+use crate::item::NewItem;
+use crate::keymap::KeyMap;
+use crate::sid::{SidLayout, Token};
+use crate::store::{Commit, Store};
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Items that were new.
+    pub inserted: usize,
+    /// Existing items whose SID or weights were replaced.
+    pub updated: usize,
+    /// Items removed.
+    pub removed: usize,
+}
+
+/// Metadata changes of one commit (`None` removes an item's metadata).
+pub(super) type MetaChanges = Vec<(ItemId, Option<Meta>)>;
+
+/// What a removal takes out of memory, to put back if the commit fails.
+type Unpublished = Vec<(ItemId, String, Vec<Token>, Vec<f32>)>;
+
+impl Database {
+    /// Adds new items and re-encodes existing ones (matched by key), as one
+    /// atomic, durable batch: when this returns `Ok` the batch survives a
+    /// crash and is visible; on `Err` nothing changed. An item whose semantic
+    /// tokens did not change keeps its disambiguation token.
+    pub fn upsert(&self, items: &[NewItem]) -> Result<WriteReport> {
+        self.upsert_with_blobs(items, Vec::new())
+    }
+
+    /// [`Database::upsert`] plus named blobs (a model, its codebooks) in the
+    /// same atomic commit.
+    pub fn upsert_with_blobs(
+        &self,
+        items: &[NewItem],
+        blobs: Vec<(String, Vec<u8>)>,
+    ) -> Result<WriteReport> {
+        self.upsert_with_meta(items, &[], blobs)
+    }
+
+    /// [`Database::upsert_with_blobs`] plus metadata (JSON objects, by key)
+    /// for items of the batch or already stored, in the same atomic commit.
+    pub fn upsert_with_meta(
+        &self,
+        items: &[NewItem],
+        meta: &[(String, Meta)],
+        blobs: Vec<(String, Vec<u8>)>,
+    ) -> Result<WriteReport> {
+        let mut store = self.lock_store();
+        let state = self.read();
+        let planned = plan(&state, items, store.next_id())?;
+        let changes = meta_changes(&state, &planned, meta)?;
+        drop(state);
+        self.apply(&mut store, planned, blobs, changes)
+    }
+
+    /// Sets the metadata of stored items (by key), replacing what they had,
+    /// as one atomic, durable commit. Unknown keys are an error and nothing
+    /// is written.
+    pub fn set_meta(&self, meta: &[(String, Meta)]) -> Result<WriteReport> {
+        if meta.is_empty() {
+            return Ok(WriteReport::default());
+        }
+        self.upsert_with_meta(&[], meta, Vec::new())
+    }
+
+    /// The stored metadata of an item.
+    pub fn meta(&self, key: &str) -> Result<Option<Meta>> {
+        let id = self.read().id(key)?;
+        match self.lock_store().meta(id)? {
+            Some(json) => parse_meta(&json).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Creates a database holding `items` (with `meta` and `blobs`) in one
+    /// commit. Everything is validated before the folder is created, so a
+    /// rejected batch (bad tokens, more than K items on one SID, unknown
+    /// metadata keys, …) leaves no database behind.
+    pub fn create_with(
+        path: &Path,
+        layout: SidLayout,
+        items: &[NewItem],
+        meta: &[(String, Meta)],
+        blobs: Vec<(String, Vec<u8>)>,
+    ) -> Result<(Database, WriteReport)> {
+        let empty = State {
+            index: Index::new(layout),
+            keys: KeyMap::default(),
+        };
+        let planned = plan(&empty, items, 0)?;
+        let changes = meta_changes(&empty, &planned, meta)?;
+        let db = Self::create(path, layout)?;
+        let report = db.apply(&mut db.lock_store(), planned, blobs, changes)?;
+        Ok((db, report))
+    }
+
+    /// Commits a planned batch durably, then publishes it to readers. After
+    /// the store commit nothing can fail the call: the batch was validated
+    /// against the index it is applied to, under the store lock.
+    fn apply(
+        &self,
+        store: &mut Store,
+        planned: Vec<Planned>,
+        blobs: Vec<(String, Vec<u8>)>,
+        meta: MetaChanges,
+    ) -> Result<WriteReport> {
+        let next_id = planned
+            .iter()
+            .map(|p| p.id + 1)
+            .max()
+            .unwrap_or(0)
+            .max(store.next_id());
+        let records = planned.iter().map(|p| {
+            let rec = ItemRecord {
+                key: p.key.clone(),
+                tokens: p.full.clone(),
+                weights: p.weights.clone(),
+            };
+            (p.id, Some(rec))
+        });
+        let commit = Commit {
+            chunks: rewrite_chunks(store, records)?,
+            next_id,
+            blobs,
+            meta: meta_records(&meta),
+        };
+        store.commit(commit)?;
+        self.update_filters(store, &meta);
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let report = publish(&mut state, &planned);
+        self.reload_filters();
+        Ok(report)
+    }
+
+    /// Removes items by key as one atomic, durable batch. Unknown keys are an
+    /// error and nothing is removed.
+    pub fn remove(&self, keys: &[&str]) -> Result<WriteReport> {
+        let mut store = self.lock_store();
+        let ids: Vec<ItemId> = {
+            let state = self.read();
+            let mut ids = keys.iter().map(|k| state.id(k)).collect::<Result<Vec<_>>>()?;
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        let with_meta = store.meta_generation()? > 0;
+        let meta: MetaChanges = match with_meta {
+            true => ids.iter().map(|&id| (id, None)).collect(),
+            false => Vec::new(),
+        };
+        let commit = Commit {
+            chunks: rewrite_chunks(&store, ids.iter().map(|&id| (id, None)))?,
+            next_id: store.next_id(),
+            blobs: Vec::new(),
+            meta: meta_records(&meta),
+        };
+        // Unpublish first, so no reader sees an item whose record is being
+        // deleted; put the items back if the commit fails.
+        let removed = unpublish(&mut self.state.write().unwrap_or_else(|p| p.into_inner()), &ids)?;
+        if let Err(e) = store.commit(commit) {
+            let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+            for (id, key, sid, weights) in removed {
+                state.index.insert(id, &sid, &weights)?;
+                state.keys.insert(&key, id);
+            }
+            return Err(e);
+        }
+        self.update_filters(&store, &meta);
+        let _readers_wait = self.state.write().unwrap_or_else(|p| p.into_inner());
+        self.reload_filters();
+        Ok(WriteReport {
+            removed: ids.len(),
+            ..Default::default()
+        })
+    }
+
+    /// Without the metadata index there is nothing derived to update.
+    #[cfg(not(feature = "filters"))]
+    fn update_filters(&self, _store: &Store, _meta: &MetaChanges) {}
+
+    #[cfg(not(feature = "filters"))]
+    fn reload_filters(&self) {}
+}
+
+/// Applies a committed batch to the index and key map.
+fn publish(state: &mut State, planned: &[Planned]) -> WriteReport {
+    // Remove every re-encoded item first: a new item may take the full SID
+    // another item of the same batch is leaving.
+    for p in planned.iter().filter(|p| p.existing) {
+        let removed = state.index.remove(p.id);
+        debug_assert!(removed.is_ok(), "a planned item is indexed");
+    }
+    let mut report = WriteReport::default();
+    for p in planned {
+        let inserted = state.index.insert(p.id, &p.full, &p.weights);
+        debug_assert!(inserted.is_ok(), "a planned SID is valid and free");
+        if p.existing {
+            report.updated += 1;
+        } else {
+            state.keys.insert(&p.key, p.id);
+            report.inserted += 1;
+        }
+    }
+    report
+}
+
+/// Takes items out of the index and key map; returns what they held.
+fn unpublish(state: &mut State, ids: &[ItemId]) -> Result<Unpublished> {
+    let mut removed = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let (sid, weights) = state
+            .index
+            .sid(id)
+            .map(|(s, w)| (s.to_vec(), w.to_vec()))
+            .ok_or_else(|| Error::corruption("index", format!("item {id} has a key but no SID")))?;
+        state.index.remove(id)?;
+        let key = state.keys.remove(id).map(String::from).unwrap_or_default();
+        removed.push((id, key, sid, weights));
+    }
+    Ok(removed)
+}
+
+/// Resolves metadata keys to ids: items of the batch first, then stored ones.
+fn meta_changes(
+    state: &State,
+    planned: &[Planned],
+    meta: &[(String, Meta)],
+) -> Result<MetaChanges> {
+    let batch: HashMap<&str, ItemId> = planned.iter().map(|p| (p.key.as_str(), p.id)).collect();
+    meta.iter()
+        .map(|(key, m)| {
+            let id = match batch.get(key.as_str()) {
+                Some(&id) => id,
+                None => state.id(key)?,
+            };
+            Ok((id, Some(m.clone())))
+        })
+        .collect()
+}
+
+fn meta_records(meta: &MetaChanges) -> Vec<(u32, Option<Vec<u8>>)> {
+    meta.iter()
+        .map(|(id, m)| {
+            let json = m
+                .as_ref()
+                .map(|m| serde_json::to_vec(m).expect("a JSON map serialises"));
+            (*id, json)
+        })
+        .collect()
+}
+
+pub(super) fn parse_meta(json: &[u8]) -> Result<Meta> {
+    serde_json::from_slice(json).map_err(|e| Error::corruption("item metadata", e.to_string()))
+}
+
+/// Loads each chunk touched by `changes` once, applies the changes
+/// (`None` removes), and returns the rewritten chunks.
+fn rewrite_chunks(
+    store: &Store,
+    changes: impl Iterator<Item = (ItemId, Option<ItemRecord>)>,
+) -> Result<Vec<(u32, Option<Chunk>)>> {
+    let mut chunks: BTreeMap<u32, Chunk> = BTreeMap::new();
+    for (id, record) in changes {
+        let number = Chunk::number(id);
+        let chunk = match chunks.entry(number) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let existing = if Chunk::item_id(number, 0) < store.next_id() {
+                    store.chunk(number)?
+                } else {
+                    None
+                };
+                e.insert(existing.unwrap_or_default())
+            }
+        };
+        let slot = (id % CHUNK_SLOTS) as u8;
+        match record {
+            Some(rec) => chunk.put(slot, rec),
+            None => {
+                chunk.remove(slot);
+            }
+        }
+    }
+    Ok(chunks.into_iter().map(|(n, c)| (n, Some(c))).collect())
+}

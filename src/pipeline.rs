@@ -1,0 +1,69 @@
+//! The one path from embeddings to a database: train a tokenizer, give
+//! every item its SID, and write SIDs, model and metadata in one atomic
+//! commit. `adasid train`, `compare` and `demo` all go through
+//! [`train_database`]; [`encode`] gives later items SIDs with a stored model.
+
+use std::path::Path;
+
+use candle_core::Device;
+
+use crate::data::embeddings::Dataset;
+use crate::data::meta::Meta;
+use crate::database::{Database, WriteReport};
+use crate::error::{Error, Result};
+use crate::eval::{ReconError, recon_error};
+use crate::tokenizer::{Step, Tokenizer, TokenizerConfig, Trained};
+
+/// A database written by [`train_database`], with what training reported.
+pub struct Built {
+    /// The new database, open.
+    pub db: Database,
+    /// The tokenizer and its training history.
+    pub trained: Trained,
+    /// What the single commit wrote.
+    pub report: WriteReport,
+    /// How well the SIDs reconstruct the inputs.
+    pub recon: ReconError,
+}
+
+/// Trains `config` on `data`, encodes every item and creates the database
+/// at `path` holding SIDs, model blobs and `meta` (by key) in one commit.
+/// Refuses an existing database before any work; on any error no database
+/// is left behind.
+pub fn train_database(
+    path: &Path,
+    config: &TokenizerConfig,
+    data: &Dataset,
+    meta: &[(String, Meta)],
+    device: Device,
+    progress: impl FnMut(Step<'_>),
+) -> Result<Built> {
+    if Database::exists(path) {
+        return Err(Error::AlreadyExists {
+            path: path.to_path_buf(),
+        });
+    }
+    let trained = config.train(data, device, progress)?;
+    let model = &trained.tokenizer;
+    let items = model.encode(data)?;
+    let recon = recon_error(data, &model.reconstruct(data)?)?;
+    let (db, report) = Database::create_with(path, model.layout(), &items, meta, model.to_blobs()?)?;
+    Ok(Built {
+        db,
+        trained,
+        report,
+        recon,
+    })
+}
+
+/// Gives the items of `data` SIDs with `tokenizer` (normally the one stored
+/// in `db`, [`Tokenizer::from_blobs`]) and upserts them with their `meta` as
+/// one atomic, durable batch: new keys are added, known keys re-encoded.
+pub fn encode(
+    db: &Database,
+    tokenizer: &Tokenizer,
+    data: &Dataset,
+    meta: &[(String, Meta)],
+) -> Result<WriteReport> {
+    db.upsert_with_meta(&tokenizer.encode(data)?, meta, Vec::new())
+}

@@ -1,0 +1,20 @@
+//! The integration tests, one binary so a test run links once. It needs the
+//! default feature set (`cli`): most modules drive the `adasid` program or
+//! train a tokenizer.
+
+mod common;
+
+mod beam;
+mod cli;
+mod codec;
+mod compat;
+mod concurrency;
+mod crash;
+mod data;
+mod eval;
+mod filter;
+mod generative;
+mod model;
+mod snapshot;
+mod train;
+mod train_cli;
