@@ -300,8 +300,8 @@ fn damage(file: &Path, how: usize) {
         }
         _ => {
             let mut bytes = std::fs::read(file).unwrap();
-            let mid = bytes.len() / 2;
-            for b in &mut bytes[mid.saturating_sub(4)..(mid + 4).min(bytes.len())] {
+            let (mid, len) = (bytes.len() / 2, bytes.len());
+            for b in &mut bytes[mid.saturating_sub(4)..(mid + 4).min(len)] {
                 *b ^= 0x5a;
             }
             std::fs::write(file, bytes).unwrap();
