@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use adasid::decode::{BeamSearch, StepScorer};
 use adasid::keymap::KeyMap;
 use adasid::snapshot::{self, Snapshot};
-use adasid::{CandidateMode, CandidateQuery, EMPTY, Index, SidIndex, SidLayout, Token};
+use adasid::{CandidateMode, CandidateQuery, EMPTY, Index, ReadView, SidIndex, SidLayout, Token};
 use libfuzzer_sys::fuzz_target;
 
 fn valid() -> &'static [u8] {

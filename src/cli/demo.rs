@@ -1,13 +1,13 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use super::emit;
+use super::progress::Progress;
 use super::query::{candidate_rows, candidate_table, item_json};
 use super::stats::render;
-use super::train::quality_json;
+use super::train::{quality_json, warn_collapsed};
 use adasid::data::catalog::{CatalogSpec, generate};
 use adasid::data::embeddings::write;
 
@@ -80,21 +80,12 @@ pub fn run(a: Args) -> Result<()> {
     if a.out.is_some() {
         write(&root.join("data"), &data, &cfg.data)?;
     }
-    let pb = if a.json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(a.epochs as u64)
-    };
-    pb.set_style(
-        ProgressStyle::with_template("training ADA-SID {bar:30} epoch {pos}/{len} {msg}")
-            .expect("template"),
-    );
+    let progress = Progress::new("training ADA-SID, epoch");
     let config = TokenizerConfig::AdaSid(cfg);
     let built = pipeline::train_database(&db_path, &config, &data, &[], candle_core::Device::Cpu, |s| {
-        pb.set_message(s.message.to_string());
-        pb.set_position(s.step as u64);
+        progress.step(s.step, s.of, s.message)
     })?;
-    pb.finish_and_clear();
+    progress.finish();
     let train_s = start.elapsed().as_secs_f64();
     let db = built.db;
     let Tokenizer::AdaSid(model) = &built.trained.tokenizer else {
@@ -133,6 +124,7 @@ pub fn run(a: Args) -> Result<()> {
         },
     );
     let stats = index_stats(index);
+    warn_collapsed(&stats);
     let last = built.trained.adasid_last.as_ref();
     let total_s = start.elapsed().as_secs_f64();
     let value = json!({

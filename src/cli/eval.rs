@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::{emit, parse_device};
-use super::train::progress_bar;
+use super::progress::Progress;
 use adasid::data::embeddings;
 use adasid::database::Database;
 use adasid::error::{Error, Result};
@@ -321,14 +321,11 @@ pub fn compare(a: CompareArgs) -> Result<()> {
     let mut rows = Vec::new();
     for (name, cfg) in &rows_to_run {
         let path = base.join(name);
-        let pb = progress_bar(a.json);
-        pb.set_prefix(name.to_string());
+        let progress = Progress::new(name);
         let built = pipeline::train_database(&path, cfg, &data, &[], device.clone(), |s| {
-            pb.set_length(s.of as u64);
-            pb.set_position(s.step as u64);
-            pb.set_message(format!("{name}: {}", s.message));
+            progress.step(s.step, s.of, s.message)
         })?;
-        pb.finish_and_clear();
+        progress.finish();
         let (db, trained, recon) = (built.db, built.trained, built.recon);
         let model = &trained.tokenizer;
         let report = eval::evaluate_loaded(
@@ -339,9 +336,8 @@ pub fn compare(a: CompareArgs) -> Result<()> {
             &seqs,
             Split::Test,
         )?;
-        if !a.json {
-            eprintln!("{name}: trained in {:.1}s", trained.seconds);
-        }
+        super::train::warn_collapsed(&report.quantization.stats);
+        eprintln!("{name}: trained in {:.1}s", trained.seconds);
         rows.push(compare_row(name, trained.seconds, &report));
     }
     if a.out.is_none() {

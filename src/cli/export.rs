@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::ValueEnum;
@@ -92,8 +91,9 @@ pub fn run(a: Args) -> Result<()> {
     }
     match &a.out {
         Some(path) => std::fs::write(path, text).map_err(|e| Error::io(path, e)),
-        None => std::io::stdout()
-            .write_all(text.as_bytes())
-            .map_err(|e| Error::io("stdout", e)),
+        None => {
+            super::write_stdout(text.as_bytes());
+            Ok(())
+        }
     }
 }

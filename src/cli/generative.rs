@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::emit;
-use super::train::progress_bar;
+use super::progress::Progress;
 use adasid::data::embeddings::read_keys;
 use adasid::database::Database;
 use adasid::error::Result;
@@ -85,13 +85,12 @@ pub fn train(a: GenTrainArgs) -> Result<()> {
     let device = parse_device(&a.common.device)?;
     let db = Database::open(&a.common.db)?;
     let corpus = corpus(&a.common, &db)?;
-    let pb = progress_bar(a.common.json);
-    pb.set_length(cfg.epochs as u64);
+    let progress = Progress::new("gen-train");
+    let epochs = cfg.epochs;
     let (model, history) = GenRetriever::train(cfg, &db.layout(), &corpus, device, |e| {
-        pb.set_position(e.epoch as u64);
-        pb.set_message(format!("loss {:.4} ({:.1}s)", e.loss, e.seconds));
+        progress.step(e.epoch, epochs, &format!("loss {:.4} ({:.1}s)", e.loss, e.seconds))
     })?;
-    pb.finish_and_clear();
+    progress.finish();
     db.upsert_with_blobs(&[], model.to_blobs()?)?;
     let train_seconds: f64 = history.iter().map(|e| e.seconds).sum();
     let value = json!({

@@ -7,6 +7,7 @@ mod eval;
 mod export;
 mod generative;
 mod ingest;
+mod progress;
 mod query;
 mod serving;
 mod stats;
@@ -125,11 +126,33 @@ fn tokens_text(tokens: &Value) -> String {
 
 /// Prints `value` as one JSON line, or the human text.
 fn emit(json: bool, value: &Value, human: impl FnOnce() -> String) {
-    if json {
-        println!("{value}");
-    } else {
-        print!("{}", human());
+    let text = match json {
+        true => format!("{value}\n"),
+        false => human(),
+    };
+    write_stdout(text.as_bytes());
+}
+
+/// Writes to stdout; a reader that went away (`adasid ... | head`) ends
+/// the output quietly instead of as an error.
+fn write_stdout(bytes: &[u8]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: stdout: {e}");
+        std::process::exit(1);
     }
+}
+
+/// An error as one JSON object for `--json`: `{"error": {"kind", "message"}}`,
+/// `kind` naming the [`Error`] variant so a program can tell bad input from
+/// a failure underneath.
+pub fn error_json(e: &Error) -> Value {
+    let kind = format!("{e:?}");
+    let kind = kind.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("Error");
+    serde_json::json!({ "error": { "kind": kind, "message": e.to_string() } })
 }
 
 /// Parses `cpu` or `cuda:N`.

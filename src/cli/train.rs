@@ -2,9 +2,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::ValueEnum;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
+use super::progress::Progress;
 use super::{emit, parse_device};
 use adasid::data::embeddings::{self, Dataset};
 use adasid::database::Database;
@@ -218,18 +218,6 @@ fn norm_popularity_spearman(data: &Dataset) -> Option<f64> {
     Some(spearman(&norms, counts))
 }
 
-pub(crate) fn progress_bar(hidden: bool) -> ProgressBar {
-    let pb = if hidden {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(1)
-    };
-    pb.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"),
-    );
-    pb
-}
-
 fn epoch_message(s: &EpochStats) -> String {
     let min_util = s.utilisation.iter().copied().fold(1.0, f64::min);
     format!(
@@ -245,6 +233,32 @@ fn epoch_message(s: &EpochStats) -> String {
         1.0 - s.target_share,
         s.seconds
     )
+}
+
+/// What one entry of a training history is: an epoch of a neural
+/// tokenizer, or one residual level of RQ-Kmeans.
+fn step_unit(model: &Tokenizer) -> &'static str {
+    match model {
+        Tokenizer::RqKmeans(_) => "level",
+        _ => "epoch",
+    }
+}
+
+/// Below this share of used codes a codebook has collapsed.
+const COLLAPSED: f64 = 0.05;
+
+/// Says loudly on stderr when a codebook of the stored SIDs collapsed
+/// (a short or diverged run), since a table row is easy to miss.
+pub(crate) fn warn_collapsed(stats: &IndexStats) {
+    for p in stats.positions.iter().filter(|p| p.utilisation < COLLAPSED) {
+        eprintln!(
+            "warning: the codebook of position {} collapsed: the SIDs use {:.1}% of its {} codes \
+             (train longer, or lower the learning rate)",
+            p.position,
+            100.0 * p.utilisation,
+            stats.codebook_size
+        );
+    }
 }
 
 /// Quality figures of a trained database as JSON, shared with `demo`.
@@ -274,25 +288,26 @@ pub fn train(a: TrainArgs) -> Result<()> {
              the norm is a poor evidence signal here, consider --n-norm popularity"
         );
     }
-    let pb = progress_bar(a.json);
+    let progress = Progress::new(cfg.name());
     let built = pipeline::train_database(&a.db, &cfg, &data, &meta, device, |s| {
-        pb.set_length(s.of as u64);
-        pb.set_position(s.step as u64);
-        pb.set_message(s.message.to_string());
+        progress.step(s.step, s.of, s.message)
     })?;
-    pb.finish_and_clear();
+    progress.finish();
     let (db, trained, recon) = (built.db, built.trained, built.recon);
     let model = &trained.tokenizer;
     let items = built.report.inserted;
     let stats = index_stats(&db.read().index);
     let last = trained.adasid_last.as_ref();
     let steps = trained.history.as_array().map_or(0, |h| h.len());
+    let unit = step_unit(model);
+    warn_collapsed(&stats);
     let mut quality = quality_json(&stats, last);
     quality["recon"] = json!(recon);
     let value = json!({
         "tokenizer": model.name(),
         "items": items,
         "steps": steps,
+        "step": unit,
         "train_seconds": trained.seconds,
         "seconds_per_step": trained.seconds / steps.max(1) as f64,
         "seconds": start.elapsed().as_secs_f64(),
@@ -303,20 +318,10 @@ pub fn train(a: TrainArgs) -> Result<()> {
     });
     emit(a.json, &value, || {
         let mut out = format!(
-            "trained {} on {} items: {steps} {}, {:.2}s per {}, {:.1}s in all\n",
+            "trained {} on {} items: {steps} {unit}s, {:.2}s per {unit}, {:.1}s in all\n",
             model.name(),
             items,
-            if model.name() == "rq-kmeans" {
-                "levels"
-            } else {
-                "epochs"
-            },
             trained.seconds / steps.max(1) as f64,
-            if model.name() == "rq-kmeans" {
-                "level"
-            } else {
-                "epoch"
-            },
             start.elapsed().as_secs_f64()
         );
         if let Some(s) = last {

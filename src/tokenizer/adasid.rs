@@ -76,7 +76,10 @@ pub struct EpochStats {
     pub masked_share: f64,
     /// The catalogue's target masked share, mean of θ·(1 − N_norm).
     pub target_share: f64,
-    /// Share of codes used in the epoch, per codebook.
+    /// Share of codes used by the epoch's training batches, per codebook
+    /// (before dead codes are re-seeded; the stored SIDs' own share is in
+    /// the index statistics).
+    #[serde(rename = "batch_utilisation")]
     pub utilisation: Vec<f64>,
     /// Wall time of the epoch.
     pub seconds: f64,

@@ -43,6 +43,15 @@ pub struct Trained {
 }
 
 impl TokenizerConfig {
+    /// The tokenizer's name, as [`Tokenizer::name`] spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TokenizerConfig::AdaSid(_) => "adasid",
+            TokenizerConfig::RqKmeans(_) => "rq-kmeans",
+            TokenizerConfig::RqVae(_) => "rq-vae",
+        }
+    }
+
     /// The data-folder files it reads.
     pub fn data_spec(&self) -> &DataSpec {
         match self {

@@ -408,3 +408,36 @@ fn meta_then_filtered_lookup_and_snapshot() {
     ]);
     assert!(err.contains("--filter needs --db"), "{err}");
 }
+
+#[test]
+fn programs_get_json_errors_new_spellings_and_a_quiet_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db").display().to_string();
+    let tokens = write(dir.path(), "t.tsv", TOKENS);
+    // K is --codebook-size; a result count is --k or --count.
+    let r = json(&["ingest-tokens", "--db", &db, "--tokens", &tokens, "--codebook-size", "32", "--json"]);
+    assert_eq!(r["inserted"], 5);
+    let r = json(&["similar", "--db", &db, "--item", "a", "--count", "2", "--json"]);
+    assert_eq!(r["candidates"].as_array().unwrap().len(), 2);
+    assert_eq!(r["sid"], serde_json::json!([3, 17, 5, 1, 0]));
+    // Under --json an error is one JSON object on stderr naming its kind.
+    let err = fails(&["similar", "--db", &db, "--item", "nobody", "--json"]);
+    let err: Value = serde_json::from_str(err.trim()).expect("one JSON object");
+    assert_eq!(err["error"]["kind"], "UnknownKey");
+    assert!(err["error"]["message"].as_str().unwrap().contains("nobody"));
+    let err = fails(&["lookup", "--db", &db, "--prefix", "3,99", "--json"]);
+    let err: Value = serde_json::from_str(err.trim()).unwrap();
+    assert_eq!(err["error"]["kind"], "InvalidArgument");
+    // A reader that stops early (`| head -c 1`) ends the output quietly.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_adasid"))
+        .args(["export", "--db", &db, "--format", "tsv"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("Broken pipe") && !stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+}

@@ -230,7 +230,7 @@ fn train_eval_and_compare_from_the_command_line() {
         "--json",
     ]);
     assert_eq!(r["tokenizer"], "rq-kmeans");
-    assert_eq!(r["steps"], 3);
+    assert_eq!((r["steps"].as_u64(), r["step"].as_str()), (Some(3), Some("level")));
     assert!(r["quality"]["recon"]["behavior"].is_number());
 
     let e = json(&["eval", "--db", &p("rqk"), "--data", &p("data"), "--json"]);

@@ -23,7 +23,7 @@ fn train_on_90_percent_then_encode_the_rest() {
     write(&dir.path().join("new"), &all.subset(&new), &spec).unwrap();
     std::fs::write(p("cfg.toml"), CONFIG).unwrap();
 
-    let r = json(&[
+    let (ok, out, err) = adasid(&[
         "train",
         "--data",
         &p("old"),
@@ -33,6 +33,13 @@ fn train_on_90_percent_then_encode_the_rest() {
         &p("cfg.toml"),
         "--json",
     ]);
+    assert!(ok, "{err}");
+    // Without a terminal, progress is a line per epoch on stderr, --json or not.
+    for epoch in 1..=12 {
+        assert!(err.contains(&format!("adasid {epoch}/12 ")), "epoch {epoch} not reported: {err}");
+    }
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((r["steps"].as_u64(), r["step"].as_str()), (Some(12), Some("epoch")));
     assert_eq!(r["items"], 1350);
     assert_eq!(r["history"].as_array().unwrap().len(), 12);
     assert!(r["norm_popularity_spearman"].as_f64().unwrap() > 0.0);
