@@ -21,7 +21,12 @@ const K: u32 = 64;
 /// Item `id`'s full SID: three semantic tokens unique per item, then the
 /// disambiguation token 0.
 fn sid(id: u32) -> [Token; 4] {
-    [(id % K) as Token, (id / K % K) as Token, (id / (K * K) % K) as Token, 0]
+    [
+        (id % K) as Token,
+        (id / K % K) as Token,
+        (id / (K * K) % K) as Token,
+        0,
+    ]
 }
 
 /// One request line, answered from `view`.
@@ -36,9 +41,9 @@ fn answer(view: &dyn ReadView, line: &str) -> String {
         "NEXT" => view
             .next_tokens(&prefix())
             .map_or("invalid".to_string(), format_tokens),
-        "KEY" => view
-            .id(arg)
-            .map_or("unknown".to_string(), |id| format_tokens(view.sid(id).unwrap().0)),
+        "KEY" => view.id(arg).map_or("unknown".to_string(), |id| {
+            format_tokens(view.sid(id).unwrap().0)
+        }),
         _ => "error: unknown verb".to_string(),
     }
 }
@@ -58,8 +63,18 @@ fn main() -> adasid::Result<()> {
     snap.verify()?;
 
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| adasid::Error::io("bind", e))?;
-    let addr = listener.local_addr().map_err(|e| adasid::Error::io("bind", e))?;
-    let requests = ["ITEMS 3,17", "ITEMS 3", "NEXT 3", "NEXT ", "KEY item-00042", "KEY nobody", "ITEMS 63,63,63"];
+    let addr = listener
+        .local_addr()
+        .map_err(|e| adasid::Error::io("bind", e))?;
+    let requests = [
+        "ITEMS 3,17",
+        "ITEMS 3",
+        "NEXT 3",
+        "NEXT ",
+        "KEY item-00042",
+        "KEY nobody",
+        "ITEMS 63,63,63",
+    ];
     let answers = std::thread::scope(|s| {
         let server = s.spawn(|| {
             let (conn, _) = listener.accept().expect("one client");
@@ -89,7 +104,10 @@ fn main() -> adasid::Result<()> {
     for (request, got) in requests.iter().zip(&answers) {
         let want = answer(&live, request);
         assert_eq!(got, &want, "{request}");
-        println!("{request:<16} -> {}", got.chars().take(60).collect::<String>());
+        println!(
+            "{request:<16} -> {}",
+            got.chars().take(60).collect::<String>()
+        );
     }
     println!(
         "{} requests over loopback answered from a {bytes}-byte snapshot of {ITEMS} items, all equal to the index",

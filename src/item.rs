@@ -73,7 +73,11 @@ mod tests {
     use crate::sid::EMPTY;
 
     fn item(tokens: Vec<Token>, weights: Vec<f32>) -> NewItem {
-        NewItem { key: "a".into(), tokens, weights }
+        NewItem {
+            key: "a".into(),
+            tokens,
+            weights,
+        }
     }
 
     #[test]
@@ -84,7 +88,11 @@ mod tests {
         let v = item(vec![1, 2, 3, 7], vec![0.5]).validate(&layout).unwrap();
         assert_eq!((v.tokens(), v.requested()), (&[1, 2, 3][..], Some(7)));
         assert!(item(vec![1, 2, 3, 8], vec![]).validate(&layout).is_err());
-        assert!(item(vec![1, 2, 3, EMPTY], vec![]).validate(&layout).is_err());
+        assert!(
+            item(vec![1, 2, 3, EMPTY], vec![])
+                .validate(&layout)
+                .is_err()
+        );
         assert!(item(vec![1, 2], vec![]).validate(&layout).is_err());
         assert!(item(vec![EMPTY, 2, 3], vec![]).validate(&layout).is_err());
     }

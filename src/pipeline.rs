@@ -47,7 +47,8 @@ pub fn train_database(
     let model = &trained.tokenizer;
     let items = model.encode(data)?;
     let recon = recon_error(data, &model.reconstruct(data)?)?;
-    let (db, report) = Database::create_with(path, model.layout(), &items, meta, model.to_blobs()?)?;
+    let (db, report) =
+        Database::create_with(path, model.layout(), &items, meta, model.to_blobs()?)?;
     Ok(Built {
         db,
         trained,

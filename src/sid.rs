@@ -175,7 +175,9 @@ impl SidLayout {
             let weight = pos.checked_sub(first).and_then(|b| weights.get(b));
             match (*token == EMPTY, weight) {
                 (true, Some(&w)) if w != 0.0 => {
-                    return Err(format!("position {pos} is empty but has routing weight {w}"));
+                    return Err(format!(
+                        "position {pos} is empty but has routing weight {w}"
+                    ));
                 }
                 (false, Some(&w)) if w == 0.0 => *token = EMPTY,
                 _ => {}
@@ -195,7 +197,9 @@ impl SidLayout {
             ));
         }
         match weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
-            Some(w) => Err(format!("routing weight {w} is not a finite non-negative number")),
+            Some(w) => Err(format!(
+                "routing weight {w} is not a finite non-negative number"
+            )),
             None => Ok(()),
         }
     }
@@ -232,7 +236,8 @@ impl SidLayout {
             )));
         }
         for (pos, &token) in prefix.iter().enumerate() {
-            self.check_token(pos, token).map_err(Error::InvalidArgument)?;
+            self.check_token(pos, token)
+                .map_err(Error::InvalidArgument)?;
         }
         Ok(())
     }

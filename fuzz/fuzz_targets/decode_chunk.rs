@@ -11,6 +11,11 @@ fuzz_target!(|data: &[u8]| {
     let framed = frame::encode(Kind::Chunk, data);
     if let Ok(chunk) = Chunk::decode(&framed) {
         let canonical = chunk.encode();
-        assert_eq!(Chunk::decode(&canonical).expect("canonical form decodes").encode(), canonical);
+        assert_eq!(
+            Chunk::decode(&canonical)
+                .expect("canonical form decodes")
+                .encode(),
+            canonical
+        );
     }
 });

@@ -4,7 +4,9 @@ use adasid::sid::{decode_prefix_key, prefix_key};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(tokens) = decode_prefix_key(data) else { return };
+    let Ok(tokens) = decode_prefix_key(data) else {
+        return;
+    };
     assert_eq!(prefix_key(&tokens), data);
     let half = tokens.len() / 2;
     let (a, b) = (&tokens[..half], &tokens[half..]);

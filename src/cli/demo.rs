@@ -13,9 +13,9 @@ use adasid::data::embeddings::write;
 
 use adasid::error::{Error, Result};
 use adasid::index::{CandidateMode, CandidateQuery};
+use adasid::pipeline;
 use adasid::sid::format_tokens;
 use adasid::stats::index_stats;
-use adasid::pipeline;
 use adasid::tokenizer::{AdaSidConfig, Tokenizer, TokenizerConfig};
 
 #[derive(clap::Args, Debug)]
@@ -82,9 +82,14 @@ pub fn run(a: Args) -> Result<()> {
     }
     let progress = Progress::new("training ADA-SID, epoch");
     let config = TokenizerConfig::AdaSid(cfg);
-    let built = pipeline::train_database(&db_path, &config, &data, &[], candle_core::Device::Cpu, |s| {
-        progress.step(s.step, s.of, s.message)
-    })?;
+    let built = pipeline::train_database(
+        &db_path,
+        &config,
+        &data,
+        &[],
+        candle_core::Device::Cpu,
+        |s| progress.step(s.step, s.of, s.message),
+    )?;
     progress.finish();
     let train_s = start.elapsed().as_secs_f64();
     let db = built.db;
@@ -133,11 +138,11 @@ pub fn run(a: Args) -> Result<()> {
         "train_seconds": train_s,
         "seconds": total_s,
         "database": a.out.as_ref().map(|_| db_path.display().to_string()),
-        "item": item_json(&state, id),
-        "prefix": format_tokens(prefix),
+        "item": item_json(&*state, id),
+        "prefix": super::tokens_json(prefix),
         "prefix_count": index.count(prefix),
         "prefix_items": under,
-        "next_tokens": format_tokens(next),
+        "next_tokens": super::tokens_json(next),
         "candidates_prefix": by_prefix,
         "candidates_overlap": by_overlap,
         "quality": quality_json(&stats, last),

@@ -4,14 +4,12 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::{emit, parse_device};
 use super::progress::Progress;
+use super::{emit, parse_device};
 use adasid::data::embeddings;
 use adasid::database::Database;
 use adasid::error::{Error, Result};
-use adasid::eval::{
-    self, EvalOptions, EvalReport, RankMetrics, RetrievalReport, Split, sequences,
-};
+use adasid::eval::{self, EvalOptions, EvalReport, RankMetrics, RetrievalReport, Split, sequences};
 use adasid::pipeline;
 use adasid::tokenizer::{
     AdaSidConfig, Inputs, NormSource, RqKmeansConfig, RqVaeConfig, TokenizerConfig,

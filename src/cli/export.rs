@@ -74,7 +74,7 @@ pub fn run(a: Args) -> Result<()> {
                 let key = state.key(id).expect("keyed").to_string();
                 let v = match a.format {
                     Format::Tokens => json!(token_strings(&layout, sid)),
-                    _ => json!({ "sid": format_tokens(sid), "weights": weights }),
+                    _ => json!({ "sid": super::tokens_json(sid), "weights": weights }),
                 };
                 map.insert(key, v);
             }

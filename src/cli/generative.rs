@@ -6,13 +6,13 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::emit;
+use super::parse_device;
 use super::progress::Progress;
 use adasid::data::embeddings::read_keys;
 use adasid::database::Database;
 use adasid::error::Result;
 use adasid::eval::{Split, sequences};
 use adasid::generative::{Corpus, GenConfig, GenReport, GenRetriever};
-use super::parse_device;
 
 /// Options both commands share.
 #[derive(clap::Args, Debug)]
@@ -88,7 +88,11 @@ pub fn train(a: GenTrainArgs) -> Result<()> {
     let progress = Progress::new("gen-train");
     let epochs = cfg.epochs;
     let (model, history) = GenRetriever::train(cfg, &db.layout(), &corpus, device, |e| {
-        progress.step(e.epoch, epochs, &format!("loss {:.4} ({:.1}s)", e.loss, e.seconds))
+        progress.step(
+            e.epoch,
+            epochs,
+            &format!("loss {:.4} ({:.1}s)", e.loss, e.seconds),
+        )
     })?;
     progress.finish();
     db.upsert_with_blobs(&[], model.to_blobs()?)?;
@@ -121,7 +125,7 @@ fn report_text(r: &GenReport) -> String {
 
 pub fn eval(a: GenEvalArgs) -> Result<()> {
     let db = Database::open(&a.common.db)?;
-    let model = GenRetriever::from_blobs(&db, parse_device(&a.common.device)?)?;
+    let model = GenRetriever::from_blobs(&db, db.layout(), parse_device(&a.common.device)?)?;
     let corpus = corpus(&a.common, &db)?;
     let split = Split::from_name(&a.split).unwrap_or(Split::Test);
     let state = db.read();

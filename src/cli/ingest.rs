@@ -4,11 +4,10 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{DbArgs, emit};
-use adasid::data::tokens;
 use adasid::NewItem;
+use adasid::data::tokens;
 use adasid::database::Database;
 use adasid::error::{Error, Result};
-
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -119,7 +119,11 @@ fn tokens_json(tokens: &[adasid::Token]) -> Value {
 fn tokens_text(tokens: &Value) -> String {
     let parts: Vec<String> = tokens
         .as_array()
-        .map(|a| a.iter().map(|t| t.as_u64().map_or("-".into(), |n| n.to_string())).collect())
+        .map(|a| {
+            a.iter()
+                .map(|t| t.as_u64().map_or("-".into(), |n| n.to_string()))
+                .collect()
+        })
         .unwrap_or_default();
     parts.join(",")
 }
@@ -151,7 +155,10 @@ fn write_stdout(bytes: &[u8]) {
 /// a failure underneath.
 pub fn error_json(e: &Error) -> Value {
     let kind = format!("{e:?}");
-    let kind = kind.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("Error");
+    let kind = kind
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("Error");
     serde_json::json!({ "error": { "kind": kind, "message": e.to_string() } })
 }
 

@@ -154,7 +154,10 @@ pub fn lookup(a: LookupArgs) -> Result<()> {
 
 pub fn next(a: NextArgs) -> Result<()> {
     let (prefix, next) = with_view(&a.db, &a.prefix, |view, _, prefix| {
-        Ok((prefix.to_vec(), view.next_tokens(prefix).map(<[Token]>::to_vec)))
+        Ok((
+            prefix.to_vec(),
+            view.next_tokens(prefix).map(<[Token]>::to_vec),
+        ))
     })?;
     let valid = next.is_some();
     let tokens = next.as_deref().unwrap_or(&[]);

@@ -10,9 +10,9 @@ use adasid::data::embeddings::{self, Dataset};
 use adasid::database::Database;
 use adasid::error::{Error, Result};
 
-use adasid::stats::{IndexStats, index_stats};
-use adasid::pipeline;
 use adasid::eval::spearman;
+use adasid::pipeline;
+use adasid::stats::{IndexStats, index_stats};
 use adasid::tokenizer::{
     AdaSidConfig, EpochStats, Inputs, NormSource, RqKmeansConfig, RqVaeConfig, Tokenizer,
     TokenizerConfig,

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
-use crate::item::NewItem;
 use crate::error::{Error, Result};
+use crate::item::NewItem;
 use crate::sid::{SidLayout, parse_tokens};
 
 /// One parsed line, before it is checked against a layout.
@@ -100,13 +100,11 @@ pub fn infer_layout(lines: &[TokenLine], k: u32, behavior: Option<u32>) -> Resul
 /// its disambiguation token); the error names file and line.
 pub fn validate(file: &str, lines: &[TokenLine], layout: &SidLayout) -> Result<()> {
     for l in lines {
-        l.item
-            .validate(layout)
-            .map_err(|message| Error::Input {
-                file: file.to_string(),
-                line: l.line,
-                message,
-            })?;
+        l.item.validate(layout).map_err(|message| Error::Input {
+            file: file.to_string(),
+            line: l.line,
+            message,
+        })?;
     }
     Ok(())
 }

@@ -36,7 +36,10 @@ impl FilterSlot {
     }
 
     pub(super) fn get(&self) -> Option<Arc<Filters>> {
-        self.filters.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.filters
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn set(&self, filters: Option<Arc<Filters>>) {
@@ -48,7 +51,10 @@ impl FilterSlot {
     }
 
     fn is_stale(&self) -> bool {
-        self.stale.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+        self.stale
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
     }
 }
 
@@ -203,7 +209,10 @@ impl Database {
 
 /// Whether an error came from the metadata index itself (not the query).
 fn is_index_failure(e: &Error) -> bool {
-    matches!(e, Error::Metadata(_) | Error::DataCorruption { .. } | Error::Io { .. })
+    matches!(
+        e,
+        Error::Metadata(_) | Error::DataCorruption { .. } | Error::Io { .. }
+    )
 }
 
 fn all_meta(store: &Store) -> Result<Vec<(ItemId, crate::data::meta::Meta)>> {

@@ -66,7 +66,11 @@ impl Database {
     /// Creates an empty database.
     pub fn create(path: &Path, layout: SidLayout) -> Result<Database> {
         let store = Store::create(path, layout)?;
-        Ok(Self::from_parts(store, Index::new(layout), KeyMap::default()))
+        Ok(Self::from_parts(
+            store,
+            Index::new(layout),
+            KeyMap::default(),
+        ))
     }
 
     /// Whether a database exists at `path`.

@@ -27,7 +27,8 @@ pub(super) fn plan(state: &State, items: &[NewItem], mut next_id: u32) -> Result
     let mut seen = HashSet::with_capacity(items.len());
     let mut planned = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let bad = |m: String| Error::InvalidArgument(format!("item '{}' (#{}): {m}", item.key, i + 1));
+        let bad =
+            |m: String| Error::InvalidArgument(format!("item '{}' (#{}): {m}", item.key, i + 1));
         let (semantic, weights, requested) = item.validate(&layout).map_err(bad)?.into_parts();
         if !seen.insert(item.key.as_str()) {
             return Err(Error::InvalidArgument(format!(

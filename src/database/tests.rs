@@ -30,14 +30,25 @@ fn a_write_that_reports_ok_is_visible_and_durable_though_the_filter_update_faile
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let db = Database::create(&path, SidLayout::new(2, 16, 0).unwrap()).unwrap();
-    db.upsert_with_meta(&[item("a", vec![1, 2])], &[("a".into(), meta("opi"))], vec![])
-        .unwrap();
+    db.upsert_with_meta(
+        &[item("a", vec![1, 2])],
+        &[("a".into(), meta("opi"))],
+        vec![],
+    )
+    .unwrap();
     fail_filters(&db, true);
     let report = db
-        .upsert_with_meta(&[item("b", vec![1, 3])], &[("b".into(), meta("opi"))], vec![])
+        .upsert_with_meta(
+            &[item("b", vec![1, 3])],
+            &[("b".into(), meta("opi"))],
+            vec![],
+        )
         .unwrap();
     assert_eq!(report.inserted, 1);
-    assert!(db.health().filters_stale.is_some(), "the failed update is reported");
+    assert!(
+        db.health().filters_stale.is_some(),
+        "the failed update is reported"
+    );
     let b = db.read().id("b").unwrap();
     assert!(db.read().index.contains(b));
     // The next filtered search repairs the index from the store.
@@ -64,17 +75,29 @@ fn a_write_that_reports_err_left_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let db = Database::create(&path, SidLayout::new(2, 16, 0).unwrap()).unwrap();
-    db.upsert_with_meta(&[item("a", vec![1, 2])], &[("a".into(), meta("opi"))], vec![])
-        .unwrap();
+    db.upsert_with_meta(
+        &[item("a", vec![1, 2])],
+        &[("a".into(), meta("opi"))],
+        vec![],
+    )
+    .unwrap();
     fail_filters(&db, true);
     // Metadata for a key that is neither stored nor in the batch.
     let err = db
-        .upsert_with_meta(&[item("b", vec![1, 3])], &[("zz".into(), meta("x"))], vec![])
+        .upsert_with_meta(
+            &[item("b", vec![1, 3])],
+            &[("zz".into(), meta("x"))],
+            vec![],
+        )
         .unwrap_err();
     assert!(matches!(err, Error::UnknownKey(_)), "{err}");
     // A token out of range.
     assert!(db.upsert(&[item("c", vec![1, 16])]).is_err());
-    assert_eq!(db.health().filters_stale, None, "a refused write touched nothing");
+    assert_eq!(
+        db.health().filters_stale,
+        None,
+        "a refused write touched nothing"
+    );
     fail_filters(&db, false);
     drop(db);
     let db = Database::open(&path).unwrap();

@@ -153,7 +153,10 @@ impl Database {
         let mut store = self.lock_store();
         let ids: Vec<ItemId> = {
             let state = self.read();
-            let mut ids = keys.iter().map(|k| state.id(k)).collect::<Result<Vec<_>>>()?;
+            let mut ids = keys
+                .iter()
+                .map(|k| state.id(k))
+                .collect::<Result<Vec<_>>>()?;
             ids.sort_unstable();
             ids.dedup();
             ids
@@ -171,7 +174,10 @@ impl Database {
         };
         // Unpublish first, so no reader sees an item whose record is being
         // deleted; put the items back if the commit fails.
-        let removed = unpublish(&mut self.state.write().unwrap_or_else(|p| p.into_inner()), &ids)?;
+        let removed = unpublish(
+            &mut self.state.write().unwrap_or_else(|p| p.into_inner()),
+            &ids,
+        )?;
         if let Err(e) = store.commit(commit) {
             let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
             for (id, key, sid, weights) in removed {

@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use super::metrics::{Accumulator, RankMetrics, rank_of};
 use super::sequences::Split;
-use crate::database::State;
 use crate::index::{CandidateMode, CandidateQuery, ItemId};
+use crate::view::ReadView;
 
 /// Figures of one candidate mode.
 #[derive(Clone, Debug, Serialize)]
@@ -24,8 +24,8 @@ pub struct RetrievalReport {
 
 /// The inputs every mode shares.
 pub struct Task<'a> {
-    /// The database state.
-    pub state: &'a State,
+    /// The items and their SIDs (a database's read view or a snapshot).
+    pub state: &'a (dyn ReadView + Sync),
     /// Database id of each catalogue row (`None`: not stored).
     pub ids: &'a [Option<ItemId>],
     /// Item sequences (catalogue rows).
@@ -63,8 +63,8 @@ impl Task<'_> {
             sums.2 += 1;
             return;
         };
-        let (tokens, weights) = self.state.index.sid(q).expect("keyed items are indexed");
-        let found = self.state.index.candidates(&CandidateQuery {
+        let (tokens, weights) = self.state.sid(q).expect("keyed items are indexed");
+        let found = self.state.candidates(&CandidateQuery {
             tokens,
             weights,
             k: self.cutoffs.iter().copied().max().unwrap_or(0),

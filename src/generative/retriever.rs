@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::net::{GenNet, GenShape, token_id};
-use crate::database::{Database, State};
+use crate::blobs::BlobSource;
 use crate::decode::{BeamSearch, Precomputed};
 use crate::error::{Error, Result};
 use crate::eval::{Accumulator, RankMetrics, Split, popularity_quartiles, rank_of, sequences};
@@ -20,6 +20,7 @@ use crate::index::ItemId;
 use crate::model::ParamStore;
 use crate::model::params::ml;
 use crate::sid::{SidLayout, Token};
+use crate::view::ReadView;
 
 /// Blob names of a stored retriever.
 pub mod blobs {
@@ -131,11 +132,11 @@ pub struct Corpus {
 
 impl Corpus {
     /// Looks up every catalogue key in `state`.
-    pub fn new(state: &State, keys: &[String], sequences: Vec<Vec<u32>>) -> Corpus {
-        let ids: Vec<Option<ItemId>> = keys.iter().map(|k| state.keys.id(k)).collect();
+    pub fn new(state: &dyn ReadView, keys: &[String], sequences: Vec<Vec<u32>>) -> Corpus {
+        let ids: Vec<Option<ItemId>> = keys.iter().map(|k| state.id(k).ok()).collect();
         let sids = ids
             .iter()
-            .map(|id| id.and_then(|i| state.index.sid(i)).map(|(s, _)| s.to_vec()))
+            .map(|id| id.and_then(|i| state.sid(i)).map(|(s, _)| s.to_vec()))
             .collect();
         Corpus {
             sids,
@@ -373,7 +374,7 @@ impl GenRetriever {
     /// every user in the group. `users` caps how many users are scored.
     pub fn evaluate(
         &self,
-        state: &State,
+        state: &dyn ReadView,
         corpus: &Corpus,
         split: Split,
         beams: usize,
@@ -398,7 +399,7 @@ impl GenRetriever {
             }
         }
         cases.truncate(users.unwrap_or(usize::MAX));
-        let layout = *state.index.layout();
+        let layout = *state.layout();
         let mut searches: Vec<BeamSearch> = (0..GROUP)
             .map(|_| BeamSearch::new(layout, beams))
             .collect::<Result<_>>()?;
@@ -423,7 +424,7 @@ impl GenRetriever {
     /// Beam-searches a group of users in lockstep.
     fn decode_group(
         &self,
-        state: &State,
+        state: &dyn ReadView,
         corpus: &Corpus,
         group: &[(Vec<u32>, u32, ItemId)],
         searches: &mut [BeamSearch],
@@ -465,14 +466,17 @@ impl GenRetriever {
             for (u, s) in searches.iter_mut().enumerate() {
                 let offset = u * width * shape.vocab;
                 let mut given = Precomputed(&logp[offset..offset + s.beams() * shape.vocab]);
-                s.step(Some(&state.index), &mut given, depth)?;
+                s.step(Some(state.as_index()), &mut given, depth)?;
                 let base = (u * width) as u32;
                 parents.extend(s.parents().map(|p| base + p as u32));
                 parents.resize((u + 1) * width, base);
             }
             cache.reorder(&parents)?;
         }
-        searches.iter().map(|s| s.finish(&state.index)).collect()
+        searches
+            .iter()
+            .map(|s| s.finish(state.as_index()))
+            .collect()
     }
 
     /// The blobs that store it in a database.
@@ -489,11 +493,15 @@ impl GenRetriever {
     }
 
     /// Loads the retriever stored in `db`.
-    pub fn from_blobs(db: &Database, device: Device) -> Result<GenRetriever> {
+    pub fn from_blobs(
+        db: &(impl BlobSource + ?Sized),
+        layout: SidLayout,
+        device: Device,
+    ) -> Result<GenRetriever> {
         let missing = |name: &str| {
             Error::InvalidArgument(format!(
                 "{} holds no generative retriever (missing '{name}'); run `adasid gen-train` first",
-                db.path().display()
+                db.describe()
             ))
         };
         let text = db
@@ -502,7 +510,7 @@ impl GenRetriever {
         let text =
             String::from_utf8(text).map_err(|_| Error::corruption(blobs::CONFIG, "not UTF-8"))?;
         let cfg: GenConfig = crate::tokenizer::config::parse_toml(blobs::CONFIG, &text)?;
-        let model = GenRetriever::build(cfg, &db.layout(), device)?;
+        let model = GenRetriever::build(cfg, &layout, device)?;
         let weights = db
             .blob(blobs::WEIGHTS)?
             .ok_or_else(|| missing(blobs::WEIGHTS))?;

@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use super::Reconstruction;
 use super::config::{AdaSidConfig, NormSource};
+use crate::blobs::BlobSource;
 use crate::codec::{self, Kind, Matrix};
 use crate::data::embeddings::Dataset;
-use crate::blobs::BlobSource;
-use crate::item::NewItem;
 use crate::error::{Error, Result};
+use crate::item::NewItem;
 use crate::model::losses::{alignment_weight, n_norm, sparsity_target};
 use crate::model::params::ml;
 use crate::model::{AdaSidNet, Batch, ForwardOptions, NetShape, ParamStore, SparsityController};

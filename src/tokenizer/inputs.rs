@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::embeddings::{Dataset, Table};
-use crate::item::NewItem;
 use crate::error::{Error, Result};
+use crate::item::NewItem;
 use crate::sid::Token;
 
 /// Which modalities a residual tokenizer reads.

@@ -20,10 +20,10 @@ pub use inputs::Inputs;
 pub use rq_kmeans::{RqKmeans, RqKmeansConfig};
 pub use rq_vae::{Distance, RqVae, RqVaeConfig, RqVaeEpoch};
 
-use crate::data::embeddings::{DataSpec, Dataset, Table};
 use crate::blobs::BlobSource;
-use crate::item::NewItem;
+use crate::data::embeddings::{DataSpec, Dataset, Table};
 use crate::error::{Error, Result};
+use crate::item::NewItem;
 use crate::sid::SidLayout;
 
 /// A tokenizer's reconstruction of its inputs, one table per modality.

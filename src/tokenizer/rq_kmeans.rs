@@ -13,11 +13,11 @@ use super::Reconstruction;
 use super::config::read_toml;
 use super::inputs::{Inputs, concatenated, model_inputs, residual_items, split};
 use super::stored;
+use crate::blobs::BlobSource;
 use crate::codec::Matrix;
 use crate::data::embeddings::{DataSpec, Dataset};
-use crate::blobs::BlobSource;
-use crate::item::NewItem;
 use crate::error::{Error, Result};
+use crate::item::NewItem;
 use crate::kmeans::{EuclideanParams, ResidualQuantizer};
 use crate::sid::SidLayout;
 

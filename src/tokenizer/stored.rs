@@ -2,8 +2,8 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::codec::{self, Kind, Matrix};
 use crate::blobs::BlobSource;
+use crate::codec::{self, Kind, Matrix};
 use crate::error::{Error, Result};
 
 /// Blob naming which tokenizer made a database's SIDs.

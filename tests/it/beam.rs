@@ -7,7 +7,6 @@ use adasid::decode::{BeamSearch, StepScorer};
 use adasid::{EMPTY, Index, SidLayout, Token};
 use proptest::prelude::*;
 
-
 use crate::common::HashScorer;
 
 fn column(layout: &SidLayout, t: Token) -> usize {

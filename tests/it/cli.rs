@@ -198,7 +198,9 @@ fn missing_database_and_missing_k_are_clear() {
         "a failed open must not create a database"
     );
     let tokens = write(dir.path(), "t.tsv", TOKENS);
-    assert!(fails(&["ingest-tokens", "--db", &db, "--tokens", &tokens]).contains("--codebook-size"));
+    assert!(
+        fails(&["ingest-tokens", "--db", &db, "--tokens", &tokens]).contains("--codebook-size")
+    );
     let bad = write(dir.path(), "bad.tsv", "a\t1,2\nb\t1,99\n");
     assert!(
         fails(&["ingest-tokens", "--db", &db, "--tokens", &bad, "--k", "8"]).contains("bad.tsv:2:")
@@ -415,9 +417,20 @@ fn programs_get_json_errors_new_spellings_and_a_quiet_closed_pipe() {
     let db = dir.path().join("db").display().to_string();
     let tokens = write(dir.path(), "t.tsv", TOKENS);
     // K is --codebook-size; a result count is --k or --count.
-    let r = json(&["ingest-tokens", "--db", &db, "--tokens", &tokens, "--codebook-size", "32", "--json"]);
+    let r = json(&[
+        "ingest-tokens",
+        "--db",
+        &db,
+        "--tokens",
+        &tokens,
+        "--codebook-size",
+        "32",
+        "--json",
+    ]);
     assert_eq!(r["inserted"], 5);
-    let r = json(&["similar", "--db", &db, "--item", "a", "--count", "2", "--json"]);
+    let r = json(&[
+        "similar", "--db", &db, "--item", "a", "--count", "2", "--json",
+    ]);
     assert_eq!(r["candidates"].as_array().unwrap().len(), 2);
     assert_eq!(r["sid"], serde_json::json!([3, 17, 5, 1, 0]));
     // Under --json an error is one JSON object on stderr naming its kind.
@@ -438,6 +451,9 @@ fn programs_get_json_errors_new_spellings_and_a_quiet_closed_pipe() {
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("Broken pipe") && !stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stderr.contains("Broken pipe") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
     assert!(out.status.success(), "{stderr}");
 }

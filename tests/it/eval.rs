@@ -2,8 +2,6 @@
 //! the store; leave-one-out ranks on a hand-built database; `train
 //! --tokenizer`, `eval` and `compare` end to end on a synthetic data folder.
 
-
-
 use crate::common::{adasid, catalog, json};
 
 use adasid::data::embeddings::{DataSpec, Dataset, write};
@@ -58,9 +56,14 @@ fn every_tokenizer_round_trips_through_the_store() {
         let model = trained.tokenizer;
         let items = model.encode(&data).unwrap();
         let recon = recon_error(&data, &model.reconstruct(&data).unwrap()).unwrap();
-        let (db, _) =
-            Database::create_with(&path, model.layout(), &items, &[], model.to_blobs().unwrap())
-                .unwrap();
+        let (db, _) = Database::create_with(
+            &path,
+            model.layout(),
+            &items,
+            &[],
+            model.to_blobs().unwrap(),
+        )
+        .unwrap();
         drop(db);
 
         let db = Database::open(&path).unwrap();
@@ -122,7 +125,8 @@ fn leave_one_out_ranks_on_a_hand_built_database() {
         item("d", vec![7, 8, 9]),
     ];
     let layout = SidLayout::new(3, 16, 0).unwrap();
-    let (db, _) = Database::create_with(&dir.path().join("db"), layout, &items, &[], vec![]).unwrap();
+    let (db, _) =
+        Database::create_with(&dir.path().join("db"), layout, &items, &[], vec![]).unwrap();
     let state = db.read();
     let ids: Vec<_> = ["a", "b", "c", "d", "e"]
         .iter()
@@ -230,7 +234,10 @@ fn train_eval_and_compare_from_the_command_line() {
         "--json",
     ]);
     assert_eq!(r["tokenizer"], "rq-kmeans");
-    assert_eq!((r["steps"].as_u64(), r["step"].as_str()), (Some(3), Some("level")));
+    assert_eq!(
+        (r["steps"].as_u64(), r["step"].as_str()),
+        (Some(3), Some("level"))
+    );
     assert!(r["quality"]["recon"]["behavior"].is_number());
 
     let e = json(&["eval", "--db", &p("rqk"), "--data", &p("data"), "--json"]);

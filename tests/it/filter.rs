@@ -323,7 +323,10 @@ fn a_damaged_metadata_index_is_rebuilt_on_open_and_answers_like_a_scan() {
         .filter(|n| !n.starts_with(".tantivy"))
         .collect();
     files.sort();
-    let extensions: BTreeSet<&str> = files.iter().filter_map(|f| f.rsplit_once('.').map(|p| p.1)).collect();
+    let extensions: BTreeSet<&str> = files
+        .iter()
+        .filter_map(|f| f.rsplit_once('.').map(|p| p.1))
+        .collect();
     for kind in ["idx", "pos", "term", "store", "fast", "fieldnorm", "json"] {
         assert!(extensions.contains(kind), "no .{kind} file among {files:?}");
     }
@@ -339,7 +342,10 @@ fn a_damaged_metadata_index_is_rebuilt_on_open_and_answers_like_a_scan() {
             drop(db);
             // Reopening after the repair needs no second one.
             let db = Database::open(&path).unwrap();
-            assert!(!db.health().filters_rebuilt, "{file} damage {how}: repaired once");
+            assert!(
+                !db.health().filters_rebuilt,
+                "{file} damage {how}: repaired once"
+            );
             assert_filters_match(&db, &metas, &checks);
         }
     }

@@ -2,10 +2,8 @@
 //! "next item" rule from sequences, stores itself in the database, and
 //! `gen-eval` (constrained beam search) finds the held-out items.
 
-
-
-use adasid::data::embeddings::{DataSpec, write};
 use crate::common::{adasid, catalog, json};
+use adasid::data::embeddings::{DataSpec, write};
 
 /// Users walk a fixed cycle over the catalogue: item `i` is always followed
 /// by `next(i)`, so the last history item determines the target.

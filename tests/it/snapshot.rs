@@ -13,7 +13,6 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-
 use crate::common::HashScorer;
 
 /// An index and key map after a random history of writes.

@@ -1,8 +1,6 @@
 //! `adasid train` and `adasid encode` end to end on a synthetic data folder:
 //! train on 90% of a catalogue, encode the other 10% later.
 
-
-
 use crate::common::{adasid, catalog, json, sid_text};
 
 use adasid::data::embeddings::{DataSpec, write};
@@ -36,10 +34,16 @@ fn train_on_90_percent_then_encode_the_rest() {
     assert!(ok, "{err}");
     // Without a terminal, progress is a line per epoch on stderr, --json or not.
     for epoch in 1..=12 {
-        assert!(err.contains(&format!("adasid {epoch}/12 ")), "epoch {epoch} not reported: {err}");
+        assert!(
+            err.contains(&format!("adasid {epoch}/12 ")),
+            "epoch {epoch} not reported: {err}"
+        );
     }
     let r: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((r["steps"].as_u64(), r["step"].as_str()), (Some(12), Some("epoch")));
+    assert_eq!(
+        (r["steps"].as_u64(), r["step"].as_str()),
+        (Some(12), Some("epoch"))
+    );
     assert_eq!(r["items"], 1350);
     assert_eq!(r["history"].as_array().unwrap().len(), 12);
     assert!(r["norm_popularity_spearman"].as_f64().unwrap() > 0.0);
@@ -87,12 +91,7 @@ fn train_on_90_percent_then_encode_the_rest() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|i| {
-                (
-                    i["key"].as_str().unwrap().to_string(),
-                    sid_text(&i["sid"]),
-                )
-            })
+            .map(|i| (i["key"].as_str().unwrap().to_string(), sid_text(&i["sid"])))
             .collect()
     };
     let (b, a) = (sids(&before), sids(&after));
