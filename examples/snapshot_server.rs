@@ -94,7 +94,8 @@ fn main() -> adasid::Result<()> {
                 replies.next().expect("a reply").expect("reply line")
             })
             .collect();
-        drop(w);
+        // End of requests: the server's read loop sees EOF and returns.
+        w.shutdown(std::net::Shutdown::Write).expect("shutdown");
         server.join().expect("server thread");
         got
     });
