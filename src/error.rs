@@ -135,6 +135,45 @@ pub enum Error {
 }
 
 impl Error {
+    /// The variant's name (`"UnknownKey"`, `"Store"`, …), for a program that
+    /// reports errors as data (the CLI's `--json` errors).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Input { .. } => "Input",
+            Error::BadFile { .. } => "BadFile",
+            Error::InvalidArgument(_) => "InvalidArgument",
+            Error::UnknownKey(_) => "UnknownKey",
+            Error::DataCorruption { .. } => "DataCorruption",
+            Error::VersionMismatch { .. } => "VersionMismatch",
+            Error::NotFound { .. } => "NotFound",
+            Error::AlreadyExists { .. } => "AlreadyExists",
+            Error::Locked { .. } => "Locked",
+            Error::TooManyCollisions { .. } => "TooManyCollisions",
+            #[cfg(feature = "store")]
+            Error::Store(_) => "Store",
+            #[cfg(feature = "filters")]
+            Error::Metadata(_) => "Metadata",
+            #[cfg(feature = "train")]
+            Error::Model(_) => "Model",
+            Error::Io { .. } => "Io",
+        }
+    }
+
+    /// Whether the caller can fix this (bad input, a missing or existing
+    /// database, a lock held elsewhere) rather than a failure underneath.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            Error::Input { .. }
+                | Error::BadFile { .. }
+                | Error::InvalidArgument(_)
+                | Error::UnknownKey(_)
+                | Error::NotFound { .. }
+                | Error::AlreadyExists { .. }
+                | Error::Locked { .. }
+                | Error::TooManyCollisions { .. }
+        )
+    }
     pub(crate) fn corruption(what: impl Into<String>, detail: impl Into<String>) -> Self {
         Error::DataCorruption {
             what: what.into(),
@@ -148,5 +187,20 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_the_variant_and_input_splits_caller_from_failure() {
+        let bad = Error::InvalidArgument("x".into());
+        assert_eq!((bad.kind(), bad.is_input()), ("InvalidArgument", true));
+        let corrupt = Error::corruption("chunk 3", "bad checksum");
+        assert_eq!((corrupt.kind(), corrupt.is_input()), ("DataCorruption", false));
+        let io = Error::io("f", std::io::Error::other("disk"));
+        assert_eq!((io.kind(), io.is_input()), ("Io", false));
     }
 }

@@ -3,9 +3,10 @@
 //!
 //! A [`NewItem`] is what a token file, a tokenizer or a caller produces.
 //! [`NewItem::validate`] turns it into a [`ValidSid`] by the layout's rules
-//! ([`SidLayout::split_full`], then [`SidLayout::canonical`]); token files,
-//! the database and the index accept nothing else, so a SID is checked in
-//! one place only.
+//! ([`SidLayout::split_full`], then [`SidLayout::canonical`]). Token files
+//! (to name the bad line) and the database's batch plan both call it; the
+//! index checks the full SIDs it is given with [`SidLayout::check_full`],
+//! which applies the same per-token rule ([`SidLayout::check_token`]).
 
 use crate::sid::{SidLayout, Token};
 
@@ -32,22 +33,8 @@ pub struct ValidSid {
 }
 
 impl ValidSid {
-    /// The canonical semantic tokens (a zero-weight behavior position is EMPTY).
-    pub fn tokens(&self) -> &[Token] {
-        &self.tokens
-    }
-
-    /// The routing weights (empty when none were given).
-    pub fn weights(&self) -> &[f32] {
-        &self.weights
-    }
-
-    /// The disambiguation token the item asked for, when it gave a full SID.
-    pub fn requested(&self) -> Option<Token> {
-        self.requested
-    }
-
-    /// Takes the parts: semantic tokens, weights, requested disambiguation token.
+    /// The parts: canonical semantic tokens (a zero-weight behavior position
+    /// is EMPTY), the weights as given, the requested disambiguation token.
     pub fn into_parts(self) -> (Vec<Token>, Vec<f32>, Option<Token>) {
         (self.tokens, self.weights, self.requested)
     }
@@ -84,9 +71,9 @@ mod tests {
     fn validates_semantic_and_full_sids() {
         let layout = SidLayout::new(3, 8, 1).unwrap();
         let v = item(vec![1, 2, 3], vec![0.0]).validate(&layout).unwrap();
-        assert_eq!((v.tokens(), v.requested()), (&[1, 2, EMPTY][..], None));
+        assert_eq!(v.into_parts(), (vec![1, 2, EMPTY], vec![0.0], None));
         let v = item(vec![1, 2, 3, 7], vec![0.5]).validate(&layout).unwrap();
-        assert_eq!((v.tokens(), v.requested()), (&[1, 2, 3][..], Some(7)));
+        assert_eq!(v.into_parts(), (vec![1, 2, 3], vec![0.5], Some(7)));
         assert!(item(vec![1, 2, 3, 8], vec![]).validate(&layout).is_err());
         assert!(
             item(vec![1, 2, 3, EMPTY], vec![])

@@ -28,8 +28,10 @@ pub struct Built {
 
 /// Trains `config` on `data`, encodes every item and creates the database
 /// at `path` holding SIDs, model blobs and `meta` (by key) in one commit.
-/// Refuses an existing database before any work; on any error no database
-/// is left behind.
+/// Refuses an existing database before any work. Training, encoding and
+/// the batch's validation (SIDs, metadata keys) all happen before the
+/// folder is created, so a failure there leaves no database; only a failed
+/// store commit after creation leaves an empty one.
 pub fn train_database(
     path: &Path,
     config: &TokenizerConfig,

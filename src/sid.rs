@@ -99,21 +99,14 @@ impl SidLayout {
 
     /// Bit of `token` in a next-token mask ([`EMPTY`] maps to bit K).
     pub fn mask_bit(&self, token: Token) -> usize {
-        if token == EMPTY {
-            self.codebook_size as usize
-        } else {
-            token as usize
-        }
+        token_column(self.codebook_size as usize, token)
     }
 
     /// Token of a next-token mask bit: the inverse of [`SidLayout::mask_bit`]
     /// (bit K is [`EMPTY`]); `None` past the mask.
     pub fn token_of_bit(&self, bit: usize) -> Option<Token> {
-        match bit.cmp(&(self.codebook_size as usize)) {
-            std::cmp::Ordering::Less => Some(bit as Token),
-            std::cmp::Ordering::Equal => Some(EMPTY),
-            std::cmp::Ordering::Greater => None,
-        }
+        let k = self.codebook_size as usize;
+        (bit <= k).then(|| column_token(k, bit))
     }
 
     /// The one rule for a single token: position `pos` of a full SID may hold
@@ -273,6 +266,20 @@ impl SidLayout {
             1.0
         }
     }
+}
+
+/// Column of `token` among the `k + 1` of a next-token mask or a decoder's
+/// vocabulary (codebook size `k`): token `t < k` is column `t`, [`EMPTY`] is
+/// column `k`. The one definition of that mapping, in both directions.
+#[inline]
+pub fn token_column(k: usize, token: Token) -> usize {
+    if token == EMPTY { k } else { token as usize }
+}
+
+/// Token of column `column` (at most `k`): the inverse of [`token_column`].
+#[inline]
+pub fn column_token(k: usize, column: usize) -> Token {
+    if column == k { EMPTY } else { column as Token }
 }
 
 /// Byte key of a prefix: big-endian u16 per token.

@@ -1,8 +1,10 @@
 //! [`ReadView`]: what a reader asks of a set of items, the [`SidIndex`]
-//! queries plus external keys, over a database's read guard
-//! ([`crate::database::ReadGuard`]) or a [`crate::snapshot::Snapshot`] alike.
-//! Evaluation, both retrievers, statistics and the command line read through
-//! it, so each is written once and runs over either.
+//! queries plus external keys, over a [`State`] (what a database's
+//! [`crate::database::ReadGuard`] derefs to) or a
+//! [`crate::snapshot::Snapshot`] alike. Leave-one-out evaluation, the
+//! generative retriever and the command line's `lookup` and `next` read
+//! through it, so each is written once and runs over either. A `&dyn
+//! ReadView` upcasts to `&dyn SidIndex` for the beam decoder.
 
 use crate::error::{Error, Result};
 use crate::index::{Candidate, CandidateQuery, Index, ItemId, Postings, SidIndex};
@@ -16,9 +18,6 @@ pub trait ReadView: SidIndex {
 
     /// External key of an item id.
     fn key(&self, id: ItemId) -> Option<&str>;
-
-    /// This view as its index, for code written against [`SidIndex`].
-    fn as_index(&self) -> &dyn SidIndex;
 }
 
 /// Items with keys: an index plus its key map, mutually consistent. A
@@ -54,66 +53,43 @@ impl ReadView for State {
     fn key(&self, id: ItemId) -> Option<&str> {
         State::key(self, id)
     }
+}
 
-    fn as_index(&self) -> &dyn SidIndex {
-        &self.index
+/// The index's answers, so a [`State`] is a [`SidIndex`] too.
+impl SidIndex for State {
+    fn layout(&self) -> &SidLayout {
+        self.index.layout()
+    }
+
+    fn len(&self) -> u64 {
+        self.index.len()
+    }
+
+    fn contains(&self, item: ItemId) -> bool {
+        self.index.contains(item)
+    }
+
+    fn sid(&self, item: ItemId) -> Option<(&[Token], &[f32])> {
+        self.index.sid(item)
+    }
+
+    fn items(&self, prefix: &[Token]) -> Option<Postings<'_>> {
+        self.index.items(prefix)
+    }
+
+    fn next_tokens(&self, prefix: &[Token]) -> Option<&[Token]> {
+        self.index.next_tokens(prefix)
+    }
+
+    fn candidates(&self, q: &CandidateQuery<'_>) -> Vec<Candidate> {
+        self.index.candidates(q)
+    }
+
+    fn write_mask(&self, prefix: &[Token], row: &mut [u64]) {
+        SidIndex::write_mask(&self.index, prefix, row)
+    }
+
+    fn mask_words(&self) -> usize {
+        self.index.mask_words()
     }
 }
-
-/// Implements [`SidIndex`] for a type by handing every query to the
-/// [`Index`] that `$index` reaches from `self`.
-macro_rules! delegate_to_index {
-    ($ty:ty, |$s:ident| $index:expr) => {
-        impl SidIndex for $ty {
-            fn layout(&self) -> &SidLayout {
-                let $s = self;
-                $index.layout()
-            }
-
-            fn len(&self) -> u64 {
-                let $s = self;
-                $index.len()
-            }
-
-            fn contains(&self, item: ItemId) -> bool {
-                let $s = self;
-                $index.contains(item)
-            }
-
-            fn sid(&self, item: ItemId) -> Option<(&[Token], &[f32])> {
-                let $s = self;
-                $index.sid(item)
-            }
-
-            fn items(&self, prefix: &[Token]) -> Option<Postings<'_>> {
-                let $s = self;
-                $index.items(prefix)
-            }
-
-            fn next_tokens(&self, prefix: &[Token]) -> Option<&[Token]> {
-                let $s = self;
-                $index.next_tokens(prefix)
-            }
-
-            fn candidates(&self, q: &CandidateQuery<'_>) -> Vec<Candidate> {
-                let $s = self;
-                $index.candidates(q)
-            }
-
-            fn write_mask(&self, prefix: &[Token], row: &mut [u64]) {
-                let $s = self;
-                SidIndex::write_mask($index, prefix, row)
-            }
-
-            fn mask_words(&self) -> usize {
-                let $s = self;
-                $index.mask_words()
-            }
-        }
-    };
-}
-
-#[cfg_attr(not(feature = "store"), allow(unused_imports))]
-pub(crate) use delegate_to_index;
-
-delegate_to_index!(State, |s| &s.index);

@@ -110,7 +110,7 @@ pub fn run(a: Args) -> Result<()> {
     let prefix = &sid[..2];
     let under: Vec<Value> = index
         .items(prefix)
-        .map(|p| p.iter().take(5).map(|i| item_json(&state, i)).collect())
+        .map(|p| p.iter().take(5).map(|i| item_json(&*state, i)).collect())
         .unwrap_or_default();
     let next = index.next_tokens(prefix).unwrap_or(&[]);
     let query = CandidateQuery {
@@ -120,9 +120,9 @@ pub fn run(a: Args) -> Result<()> {
         mode: CandidateMode::Prefix,
         exclude: Some(id),
     };
-    let by_prefix = candidate_rows(&state, &query);
+    let by_prefix = candidate_rows(&*state, &query);
     let by_overlap = candidate_rows(
-        &state,
+        &*state,
         &CandidateQuery {
             mode: CandidateMode::Overlap,
             ..query

@@ -70,7 +70,7 @@ pub struct GenEvalArgs {
 fn corpus(a: &GenData, db: &Database) -> Result<Corpus> {
     let keys = read_keys(&a.data, &a.items)?;
     let seqs = sequences::read(&a.data, &a.sequences, keys.len())?;
-    Ok(Corpus::new(&db.read(), &keys, seqs))
+    Ok(Corpus::new(&*db.read(), &keys, seqs))
 }
 
 pub fn train(a: GenTrainArgs) -> Result<()> {
@@ -129,7 +129,7 @@ pub fn eval(a: GenEvalArgs) -> Result<()> {
     let corpus = corpus(&a.common, &db)?;
     let split = Split::from_name(&a.split).unwrap_or(Split::Test);
     let state = db.read();
-    let report = model.evaluate(&state, &corpus, split, a.beams, a.users)?;
+    let report = model.evaluate(&*state, &corpus, split, a.beams, a.users)?;
     emit(a.common.json, &json!(report), || report_text(&report));
     Ok(())
 }

@@ -150,16 +150,11 @@ fn write_stdout(bytes: &[u8]) {
     }
 }
 
-/// An error as one JSON object for `--json`: `{"error": {"kind", "message"}}`,
-/// `kind` naming the [`Error`] variant so a program can tell bad input from
-/// a failure underneath.
+/// An error as one JSON object for `--json`:
+/// `{"error": {"kind", "input", "message"}}`, `kind` naming the [`Error`]
+/// variant and `input` whether it is the caller's to fix.
 pub fn error_json(e: &Error) -> Value {
-    let kind = format!("{e:?}");
-    let kind = kind
-        .split(|c: char| !c.is_alphanumeric())
-        .next()
-        .unwrap_or("Error");
-    serde_json::json!({ "error": { "kind": kind, "message": e.to_string() } })
+    serde_json::json!({ "error": { "kind": e.kind(), "input": e.is_input(), "message": e.to_string() } })
 }
 
 /// Parses `cpu` or `cuda:N`.

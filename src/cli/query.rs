@@ -3,9 +3,9 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::{DbArgs, Mode, emit, tokens_json, tokens_text};
-use adasid::database::Database;
+use adasid::database::{Database, State};
 use adasid::error::{Error, Result};
-use adasid::index::{CandidateMode, CandidateQuery, ItemId, SidIndex};
+use adasid::index::{CandidateMode, CandidateQuery, ItemId};
 use adasid::sid::{Token, format_tokens, parse_tokens};
 use adasid::snapshot::Snapshot;
 use adasid::view::ReadView;
@@ -28,27 +28,46 @@ struct SourceArgs {
     json: bool,
 }
 
+/// What a database (not a snapshot) adds to a view: filtering by metadata
+/// within the same read lock (`Database::search_in`).
+struct Filtering<'a> {
+    db: &'a Database,
+    state: &'a State,
+    /// Whether the database has a metadata index.
+    has_metadata: bool,
+}
+
 /// Opens what `a` names (a database, or a snapshot verified on open),
-/// checks `prefix` against its layout and runs `f` on one consistent view;
-/// `f` also gets the database, for metadata filters.
+/// checks `prefix` against its layout and runs `f` on one consistent view.
+/// The metadata index is opened (and repaired, if it must be) before the
+/// read lock is taken, since a repair waits for readers.
 fn with_view<T>(
     a: &SourceArgs,
     prefix: &str,
-    f: impl FnOnce(&dyn ReadView, Option<&Database>, &[Token]) -> Result<T>,
+    f: impl FnOnce(&dyn ReadView, Option<Filtering<'_>>, &[Token]) -> Result<T>,
 ) -> Result<T> {
     let tokens =
         parse_tokens(prefix).map_err(|m| Error::InvalidArgument(format!("--prefix: {m}")))?;
+    let run = |view: &dyn ReadView, db| {
+        view.layout().check_prefix(&tokens)?;
+        f(view, db, &tokens)
+    };
     match (&a.db, &a.snapshot) {
         (Some(path), _) => {
             let db = Database::open(path)?;
-            db.layout().check_prefix(&tokens)?;
-            f(&db.read(), Some(&db), &tokens)
+            let has_metadata = db.filters()?.is_some();
+            let state = db.read();
+            let filtering = Filtering {
+                db: &db,
+                state: &state,
+                has_metadata,
+            };
+            run(&*state, Some(filtering))
         }
         (None, Some(path)) => {
             let snap = Snapshot::open(path)?;
             snap.verify()?;
-            snap.layout().check_prefix(&tokens)?;
-            f(&snap, None, &tokens)
+            run(&snap, None)
         }
         (None, None) => unreachable!("clap requires --db or --snapshot"),
     }
@@ -103,14 +122,14 @@ pub(crate) fn item_json(view: &dyn ReadView, id: ItemId) -> Value {
 pub fn lookup(a: LookupArgs) -> Result<()> {
     let (prefix, count, items) = with_view(&a.db, &a.prefix, |view, db, prefix| {
         let found = match (db, &a.filter) {
-            (Some(db), Some(filter)) => {
-                if db.filters()?.is_none() {
+            (Some(f), Some(filter)) => {
+                if !f.has_metadata {
                     return Err(Error::InvalidArgument(format!(
                         "{} has no item metadata to filter on: add it with `adasid meta --db {0} --file meta.jsonl`",
-                        db.path().display()
+                        f.db.path().display()
                     )));
                 }
-                db.search(prefix, Some(filter))?
+                f.db.search_in(f.state, prefix, Some(filter))?
             }
             (None, Some(_)) => {
                 return Err(Error::InvalidArgument(
@@ -198,7 +217,7 @@ pub fn similar(a: SimilarArgs) -> Result<()> {
         mode,
         exclude: Some(id),
     };
-    let rows = candidate_rows(&state, &query);
+    let rows = candidate_rows(&*state, &query);
     let value = json!({ "item": a.item, "sid": tokens_json(sid), "mode": format!("{:?}", a.mode).to_lowercase(), "candidates": rows });
     emit(a.db.json, &value, || {
         let title = format!(

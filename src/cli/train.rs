@@ -274,9 +274,6 @@ pub(crate) fn quality_json(stats: &IndexStats, last: Option<&EpochStats>) -> Val
 
 pub fn train(a: TrainArgs) -> Result<()> {
     let cfg = config(&a)?;
-    if Database::exists(&a.db) {
-        return Err(Error::AlreadyExists { path: a.db.clone() });
-    }
     let device = parse_device(&a.device)?;
     let start = Instant::now();
     let data = embeddings::load(&a.data, cfg.data_spec())?;

@@ -74,18 +74,13 @@ impl Database {
     fn repair_filters(&self, store: &Store) -> Result<()> {
         let generation = store.meta_generation()?;
         let dir = self.path.join(FILTERS_DIR);
-        let current = Filters::open(&dir).and_then(|f| {
+        let checked = Filters::open(&dir).and_then(|f| {
             f.validate()?;
-            let lag = f.generation()? != generation;
-            Ok((f, lag))
+            let current = f.generation()? == generation;
+            Ok((f, current))
         });
-        let filters = match current {
-            Ok((f, false)) => f,
-            Ok((f, true)) => {
-                f.rebuild(&all_meta(store)?, generation)?;
-                self.filters.rebuilt.store(true, Ordering::SeqCst);
-                f
-            }
+        let (filters, current) = match checked {
+            Ok(found) => found,
             Err(e) => {
                 eprintln!(
                     "adasid: the metadata index in {} is unusable ({e}); rebuilding it from the store",
@@ -95,12 +90,13 @@ impl Database {
                 if dir.exists() {
                     std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
                 }
-                let f = Filters::open(&dir)?;
-                f.rebuild(&all_meta(store)?, generation)?;
-                self.filters.rebuilt.store(true, Ordering::SeqCst);
-                f
+                (Filters::open(&dir)?, false)
             }
         };
+        if !current {
+            filters.rebuild(&all_meta(store)?, generation)?;
+            self.filters.rebuilt.store(true, Ordering::SeqCst);
+        }
         self.filters.set(Some(Arc::new(filters)));
         *self.filters.stale.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
@@ -172,6 +168,9 @@ impl Database {
 
     /// [`Database::search`] within a read view the caller holds (from
     /// [`Database::read`]), so the ids can be resolved in the same view.
+    /// It cannot repair a stale metadata index (a repair waits for readers,
+    /// the caller is one): call [`Database::filters`] before taking the view,
+    /// or check [`Database::health`].
     pub fn search_in(
         &self,
         state: &State,

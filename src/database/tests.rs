@@ -25,11 +25,10 @@ fn fail_filters(db: &Database, fail: bool) {
     filters.fail_writes.store(fail, Ordering::SeqCst);
 }
 
-#[test]
-fn a_write_that_reports_ok_is_visible_and_durable_though_the_filter_update_failed() {
+/// A database holding item `a` with metadata, its filter updates failing.
+fn database_with_failing_filters() -> (tempfile::TempDir, Database) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
-    let db = Database::create(&path, SidLayout::new(2, 16, 0).unwrap()).unwrap();
+    let db = Database::create(&dir.path().join("db"), SidLayout::new(2, 16, 0).unwrap()).unwrap();
     db.upsert_with_meta(
         &[item("a", vec![1, 2])],
         &[("a".into(), meta("opi"))],
@@ -37,6 +36,13 @@ fn a_write_that_reports_ok_is_visible_and_durable_though_the_filter_update_faile
     )
     .unwrap();
     fail_filters(&db, true);
+    (dir, db)
+}
+
+#[test]
+fn a_write_that_reports_ok_is_visible_and_durable_though_the_filter_update_failed() {
+    let (dir, db) = database_with_failing_filters();
+    let path = dir.path().join("db");
     let report = db
         .upsert_with_meta(
             &[item("b", vec![1, 3])],
@@ -72,16 +78,8 @@ fn a_write_that_reports_ok_is_visible_and_durable_though_the_filter_update_faile
 
 #[test]
 fn a_write_that_reports_err_left_nothing_behind() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, db) = database_with_failing_filters();
     let path = dir.path().join("db");
-    let db = Database::create(&path, SidLayout::new(2, 16, 0).unwrap()).unwrap();
-    db.upsert_with_meta(
-        &[item("a", vec![1, 2])],
-        &[("a".into(), meta("opi"))],
-        vec![],
-    )
-    .unwrap();
-    fail_filters(&db, true);
     // Metadata for a key that is neither stored nor in the batch.
     let err = db
         .upsert_with_meta(

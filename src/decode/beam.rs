@@ -15,14 +15,14 @@ use std::cmp::Ordering;
 
 use crate::error::{Error, Result};
 use crate::index::{ItemId, Postings, SidIndex};
-use crate::sid::{EMPTY, SidLayout, Token};
+use crate::sid::{SidLayout, Token, column_token};
 
 /// Scores the next token for a batch of prefixes.
 pub trait StepScorer {
     /// Writes log-probabilities of the next token for `beams` prefixes of
     /// length `depth`, stored back to back in `tokens`, into `out`
     /// (`beams × vocab`, row-major). The vocabulary is `K + 1` wide: column
-    /// `t < K` is token `t`, column `K` is [`EMPTY`].
+    /// `t < K` is token `t`, column `K` is [`crate::EMPTY`].
     fn score(
         &mut self,
         tokens: &[Token],
@@ -252,16 +252,12 @@ impl BeamSearch {
         self.extensions.sort_unstable_by(better);
         self.next_tokens.clear();
         self.scores.clear();
-        let k = (vocab - 1) as u32;
+        let k = vocab - 1;
         for e in &self.extensions {
             let parent = e.beam as usize * depth;
             self.next_tokens
                 .extend_from_slice(&self.tokens[parent..parent + depth]);
-            self.next_tokens.push(if e.column == k {
-                EMPTY
-            } else {
-                e.column as Token
-            });
+            self.next_tokens.push(column_token(k, e.column as usize));
             self.scores.push(e.score);
         }
         std::mem::swap(&mut self.tokens, &mut self.next_tokens);

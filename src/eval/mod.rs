@@ -110,7 +110,7 @@ pub fn evaluate_loaded(
     let counts = sequences::training_counts(sequences, keys.len());
     let quartiles = popularity_quartiles(&counts);
     let task = Task {
-        state: &state,
+        state: &*state,
         ids: &ids,
         sequences,
         quartiles: &quartiles,

@@ -208,12 +208,9 @@ pub struct GenRetriever {
     net: GenNet,
 }
 
-fn column(layout_vocab: usize, t: Token) -> usize {
-    if t == crate::sid::EMPTY {
-        layout_vocab - 1
-    } else {
-        t as usize
-    }
+/// A token's output column in a vocabulary of `vocab = K + 1` columns.
+fn column(vocab: usize, t: Token) -> usize {
+    crate::sid::token_column(vocab - 1, t)
 }
 
 impl GenRetriever {
@@ -466,17 +463,18 @@ impl GenRetriever {
             for (u, s) in searches.iter_mut().enumerate() {
                 let offset = u * width * shape.vocab;
                 let mut given = Precomputed(&logp[offset..offset + s.beams() * shape.vocab]);
-                s.step(Some(state.as_index()), &mut given, depth)?;
+                s.step(
+                    Some(state as &dyn crate::index::SidIndex),
+                    &mut given,
+                    depth,
+                )?;
                 let base = (u * width) as u32;
                 parents.extend(s.parents().map(|p| base + p as u32));
                 parents.resize((u + 1) * width, base);
             }
             cache.reorder(&parents)?;
         }
-        searches
-            .iter()
-            .map(|s| s.finish(state.as_index()))
-            .collect()
+        searches.iter().map(|s| s.finish(state)).collect()
     }
 
     /// The blobs that store it in a database.

@@ -69,11 +69,7 @@ impl Geometry {
 
     #[inline]
     pub(crate) fn bit(&self, token: Token) -> usize {
-        if token == crate::sid::EMPTY {
-            self.k
-        } else {
-            token as usize
-        }
+        crate::sid::token_column(self.k, token)
     }
 }
 

@@ -348,10 +348,6 @@ impl<D: AsRef<[u8]>> ReadView for Snapshot<D> {
     fn key(&self, id: ItemId) -> Option<&str> {
         self.key_of(id)
     }
-
-    fn as_index(&self) -> &dyn SidIndex {
-        self
-    }
 }
 
 impl<D: AsRef<[u8]>> SidIndex for Snapshot<D> {

@@ -437,6 +437,7 @@ fn programs_get_json_errors_new_spellings_and_a_quiet_closed_pipe() {
     let err = fails(&["similar", "--db", &db, "--item", "nobody", "--json"]);
     let err: Value = serde_json::from_str(err.trim()).expect("one JSON object");
     assert_eq!(err["error"]["kind"], "UnknownKey");
+    assert_eq!(err["error"]["input"], true);
     assert!(err["error"]["message"].as_str().unwrap().contains("nobody"));
     let err = fails(&["lookup", "--db", &db, "--prefix", "3,99", "--json"]);
     let err: Value = serde_json::from_str(err.trim()).unwrap();

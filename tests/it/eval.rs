@@ -142,7 +142,7 @@ fn leave_one_out_ranks_on_a_hand_built_database() {
     ];
     let quartiles = [0u8, 0, 1, 3, 3];
     let task = Task {
-        state: &state,
+        state: &*state,
         ids: &ids,
         sequences: &sequences,
         quartiles: &quartiles,
