@@ -199,7 +199,10 @@ mod tests {
         let bad = Error::InvalidArgument("x".into());
         assert_eq!((bad.kind(), bad.is_input()), ("InvalidArgument", true));
         let corrupt = Error::corruption("chunk 3", "bad checksum");
-        assert_eq!((corrupt.kind(), corrupt.is_input()), ("DataCorruption", false));
+        assert_eq!(
+            (corrupt.kind(), corrupt.is_input()),
+            ("DataCorruption", false)
+        );
         let io = Error::io("f", std::io::Error::other("disk"));
         assert_eq!((io.kind(), io.is_input()), ("Io", false));
     }

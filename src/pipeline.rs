@@ -22,8 +22,15 @@ pub struct Built {
     pub trained: Trained,
     /// What the single commit wrote.
     pub report: WriteReport,
-    /// How well the SIDs reconstruct the inputs.
-    pub recon: ReconError,
+}
+
+impl Built {
+    /// How well the trained tokenizer's SIDs reconstruct `data` (the data it
+    /// was trained on): one decoding pass, run only when asked for.
+    pub fn recon(&self, data: &Dataset) -> Result<ReconError> {
+        let model = &self.trained.tokenizer;
+        recon_error(data, &model.reconstruct(data)?)
+    }
 }
 
 /// Trains `config` on `data`, encodes every item and creates the database
@@ -48,14 +55,12 @@ pub fn train_database(
     let trained = config.train(data, device, progress)?;
     let model = &trained.tokenizer;
     let items = model.encode(data)?;
-    let recon = recon_error(data, &model.reconstruct(data)?)?;
     let (db, report) =
         Database::create_with(path, model.layout(), &items, meta, model.to_blobs()?)?;
     Ok(Built {
         db,
         trained,
         report,
-        recon,
     })
 }
 

@@ -324,7 +324,8 @@ pub fn compare(a: CompareArgs) -> Result<()> {
             progress.step(s.step, s.of, s.message)
         })?;
         progress.finish();
-        let (db, trained, recon) = (built.db, built.trained, built.recon);
+        let recon = built.recon(&data)?;
+        let (db, trained) = (built.db, built.trained);
         let model = &trained.tokenizer;
         let report = eval::evaluate_loaded(
             &db,

@@ -290,7 +290,8 @@ pub fn train(a: TrainArgs) -> Result<()> {
         progress.step(s.step, s.of, s.message)
     })?;
     progress.finish();
-    let (db, trained, recon) = (built.db, built.trained, built.recon);
+    let recon = built.recon(&data)?;
+    let (db, trained) = (built.db, built.trained);
     let model = &trained.tokenizer;
     let items = built.report.inserted;
     let stats = index_stats(&db.read().index);
