@@ -23,13 +23,3 @@ impl BlobSource for [(String, Vec<u8>)] {
         "the given blobs".to_string()
     }
 }
-
-impl BlobSource for Vec<(String, Vec<u8>)> {
-    fn blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        self.as_slice().blob(name)
-    }
-
-    fn describe(&self) -> String {
-        self.as_slice().describe()
-    }
-}

@@ -6,6 +6,7 @@ use crate::common::{adasid, catalog, json};
 
 use adasid::data::embeddings::{DataSpec, Dataset, write};
 use adasid::eval::{RankMetrics, Split, Task, recon_error};
+use adasid::pipeline;
 use adasid::tokenizer::{
     AdaSidConfig, Inputs, RqKmeansConfig, RqVaeConfig, Tokenizer, TokenizerConfig,
 };
@@ -52,19 +53,16 @@ fn every_tokenizer_round_trips_through_the_store() {
     for cfg in configs {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let trained = cfg.train(&data, Device::Cpu, |_| {}).unwrap();
-        let model = trained.tokenizer;
+        let built = pipeline::train_database(&path, &cfg, &data, &[], Device::Cpu, |_| {}).unwrap();
+        let recon = built.recon(&data).unwrap();
+        let model = built.trained.tokenizer;
         let items = model.encode(&data).unwrap();
-        let recon = recon_error(&data, &model.reconstruct(&data).unwrap()).unwrap();
-        let (db, _) = Database::create_with(
-            &path,
-            model.layout(),
-            &items,
-            &[],
-            model.to_blobs().unwrap(),
-        )
-        .unwrap();
-        drop(db);
+        assert_eq!(built.report.inserted, items.len());
+        drop(built.db);
+        // The blobs a training run returns load the same model without a database.
+        let blobs = model.to_blobs().unwrap();
+        let from_blobs = Tokenizer::from_blobs(blobs.as_slice(), Device::Cpu).unwrap();
+        assert_eq!(from_blobs.encode(&data).unwrap(), items);
 
         let db = Database::open(&path).unwrap();
         let loaded = Tokenizer::from_blobs(&db, Device::Cpu).unwrap();
