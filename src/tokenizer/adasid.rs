@@ -110,6 +110,9 @@ fn raw_signal(data: &Dataset, source: NormSource) -> Result<Vec<f32>> {
 }
 
 impl AdaSid {
+    /// Its name in the `tokenizer` blob and on the command line.
+    pub const NAME: &'static str = "adasid";
+
     fn build(cfg: AdaSidConfig, meta: ModelMeta, device: Device) -> Result<Self> {
         let shape = NetShape {
             content_dims: meta.content_dims.clone(),
@@ -478,7 +481,7 @@ impl AdaSid {
     /// Everything a database needs to encode new items later.
     pub fn to_blobs(&self) -> Result<Vec<(String, Vec<u8>)>> {
         let mut out = vec![
-            (blobs::TOKENIZER.to_string(), b"adasid".to_vec()),
+            (blobs::TOKENIZER.to_string(), Self::NAME.as_bytes().to_vec()),
             (blobs::CONFIG.to_string(), self.cfg.to_toml().into_bytes()),
             (
                 blobs::META.to_string(),
@@ -500,7 +503,7 @@ impl AdaSid {
 
     /// Loads the model stored in `db`.
     pub fn from_blobs(db: &(impl BlobSource + ?Sized), device: Device) -> Result<AdaSid> {
-        if super::stored::required(db, blobs::TOKENIZER)? != b"adasid" {
+        if super::stored::required(db, blobs::TOKENIZER)? != Self::NAME.as_bytes() {
             return Err(Error::InvalidArgument(
                 "the database's SIDs were not made by ADA-SID".into(),
             ));

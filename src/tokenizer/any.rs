@@ -46,9 +46,9 @@ impl TokenizerConfig {
     /// The tokenizer's name, as [`Tokenizer::name`] spells it.
     pub fn name(&self) -> &'static str {
         match self {
-            TokenizerConfig::AdaSid(_) => "adasid",
-            TokenizerConfig::RqKmeans(_) => "rq-kmeans",
-            TokenizerConfig::RqVae(_) => "rq-vae",
+            TokenizerConfig::AdaSid(_) => AdaSid::NAME,
+            TokenizerConfig::RqKmeans(_) => RqKmeans::NAME,
+            TokenizerConfig::RqVae(_) => RqVae::NAME,
         }
     }
 

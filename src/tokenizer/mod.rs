@@ -61,13 +61,13 @@ impl Tokenizer {
     /// Loads whichever tokenizer made `db`'s SIDs.
     pub fn from_blobs(db: &(impl BlobSource + ?Sized), device: Device) -> Result<Tokenizer> {
         let name = stored::required(db, stored::TOKENIZER)?;
-        match name.as_slice() {
-            b"adasid" => Ok(Tokenizer::AdaSid(AdaSid::from_blobs(db, device)?)),
-            b"rq-kmeans" => Ok(Tokenizer::RqKmeans(RqKmeans::from_blobs(db)?)),
-            b"rq-vae" => Ok(Tokenizer::RqVae(RqVae::from_blobs(db, device)?)),
-            other => Err(Error::InvalidArgument(format!(
+        match std::str::from_utf8(&name).unwrap_or("") {
+            AdaSid::NAME => Ok(Tokenizer::AdaSid(AdaSid::from_blobs(db, device)?)),
+            RqKmeans::NAME => Ok(Tokenizer::RqKmeans(RqKmeans::from_blobs(db)?)),
+            RqVae::NAME => Ok(Tokenizer::RqVae(RqVae::from_blobs(db, device)?)),
+            _ => Err(Error::InvalidArgument(format!(
                 "unknown tokenizer '{}' in {}",
-                String::from_utf8_lossy(other),
+                String::from_utf8_lossy(&name),
                 db.describe()
             ))),
         }
@@ -85,9 +85,9 @@ impl Tokenizer {
     /// Its name as `adasid train --tokenizer` spells it.
     pub fn name(&self) -> &'static str {
         match self {
-            Tokenizer::AdaSid(_) => "adasid",
-            Tokenizer::RqKmeans(_) => "rq-kmeans",
-            Tokenizer::RqVae(_) => "rq-vae",
+            Tokenizer::AdaSid(_) => AdaSid::NAME,
+            Tokenizer::RqKmeans(_) => RqKmeans::NAME,
+            Tokenizer::RqVae(_) => RqVae::NAME,
         }
     }
 

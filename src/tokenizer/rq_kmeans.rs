@@ -94,6 +94,9 @@ pub struct RqKmeans {
 }
 
 impl RqKmeans {
+    /// Its name in the `tokenizer` blob and on the command line.
+    pub const NAME: &'static str = "rq-kmeans";
+
     /// Trains on `data`; `progress` sees each level's mean squared residual.
     pub fn train(
         cfg: RqKmeansConfig,
@@ -157,7 +160,7 @@ impl RqKmeans {
     /// Everything a database needs to encode new items later.
     pub fn to_blobs(&self) -> Result<Vec<(String, Vec<u8>)>> {
         let mut out = stored::residual_header(
-            "rq-kmeans",
+            Self::NAME,
             blobs::CONFIG,
             &self.cfg,
             blobs::WIDTHS,

@@ -213,6 +213,9 @@ pub struct RqVae {
 }
 
 impl RqVae {
+    /// Its name in the `tokenizer` blob and on the command line.
+    pub const NAME: &'static str = "rq-vae";
+
     fn build(cfg: RqVaeConfig, widths: Vec<usize>, device: Device) -> Result<RqVae> {
         let net = Net::new(&cfg, widths.iter().sum(), device)?;
         Ok(RqVae { cfg, widths, net })
@@ -498,7 +501,7 @@ impl RqVae {
     /// Everything a database needs to encode new items later.
     pub fn to_blobs(&self) -> Result<Vec<(String, Vec<u8>)>> {
         let mut out = stored::residual_header(
-            "rq-vae",
+            Self::NAME,
             blobs::CONFIG,
             &self.cfg,
             blobs::WIDTHS,
