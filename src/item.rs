@@ -3,10 +3,14 @@
 //!
 //! A [`NewItem`] is what a token file, a tokenizer or a caller produces.
 //! [`NewItem::validate`] turns it into a [`ValidSid`] by the layout's rules
-//! ([`SidLayout::split_full`], then [`SidLayout::canonical`]). Token files
-//! (to name the bad line) and the database's batch plan both call it; the
+//! ([`SidLayout::split_full`], then [`SidLayout::canonical`]); a [`ValidItem`]
+//! pairs it with its key. A write accepts either ([`ItemInput`]): a
+//! `NewItem` is validated by the database's batch plan, a `ValidItem` (token
+//! files validate to name the bad line) only has its layout compared. The
 //! index checks the full SIDs it is given with [`SidLayout::check_full`],
 //! which applies the same per-token rule ([`SidLayout::check_token`]).
+
+use std::borrow::Cow;
 
 use crate::sid::{SidLayout, Token};
 
@@ -30,9 +34,59 @@ pub struct ValidSid {
     tokens: Vec<Token>,
     weights: Vec<f32>,
     requested: Option<Token>,
+    layout: SidLayout,
+}
+
+/// An item whose SID passed [`NewItem::validate`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidItem {
+    /// The external key.
+    pub key: String,
+    /// Its checked SID.
+    pub sid: ValidSid,
+}
+
+/// What a database write accepts: an item to validate, or one already valid.
+pub trait ItemInput {
+    /// The external key.
+    fn key(&self) -> &str;
+    /// The item's SID checked against `layout`; the error says what is wrong.
+    fn valid(&self, layout: &SidLayout) -> std::result::Result<Cow<'_, ValidSid>, String>;
+}
+
+impl ItemInput for NewItem {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn valid(&self, layout: &SidLayout) -> std::result::Result<Cow<'_, ValidSid>, String> {
+        self.validate(layout).map(Cow::Owned)
+    }
+}
+
+impl ItemInput for ValidItem {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Trusted as it is when it was validated against `layout`.
+    fn valid(&self, layout: &SidLayout) -> std::result::Result<Cow<'_, ValidSid>, String> {
+        if self.sid.layout != *layout {
+            return Err(format!(
+                "validated for {:?}, the database has {layout:?}",
+                self.sid.layout
+            ));
+        }
+        Ok(Cow::Borrowed(&self.sid))
+    }
 }
 
 impl ValidSid {
+    /// The layout it was checked against.
+    pub fn layout(&self) -> &SidLayout {
+        &self.layout
+    }
+
     /// The parts: canonical semantic tokens (a zero-weight behavior position
     /// is EMPTY), the weights as given, the requested disambiguation token.
     pub fn into_parts(self) -> (Vec<Token>, Vec<f32>, Option<Token>) {
@@ -50,7 +104,14 @@ impl NewItem {
             tokens,
             weights: self.weights.clone(),
             requested,
+            layout: *layout,
         })
+    }
+
+    /// [`NewItem::validate`], keeping the key.
+    pub fn into_valid(self, layout: &SidLayout) -> std::result::Result<ValidItem, String> {
+        let sid = self.validate(layout)?;
+        Ok(ValidItem { key: self.key, sid })
     }
 }
 
@@ -82,5 +143,17 @@ mod tests {
         );
         assert!(item(vec![1, 2], vec![]).validate(&layout).is_err());
         assert!(item(vec![EMPTY, 2, 3], vec![]).validate(&layout).is_err());
+    }
+
+    #[test]
+    fn a_valid_item_is_trusted_for_its_own_layout_only() {
+        let layout = SidLayout::new(3, 8, 1).unwrap();
+        let valid = item(vec![1, 2, 3], vec![0.5]).into_valid(&layout).unwrap();
+        assert_eq!(valid.valid(&layout).unwrap().into_owned(), valid.sid);
+        let other = SidLayout::new(3, 4, 1).unwrap();
+        let err = valid.valid(&other).unwrap_err();
+        assert!(err.contains("validated for"), "{err}");
+        // The same tokens as a NewItem are checked afresh, and fail: 8 ≥ K = 4.
+        assert!(item(vec![1, 2, 3, 7], vec![0.5]).valid(&other).is_err());
     }
 }

@@ -190,9 +190,11 @@ pub mod generative;
 #[cfg(feature = "train")]
 pub mod kmeans;
 #[cfg(feature = "train")]
-mod model;
+mod nn;
 #[cfg(feature = "train")]
 pub mod pipeline;
+#[cfg(feature = "train")]
+mod settings;
 #[cfg(feature = "train")]
 pub mod tokenizer;
 
@@ -202,6 +204,6 @@ pub use data::meta::Meta;
 pub use database::{Database, Health, ReadGuard, WriteReport};
 pub use error::{Error, Result};
 pub use index::{Candidate, CandidateMode, CandidateQuery, Index, ItemId, Postings, SidIndex};
-pub use item::{NewItem, ValidSid};
+pub use item::{ItemInput, NewItem, ValidItem, ValidSid};
 pub use sid::{EMPTY, SidLayout, Token};
 pub use view::{ReadView, State};

@@ -55,11 +55,25 @@ pub struct Store {
     next_id: u32,
 }
 
-fn chunk_key(number: u32) -> [u8; 6] {
+/// A two-byte prefix followed by a big-endian number (so a prefix scan
+/// visits numbers in ascending order).
+fn numbered(prefix: &[u8], number: u32) -> [u8; 6] {
     let mut key = [0u8; 6];
-    key[..2].copy_from_slice(CHUNK_PREFIX);
+    key[..2].copy_from_slice(prefix);
     key[2..].copy_from_slice(&number.to_be_bytes());
     key
+}
+
+/// The number of a key written by [`numbered`]; `what` names it in errors.
+fn numbered_key(key: &[u8], what: &str) -> Result<u32> {
+    match key.get(2..) {
+        Some(n) if key.len() == 6 => Ok(u32::from_be_bytes(n.try_into().expect("4 bytes"))),
+        _ => Err(Error::corruption(what, format!("{} bytes", key.len()))),
+    }
+}
+
+fn chunk_key(number: u32) -> [u8; 6] {
+    numbered(CHUNK_PREFIX, number)
 }
 
 fn blob_key(name: &str) -> Vec<u8> {
@@ -67,10 +81,7 @@ fn blob_key(name: &str) -> Vec<u8> {
 }
 
 fn meta_key(id: u32) -> [u8; 6] {
-    let mut key = [0u8; 6];
-    key[..2].copy_from_slice(META_PREFIX);
-    key[2..].copy_from_slice(&id.to_be_bytes());
-    key
+    numbered(META_PREFIX, id)
 }
 
 impl Store {
@@ -166,15 +177,7 @@ impl Store {
             .scan_prefix(CHUNK_PREFIX)
             .map(|entry| {
                 let (key, value) = entry.map_err(store_error)?;
-                let number = key
-                    .get(2..6)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u32::from_be_bytes)
-                    .filter(|_| key.len() == 6)
-                    .ok_or_else(|| {
-                        Error::corruption("chunk key", format!("{} bytes", key.len()))
-                    })?;
-                Ok((number, value))
+                Ok((numbered_key(&key, "chunk key")?, value))
             })
             .collect()
     }
@@ -210,15 +213,10 @@ impl Store {
             .scan_prefix(META_PREFIX)
             .map(|entry| {
                 let (key, value) = entry.map_err(store_error)?;
-                let id = key
-                    .get(2..6)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u32::from_be_bytes)
-                    .filter(|_| key.len() == 6)
-                    .ok_or_else(|| {
-                        Error::corruption("metadata key", format!("{} bytes", key.len()))
-                    })?;
-                Ok((id, codec::frame::decode(Kind::Meta, &value)?.to_vec()))
+                Ok((
+                    numbered_key(&key, "metadata key")?,
+                    codec::frame::decode(Kind::Meta, &value)?.to_vec(),
+                ))
             })
             .collect()
     }

@@ -4,16 +4,15 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::emit;
-use super::progress::Progress;
 use super::query::{candidate_rows, candidate_table, item_json};
 use super::stats::render;
-use super::train::{quality_json, warn_collapsed};
+use super::train::{quality_json, train_showing_progress, warn_collapsed};
 use adasid::data::catalog::{CatalogSpec, generate};
 use adasid::data::embeddings::write;
+use candle_core::Device;
 
 use adasid::error::{Error, Result};
 use adasid::index::{CandidateMode, CandidateQuery};
-use adasid::pipeline;
 use adasid::sid::format_tokens;
 use adasid::stats::index_stats;
 use adasid::tokenizer::{AdaSidConfig, Tokenizer, TokenizerConfig};
@@ -80,17 +79,9 @@ pub fn run(a: Args) -> Result<()> {
     if a.out.is_some() {
         write(&root.join("data"), &data, &cfg.data)?;
     }
-    let progress = Progress::new("training ADA-SID, epoch");
     let config = TokenizerConfig::AdaSid(cfg);
-    let built = pipeline::train_database(
-        &db_path,
-        &config,
-        &data,
-        &[],
-        candle_core::Device::Cpu,
-        |s| progress.step(s.step, s.of, s.message),
-    )?;
-    progress.finish();
+    let name = "training ADA-SID, epoch";
+    let built = train_showing_progress(&db_path, name, &config, (&data, &[]), Device::Cpu)?;
     let train_s = start.elapsed().as_secs_f64();
     let db = built.db;
     let Tokenizer::AdaSid(model) = &built.trained.tokenizer else {

@@ -4,13 +4,12 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::progress::Progress;
+use super::train::train_showing_progress;
 use super::{emit, parse_device};
 use adasid::data::embeddings;
 use adasid::database::Database;
 use adasid::error::{Error, Result};
 use adasid::eval::{self, EvalOptions, EvalReport, RankMetrics, RetrievalReport, Split, sequences};
-use adasid::pipeline;
 use adasid::tokenizer::{
     AdaSidConfig, Inputs, NormSource, RqKmeansConfig, RqVaeConfig, TokenizerConfig,
 };
@@ -319,11 +318,7 @@ pub fn compare(a: CompareArgs) -> Result<()> {
     let mut rows = Vec::new();
     for (name, cfg) in &rows_to_run {
         let path = base.join(name);
-        let progress = Progress::new(name);
-        let built = pipeline::train_database(&path, cfg, &data, &[], device.clone(), |s| {
-            progress.step(s.step, s.of, s.message)
-        })?;
-        progress.finish();
+        let built = train_showing_progress(&path, name, cfg, (&data, &[]), device.clone())?;
         let recon = built.recon(&data)?;
         let (db, trained) = (built.db, built.trained);
         let model = &trained.tokenizer;

@@ -95,7 +95,7 @@ pub fn train(a: GenTrainArgs) -> Result<()> {
         )
     })?;
     progress.finish();
-    db.upsert_with_blobs(&[], model.to_blobs()?)?;
+    db.put_blobs(model.to_blobs()?)?;
     let train_seconds: f64 = history.iter().map(|e| e.seconds).sum();
     let value = json!({
         "epochs": history.len(),

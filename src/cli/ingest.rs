@@ -4,7 +4,6 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{DbArgs, emit};
-use adasid::NewItem;
 use adasid::data::tokens;
 use adasid::database::Database;
 use adasid::error::{Error, Result};
@@ -29,13 +28,10 @@ pub fn run(a: Args) -> Result<()> {
     let file = a.tokens.display().to_string();
     let text = std::fs::read_to_string(&a.tokens).map_err(|e| Error::io(&a.tokens, e))?;
     let lines = tokens::parse(&file, &text)?;
-    let items = |lines: Vec<tokens::TokenLine>| -> Vec<NewItem> {
-        lines.into_iter().map(|l| l.item).collect()
-    };
     let (db, report) = if Database::exists(&a.db.db) {
         let db = Database::open(&a.db.db)?;
-        tokens::validate(&file, &lines, &db.layout())?;
-        let report = db.upsert(&items(lines))?;
+        let items = tokens::validate(&file, lines, &db.layout())?;
+        let report = db.upsert(&items)?;
         (db, report)
     } else {
         // An exported file names its layout in its header line; otherwise --codebook-size
@@ -52,8 +48,8 @@ pub fn run(a: Args) -> Result<()> {
                 tokens::infer_layout(&lines, k, a.behavior)?
             }
         };
-        tokens::validate(&file, &lines, &layout)?;
-        Database::create_with(&a.db.db, layout, &items(lines), &[], Vec::new())?
+        let items = tokens::validate(&file, lines, &layout)?;
+        Database::create_with(&a.db.db, layout, &items, &[], Vec::new())?
     };
     let total = db.read().index.len();
     let seconds = start.elapsed().as_secs_f64();

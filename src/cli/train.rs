@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::ValueEnum;
@@ -272,6 +272,22 @@ pub(crate) fn quality_json(stats: &IndexStats, last: Option<&EpochStats>) -> Val
     })
 }
 
+/// [`pipeline::train_database`] with a progress bar (or line per step) named `name`.
+pub(crate) fn train_showing_progress(
+    path: &Path,
+    name: &str,
+    cfg: &TokenizerConfig,
+    (data, meta): (&Dataset, &[(String, adasid::Meta)]),
+    device: candle_core::Device,
+) -> Result<pipeline::Built> {
+    let progress = Progress::new(name);
+    let built = pipeline::train_database(path, cfg, data, meta, device, |s| {
+        progress.step(s.step, s.of, s.message)
+    })?;
+    progress.finish();
+    Ok(built)
+}
+
 pub fn train(a: TrainArgs) -> Result<()> {
     let cfg = config(&a)?;
     let device = parse_device(&a.device)?;
@@ -285,11 +301,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
              the norm is a poor evidence signal here, consider --n-norm popularity"
         );
     }
-    let progress = Progress::new(cfg.name());
-    let built = pipeline::train_database(&a.db, &cfg, &data, &meta, device, |s| {
-        progress.step(s.step, s.of, s.message)
-    })?;
-    progress.finish();
+    let built = train_showing_progress(&a.db, cfg.name(), &cfg, (&data, &meta), device)?;
     let recon = built.recon(&data)?;
     let (db, trained) = (built.db, built.trained);
     let model = &trained.tokenizer;

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::item::NewItem;
+use crate::item::{NewItem, ValidItem};
 use crate::sid::{SidLayout, parse_tokens};
 
 /// One parsed line, before it is checked against a layout.
@@ -97,16 +97,20 @@ pub fn infer_layout(lines: &[TokenLine], k: u32, behavior: Option<u32>) -> Resul
 }
 
 /// Checks every line against `layout` (semantic tokens, or a full SID with
-/// its disambiguation token); the error names file and line.
-pub fn validate(file: &str, lines: &[TokenLine], layout: &SidLayout) -> Result<()> {
-    for l in lines {
-        l.item.validate(layout).map_err(|message| Error::Input {
-            file: file.to_string(),
-            line: l.line,
-            message,
-        })?;
-    }
-    Ok(())
+/// its disambiguation token); the error names file and line. The items it
+/// returns are written without being checked again.
+pub fn validate(file: &str, lines: Vec<TokenLine>, layout: &SidLayout) -> Result<Vec<ValidItem>> {
+    lines
+        .into_iter()
+        .map(|l| {
+            let line = l.line;
+            l.item.into_valid(layout).map_err(|message| Error::Input {
+                file: file.to_string(),
+                line,
+                message,
+            })
+        })
+        .collect()
 }
 
 /// The layout named by an export header line `# adasid levels=L k=K behavior=B`.
@@ -141,7 +145,8 @@ mod tests {
         assert_eq!(lines[1].item.tokens, vec![4, 5, crate::sid::EMPTY]);
         let layout = infer_layout(&lines, 8, None).unwrap();
         assert_eq!((layout.levels, layout.behavior), (3, 1));
-        validate("f", &lines, &layout).unwrap();
+        let valid = validate("f", lines, &layout).unwrap();
+        assert_eq!(valid[1].key, "b");
     }
 
     #[test]
@@ -154,7 +159,7 @@ mod tests {
         assert!(parse("t.tsv", "a 1,2\n").is_err());
         let lines = parse("t.tsv", "a\t1,2\nb\t1,9\n").unwrap();
         let layout = SidLayout::new(2, 8, 0).unwrap();
-        let e = validate("t.tsv", &lines, &layout).unwrap_err().to_string();
+        let e = validate("t.tsv", lines, &layout).unwrap_err().to_string();
         assert!(
             e.starts_with("t.tsv:2:") && e.contains("not below K"),
             "{e}"

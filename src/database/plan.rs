@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use super::State;
 use crate::error::{Error, Result};
 use crate::index::{Index, ItemId, MAX_ITEM_ID};
-use crate::item::NewItem;
+use crate::item::ItemInput;
 use crate::sid::{Token, format_tokens};
 
 /// One item of a planned batch.
@@ -22,21 +22,25 @@ pub(super) struct Planned {
 }
 
 /// Validates a batch against `state` and gives every item its id and full SID.
-pub(super) fn plan(state: &State, items: &[NewItem], mut next_id: u32) -> Result<Vec<Planned>> {
+pub(super) fn plan(
+    state: &State,
+    items: &[impl ItemInput],
+    mut next_id: u32,
+) -> Result<Vec<Planned>> {
     let layout = *state.index.layout();
     let mut seen = HashSet::with_capacity(items.len());
     let mut planned = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let bad =
-            |m: String| Error::InvalidArgument(format!("item '{}' (#{}): {m}", item.key, i + 1));
-        let (semantic, weights, requested) = item.validate(&layout).map_err(bad)?.into_parts();
-        if !seen.insert(item.key.as_str()) {
+        let key = item.key();
+        let bad = |m: String| Error::InvalidArgument(format!("item '{key}' (#{}): {m}", i + 1));
+        let (semantic, weights, requested) =
+            item.valid(&layout).map_err(bad)?.into_owned().into_parts();
+        if !seen.insert(key) {
             return Err(Error::InvalidArgument(format!(
-                "item '{}' appears twice in one batch",
-                item.key
+                "item '{key}' appears twice in one batch"
             )));
         }
-        let existing = state.keys.id(&item.key);
+        let existing = state.keys.id(key);
         let id = match existing {
             Some(id) => id,
             None => {
@@ -54,7 +58,7 @@ pub(super) fn plan(state: &State, items: &[NewItem], mut next_id: u32) -> Result
             full: semantic,
             requested,
             weights,
-            key: item.key.clone(),
+            key: key.to_string(),
             existing: existing.is_some(),
         });
     }

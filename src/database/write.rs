@@ -11,7 +11,7 @@ use crate::codec::record::{CHUNK_SLOTS, Chunk, ItemRecord};
 use crate::data::meta::Meta;
 use crate::error::{Error, Result};
 use crate::index::{Index, ItemId};
-use crate::item::NewItem;
+use crate::item::{ItemInput, NewItem};
 use crate::keymap::KeyMap;
 use crate::sid::{SidLayout, Token};
 use crate::store::{Commit, Store};
@@ -30,6 +30,9 @@ pub struct WriteReport {
 /// Metadata changes of one commit (`None` removes an item's metadata).
 pub(super) type MetaChanges = Vec<(ItemId, Option<Meta>)>;
 
+/// A batch without items (metadata or blobs only).
+const NO_ITEMS: &[NewItem] = &[];
+
 /// What a removal takes out of memory, to put back if the commit fails.
 type Unpublished = Vec<(ItemId, String, Vec<Token>, Vec<f32>)>;
 
@@ -38,7 +41,7 @@ impl Database {
     /// atomic, durable batch: when this returns `Ok` the batch survives a
     /// crash and is visible; on `Err` nothing changed. An item whose semantic
     /// tokens did not change keeps its disambiguation token.
-    pub fn upsert(&self, items: &[NewItem]) -> Result<WriteReport> {
+    pub fn upsert(&self, items: &[impl ItemInput]) -> Result<WriteReport> {
         self.upsert_with_blobs(items, Vec::new())
     }
 
@@ -46,7 +49,7 @@ impl Database {
     /// same atomic commit.
     pub fn upsert_with_blobs(
         &self,
-        items: &[NewItem],
+        items: &[impl ItemInput],
         blobs: Vec<(String, Vec<u8>)>,
     ) -> Result<WriteReport> {
         self.upsert_with_meta(items, &[], blobs)
@@ -56,7 +59,7 @@ impl Database {
     /// for items of the batch or already stored, in the same atomic commit.
     pub fn upsert_with_meta(
         &self,
-        items: &[NewItem],
+        items: &[impl ItemInput],
         meta: &[(String, Meta)],
         blobs: Vec<(String, Vec<u8>)>,
     ) -> Result<WriteReport> {
@@ -75,7 +78,13 @@ impl Database {
         if meta.is_empty() {
             return Ok(WriteReport::default());
         }
-        self.upsert_with_meta(&[], meta, Vec::new())
+        self.upsert_with_meta(NO_ITEMS, meta, Vec::new())
+    }
+
+    /// Stores named blobs (a model trained on the database's SIDs) as one
+    /// atomic, durable commit, replacing blobs of the same names.
+    pub fn put_blobs(&self, blobs: Vec<(String, Vec<u8>)>) -> Result<WriteReport> {
+        self.upsert_with_blobs(NO_ITEMS, blobs)
     }
 
     /// The stored metadata of an item.
@@ -94,7 +103,7 @@ impl Database {
     pub fn create_with(
         path: &Path,
         layout: SidLayout,
-        items: &[NewItem],
+        items: &[impl ItemInput],
         meta: &[(String, Meta)],
         blobs: Vec<(String, Vec<u8>)>,
     ) -> Result<(Database, WriteReport)> {

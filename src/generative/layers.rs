@@ -4,8 +4,8 @@
 use candle_core::{D, Tensor, Var};
 
 use crate::error::Result;
-use crate::model::ParamStore;
-use crate::model::params::{Linear, ml};
+use crate::nn::ParamStore;
+use crate::nn::params::{Linear, ml};
 
 /// A large negative logit for masked attention.
 pub(crate) const MASKED: f32 = -1e9;
@@ -179,6 +179,40 @@ impl FeedForward {
     }
 }
 
+/// A pre-norm residual sublayer: `x + dropout(f(norm(x)))`.
+fn residual(
+    x: &Tensor,
+    norm: &LayerNorm,
+    drop: &Dropout,
+    f: impl FnOnce(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let h = norm.forward(x)?;
+    (x + drop.apply(f(&h)?)?).map_err(ml)
+}
+
+/// Widths shared by every transformer block: model width, heads, feed-forward.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BlockDims {
+    pub d: usize,
+    pub heads: usize,
+    pub ff: usize,
+}
+
+impl BlockDims {
+    /// The `i`-th layer norm of `block`, named `{block}.norm{i}`.
+    fn norm(self, ps: &mut ParamStore, block: &str, i: usize) -> Result<LayerNorm> {
+        LayerNorm::new(ps, &format!("{block}.norm{i}"), self.d)
+    }
+
+    fn attention(self, ps: &mut ParamStore, block: &str, part: &str) -> Result<Attention> {
+        Attention::new(ps, &format!("{block}.{part}"), self.d, self.heads)
+    }
+
+    fn feed_forward(self, ps: &mut ParamStore, block: &str) -> Result<FeedForward> {
+        FeedForward::new(ps, &format!("{block}.ff"), self.d, self.ff)
+    }
+}
+
 /// Pre-norm encoder block: self-attention then feed-forward, each residual.
 pub(crate) struct EncoderBlock {
     norm1: LayerNorm,
@@ -188,18 +222,12 @@ pub(crate) struct EncoderBlock {
 }
 
 impl EncoderBlock {
-    pub(crate) fn new(
-        ps: &mut ParamStore,
-        name: &str,
-        d: usize,
-        heads: usize,
-        ff: usize,
-    ) -> Result<Self> {
+    pub(crate) fn new(ps: &mut ParamStore, name: &str, dims: BlockDims) -> Result<Self> {
         Ok(EncoderBlock {
-            norm1: LayerNorm::new(ps, &format!("{name}.norm1"), d)?,
-            attn: Attention::new(ps, &format!("{name}.attn"), d, heads)?,
-            norm2: LayerNorm::new(ps, &format!("{name}.norm2"), d)?,
-            ff: FeedForward::new(ps, &format!("{name}.ff"), d, ff)?,
+            norm1: dims.norm(ps, name, 1)?,
+            attn: dims.attention(ps, name, "attn")?,
+            norm2: dims.norm(ps, name, 2)?,
+            ff: dims.feed_forward(ps, name)?,
         })
     }
 
@@ -209,10 +237,8 @@ impl EncoderBlock {
         mask: Option<&Tensor>,
         drop: &Dropout,
     ) -> Result<Tensor> {
-        let h = self.norm1.forward(x)?;
-        let x = (x + drop.apply(self.attn.forward(&h, &h, mask)?)?).map_err(ml)?;
-        let h = self.norm2.forward(&x)?;
-        (&x + drop.apply(self.ff.forward(&h)?)?).map_err(ml)
+        let x = residual(x, &self.norm1, drop, |h| self.attn.forward(h, h, mask))?;
+        residual(&x, &self.norm2, drop, |h| self.ff.forward(h))
     }
 }
 
@@ -228,20 +254,14 @@ pub(crate) struct DecoderBlock {
 }
 
 impl DecoderBlock {
-    pub(crate) fn new(
-        ps: &mut ParamStore,
-        name: &str,
-        d: usize,
-        heads: usize,
-        ff: usize,
-    ) -> Result<Self> {
+    pub(crate) fn new(ps: &mut ParamStore, name: &str, dims: BlockDims) -> Result<Self> {
         Ok(DecoderBlock {
-            norm1: LayerNorm::new(ps, &format!("{name}.norm1"), d)?,
-            own: Attention::new(ps, &format!("{name}.self"), d, heads)?,
-            norm2: LayerNorm::new(ps, &format!("{name}.norm2"), d)?,
-            cross: Attention::new(ps, &format!("{name}.cross"), d, heads)?,
-            norm3: LayerNorm::new(ps, &format!("{name}.norm3"), d)?,
-            ff: FeedForward::new(ps, &format!("{name}.ff"), d, ff)?,
+            norm1: dims.norm(ps, name, 1)?,
+            own: dims.attention(ps, name, "self")?,
+            norm2: dims.norm(ps, name, 2)?,
+            cross: dims.attention(ps, name, "cross")?,
+            norm3: dims.norm(ps, name, 3)?,
+            ff: dims.feed_forward(ps, name)?,
         })
     }
 
@@ -258,8 +278,9 @@ impl DecoderBlock {
         group: usize,
         drop: &Dropout,
     ) -> Result<Tensor> {
-        let h = self.norm1.forward(y)?;
-        let y = (y + drop.apply(self.own.forward(&h, &h, Some(causal))?)?).map_err(ml)?;
+        let y = residual(y, &self.norm1, drop, |h| {
+            self.own.forward(h, h, Some(causal))
+        })?;
         let (k, v) = self.cross.project(memory)?;
         self.cross_and_ff(&y, (&k, &v), memory_mask, group, drop)
     }
@@ -276,17 +297,19 @@ impl DecoderBlock {
         group: usize,
         drop: &Dropout,
     ) -> Result<Tensor> {
-        let h = self.norm1.forward(y)?;
-        let (k, v) = self.own.project(&h)?;
-        let (k, v) = match own.take() {
-            Some((pk, pv)) => (
-                Tensor::cat(&[&pk, &k], 2).map_err(ml)?,
-                Tensor::cat(&[&pv, &v], 2).map_err(ml)?,
-            ),
-            None => (k, v),
-        };
-        let y = (y + drop.apply(self.own.attend(&h, &k, &v, None)?)?).map_err(ml)?;
-        *own = Some((k, v));
+        let y = residual(y, &self.norm1, drop, |h| {
+            let (k, v) = self.own.project(h)?;
+            let (k, v) = match own.take() {
+                Some((pk, pv)) => (
+                    Tensor::cat(&[&pk, &k], 2).map_err(ml)?,
+                    Tensor::cat(&[&pv, &v], 2).map_err(ml)?,
+                ),
+                None => (k, v),
+            };
+            let out = self.own.attend(h, &k, &v, None);
+            *own = Some((k, v));
+            out
+        })?;
         self.cross_and_ff(&y, (&memory_kv.0, &memory_kv.1), memory_mask, group, drop)
     }
 
@@ -302,19 +325,14 @@ impl DecoderBlock {
         drop: &Dropout,
     ) -> Result<Tensor> {
         let (b, len, d) = y.dims3().map_err(ml)?;
-        let h = self
-            .norm2
-            .forward(y)?
-            .reshape((b / group, group * len, d))
-            .map_err(ml)?;
-        let cross = self
-            .cross
-            .attend(&h, k, v, memory_mask)?
-            .reshape((b, len, d))
-            .map_err(ml)?;
-        let y = (y + drop.apply(cross)?).map_err(ml)?;
-        let h = self.norm3.forward(&y)?;
-        (&y + drop.apply(self.ff.forward(&h)?)?).map_err(ml)
+        let y = residual(y, &self.norm2, drop, |h| {
+            let h = h.reshape((b / group, group * len, d)).map_err(ml)?;
+            self.cross
+                .attend(&h, k, v, memory_mask)?
+                .reshape((b, len, d))
+                .map_err(ml)
+        })?;
+        residual(&y, &self.norm3, drop, |h| self.ff.forward(h))
     }
 
     /// Cross-attention keys and values of `memory` (once per decode).

@@ -8,9 +8,15 @@
 //! transformer over the SID written so far that cross-attends to it, with one
 //! output head per SID position.
 
+mod config;
+mod corpus;
+mod evaluate;
 mod layers;
 mod net;
 mod retriever;
 
+pub use config::GenConfig;
+pub use corpus::Corpus;
+pub use evaluate::{GEN_CUTOFFS, GenReport};
 pub use net::{GenNet, GenShape};
-pub use retriever::{Corpus, GEN_CUTOFFS, GenConfig, GenEpoch, GenReport, GenRetriever, blobs};
+pub use retriever::{GenEpoch, GenRetriever, blobs};

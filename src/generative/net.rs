@@ -5,10 +5,10 @@
 
 use candle_core::{D, Device, Tensor, Var};
 
-use super::layers::{DecoderBlock, Dropout, EncoderBlock, LayerNorm, MASKED};
+use super::layers::{BlockDims, DecoderBlock, Dropout, EncoderBlock, LayerNorm, MASKED};
 use crate::error::Result;
-use crate::model::ParamStore;
-use crate::model::params::{Linear, ml};
+use crate::nn::ParamStore;
+use crate::nn::params::{Linear, ml};
 
 /// Sizes of the network.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -91,28 +91,17 @@ impl GenNet {
         // One extra row: the start-of-SID token.
         let decoder_embedding = params.uniform("decoder_embedding", &[tokens + 1, d], emb)?;
         let step_position = params.uniform("step_position", &[shape.steps, d], emb)?;
+        let dims = BlockDims {
+            d,
+            heads: shape.heads,
+            ff: shape.ff,
+        };
         let encoder = (0..shape.encoder_layers)
-            .map(|i| {
-                EncoderBlock::new(
-                    &mut params,
-                    &format!("encoder.{i}"),
-                    d,
-                    shape.heads,
-                    shape.ff,
-                )
-            })
+            .map(|i| EncoderBlock::new(&mut params, &format!("encoder.{i}"), dims))
             .collect::<Result<_>>()?;
         let encoder_norm = LayerNorm::new(&mut params, "encoder.norm", d)?;
         let decoder = (0..shape.decoder_layers)
-            .map(|i| {
-                DecoderBlock::new(
-                    &mut params,
-                    &format!("decoder.{i}"),
-                    d,
-                    shape.heads,
-                    shape.ff,
-                )
-            })
+            .map(|i| DecoderBlock::new(&mut params, &format!("decoder.{i}"), dims))
             .collect::<Result<_>>()?;
         let decoder_norm = LayerNorm::new(&mut params, "decoder.norm", d)?;
         let heads = (0..shape.steps)
@@ -213,15 +202,9 @@ impl GenNet {
         (batch, len, group): (usize, usize, usize),
     ) -> Result<Tensor> {
         let dev = self.device();
-        let idx = Tensor::from_slice(ids, ids.len(), dev).map_err(ml)?;
         let mut y = self
-            .decoder_embedding
-            .as_tensor()
-            .index_select(&idx, 0)
-            .and_then(|e| e.reshape((batch, len, self.shape.d)))
-            .and_then(|e| e.broadcast_add(&self.step_position.as_tensor().narrow(0, 0, len)?))
-            .map_err(ml)?;
-        y = self.dropout.apply(y)?;
+            .dropout
+            .apply(self.decoder_inputs(ids, (batch, len), 0)?)?;
         let causal: Vec<f32> = (0..len * len)
             .map(|i| if i % len > i / len { MASKED } else { 0.0 })
             .collect();
@@ -230,6 +213,23 @@ impl GenNet {
             y = block.forward(&y, &causal, memory, memory_mask, group, &self.dropout)?;
         }
         self.decoder_norm.forward(&y)
+    }
+
+    /// Token embeddings of `ids` (`rows × len`, row-major) plus the
+    /// position embeddings of steps `first..first + len`: `[rows, len, d]`.
+    fn decoder_inputs(
+        &self,
+        ids: &[u32],
+        (rows, len): (usize, usize),
+        first: usize,
+    ) -> Result<Tensor> {
+        let idx = Tensor::from_slice(ids, ids.len(), self.device()).map_err(ml)?;
+        self.decoder_embedding
+            .as_tensor()
+            .index_select(&idx, 0)
+            .and_then(|e| e.reshape((rows, len, self.shape.d)))
+            .and_then(|e| e.broadcast_add(&self.step_position.as_tensor().narrow(0, first, len)?))
+            .map_err(ml)
     }
 
     /// Starts incremental decoding against `memory` (`[users, T, d]`): the
@@ -258,15 +258,7 @@ impl GenNet {
         step: usize,
         group: usize,
     ) -> Result<Tensor> {
-        let dev = self.device();
-        let idx = Tensor::from_slice(ids, ids.len(), dev).map_err(ml)?;
-        let mut y = self
-            .decoder_embedding
-            .as_tensor()
-            .index_select(&idx, 0)
-            .and_then(|e| e.broadcast_add(&self.step_position.as_tensor().narrow(0, step, 1)?))
-            .and_then(|e| e.reshape((ids.len(), 1, self.shape.d)))
-            .map_err(ml)?;
+        let mut y = self.decoder_inputs(ids, (ids.len(), 1), step)?;
         for ((block, own), memory) in self.decoder.iter().zip(&mut cache.own).zip(&cache.memory) {
             y = block.step(&y, own, memory, memory_mask, group, &self.dropout)?;
         }

@@ -1,7 +1,6 @@
-//! The generative retriever: training on user sequences, leave-one-out
-//! evaluation with trie-constrained beam search, and storage as blobs.
+//! The generative retriever: training on user sequences and storage as
+//! blobs (its evaluation is in `evaluate`).
 
-use std::path::Path;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
@@ -11,16 +10,15 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::net::{GenNet, GenShape, token_id};
+use super::config::GenConfig;
+use super::corpus::Corpus;
+use super::net::{GenNet, token_id};
 use crate::blobs::BlobSource;
-use crate::decode::{BeamSearch, Precomputed};
 use crate::error::{Error, Result};
-use crate::eval::{Accumulator, RankMetrics, Split, popularity_quartiles, rank_of, sequences};
-use crate::index::ItemId;
-use crate::model::ParamStore;
-use crate::model::params::ml;
+use crate::nn::ParamStore;
+use crate::nn::params::ml;
+use crate::settings;
 use crate::sid::{SidLayout, Token};
-use crate::view::ReadView;
 
 /// Blob names of a stored retriever.
 pub mod blobs {
@@ -28,149 +26,6 @@ pub mod blobs {
     pub const CONFIG: &str = "generative/config";
     /// Its weights (safetensors).
     pub const WEIGHTS: &str = "generative/weights";
-}
-
-/// Settings of the generative retriever (TOML, every field optional).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GenConfig {
-    /// Model width.
-    pub d_model: usize,
-    /// Attention heads.
-    pub heads: usize,
-    /// Encoder blocks.
-    pub encoder_layers: usize,
-    /// Decoder blocks.
-    pub decoder_layers: usize,
-    /// Feed-forward width.
-    pub ff: usize,
-    /// Most recent items read per user.
-    pub history: usize,
-    /// Training epochs.
-    pub epochs: usize,
-    /// Examples per step.
-    pub batch_size: usize,
-    /// AdamW learning rate.
-    pub lr: f64,
-    /// AdamW weight decay.
-    pub weight_decay: f64,
-    /// Seed of initialisation and shuffling.
-    pub seed: u64,
-    /// Dropout rate of embeddings and sublayer outputs while training.
-    pub dropout: f32,
-}
-
-impl Default for GenConfig {
-    fn default() -> Self {
-        GenConfig {
-            d_model: 64,
-            heads: 2,
-            encoder_layers: 2,
-            decoder_layers: 2,
-            ff: 256,
-            history: 20,
-            epochs: 10,
-            batch_size: 256,
-            lr: 1e-3,
-            weight_decay: 0.01,
-            seed: 42,
-            dropout: 0.0,
-        }
-    }
-}
-
-impl GenConfig {
-    /// Reads a TOML file; unknown keys are errors.
-    pub fn from_file(path: &Path) -> Result<Self> {
-        let cfg: Self = crate::tokenizer::config::read_toml(path)?;
-        cfg.validate()?;
-        Ok(cfg)
-    }
-
-    /// Checks ranges.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::InvalidArgument(m.into()));
-        if self.d_model == 0 || self.heads == 0 || !self.d_model.is_multiple_of(self.heads) {
-            return bad("d_model must be a positive multiple of heads");
-        }
-        if self.ff == 0 || self.history == 0 || self.epochs == 0 || self.batch_size == 0 {
-            return bad("ff, history, epochs and batch_size must be positive");
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return bad("dropout must be in [0, 1)");
-        }
-        if !(self.lr > 0.0) {
-            return bad("lr must be positive");
-        }
-        Ok(())
-    }
-
-    fn shape(&self, layout: &SidLayout) -> GenShape {
-        GenShape {
-            steps: layout.full_len(),
-            vocab: layout.mask_bits(),
-            d: self.d_model,
-            heads: self.heads,
-            encoder_layers: self.encoder_layers,
-            decoder_layers: self.decoder_layers,
-            ff: self.ff,
-            history: self.history,
-            dropout: self.dropout,
-        }
-    }
-}
-
-/// Sequences expressed as full SIDs: what the retriever reads.
-pub struct Corpus {
-    /// Full SID of each catalogue row stored in the database.
-    pub sids: Vec<Option<Vec<Token>>>,
-    /// Database id of each catalogue row.
-    pub ids: Vec<Option<ItemId>>,
-    /// User sequences of catalogue rows.
-    pub sequences: Vec<Vec<u32>>,
-}
-
-impl Corpus {
-    /// Looks up every catalogue key in `state`.
-    pub fn new(state: &dyn ReadView, keys: &[String], sequences: Vec<Vec<u32>>) -> Corpus {
-        let ids: Vec<Option<ItemId>> = keys.iter().map(|k| state.id(k).ok()).collect();
-        let sids = ids
-            .iter()
-            .map(|id| id.and_then(|i| state.sid(i)).map(|(s, _)| s.to_vec()))
-            .collect();
-        Corpus {
-            sids,
-            ids,
-            sequences,
-        }
-    }
-
-    /// Training examples: every item of every training part (all but the
-    /// last two items) after the first, with up to `history` items before it.
-    fn training_examples(&self, history: usize) -> Vec<(Vec<u32>, u32)> {
-        let mut out = Vec::new();
-        for s in &self.sequences {
-            let known: Vec<u32> = s[..s.len().saturating_sub(2)]
-                .iter()
-                .copied()
-                .filter(|&r| self.sids[r as usize].is_some())
-                .collect();
-            for t in 1..known.len() {
-                out.push((known[t.saturating_sub(history)..t].to_vec(), known[t]));
-            }
-        }
-        out
-    }
-
-    /// The last `history` stored items of `rows`.
-    fn recent(&self, rows: &[u32], history: usize) -> Vec<u32> {
-        let known: Vec<u32> = rows
-            .iter()
-            .copied()
-            .filter(|&r| self.sids[r as usize].is_some())
-            .collect();
-        known[known.len().saturating_sub(history)..].to_vec()
-    }
 }
 
 /// Figures of one training epoch.
@@ -184,32 +39,14 @@ pub struct GenEpoch {
     pub seconds: f64,
 }
 
-/// Leave-one-out figures of the retriever.
-#[derive(Clone, Debug, Serialize)]
-pub struct GenReport {
-    /// Beam width.
-    pub beams: usize,
-    /// All users with a target.
-    pub overall: RankMetrics,
-    /// By the target's popularity quartile, head (0) to tail (3).
-    pub quartiles: Vec<RankMetrics>,
-    /// Users left out: no stored history item or target not stored.
-    pub skipped: usize,
-    /// Wall time of the evaluation.
-    pub seconds: f64,
-}
-
-/// The cutoffs `gen-eval` reports.
-pub const GEN_CUTOFFS: [usize; 4] = [5, 10, 50, 100];
-
 /// A trained generative retriever for one SID layout.
 pub struct GenRetriever {
-    cfg: GenConfig,
-    net: GenNet,
+    pub(super) cfg: GenConfig,
+    pub(super) net: GenNet,
 }
 
 /// A token's output column in a vocabulary of `vocab = K + 1` columns.
-fn column(vocab: usize, t: Token) -> usize {
+pub(super) fn column(vocab: usize, t: Token) -> usize {
     crate::sid::token_column(vocab - 1, t)
 }
 
@@ -227,7 +64,11 @@ impl GenRetriever {
     }
 
     /// Encoder inputs for a batch of histories, left-padded to the longest.
-    fn histories(&self, corpus: &Corpus, batch: &[&[u32]]) -> (Vec<u32>, Vec<bool>, usize) {
+    pub(super) fn histories(
+        &self,
+        corpus: &Corpus,
+        batch: &[&[u32]],
+    ) -> (Vec<u32>, Vec<bool>, usize) {
         let shape = self.net.shape();
         let len = batch.iter().map(|h| h.len()).max().unwrap_or(1).max(1);
         let mut ids = Vec::with_capacity(batch.len() * len * shape.steps);
@@ -365,126 +206,12 @@ impl GenRetriever {
         (total.expect("at least one step") / shape.steps as f64).map_err(ml)
     }
 
-    /// Leave-one-out evaluation: each user's held-out item among the
-    /// `beams` SIDs decoded from the user's history. Users are decoded in
-    /// groups, in lockstep: one model call per step serves every beam of
-    /// every user in the group. `users` caps how many users are scored.
-    pub fn evaluate(
-        &self,
-        state: &dyn ReadView,
-        corpus: &Corpus,
-        split: Split,
-        beams: usize,
-        users: Option<usize>,
-    ) -> Result<GenReport> {
-        const GROUP: usize = 8;
-        let start = Instant::now();
-        let counts = sequences::training_counts(&corpus.sequences, corpus.sids.len());
-        let quartiles = popularity_quartiles(&counts);
-        let mut overall = Accumulator::new(&GEN_CUTOFFS);
-        let mut by_quartile = vec![overall.clone(); 4];
-        let mut skipped = 0;
-        let mut cases: Vec<(Vec<u32>, u32, ItemId)> = Vec::new();
-        for s in &corpus.sequences {
-            let Some((history, target)) = split.cut(s) else {
-                continue;
-            };
-            let recent = corpus.recent(history, self.cfg.history);
-            match corpus.ids[target as usize] {
-                Some(id) if !recent.is_empty() => cases.push((recent, target, id)),
-                _ => skipped += 1,
-            }
-        }
-        cases.truncate(users.unwrap_or(usize::MAX));
-        let layout = *state.layout();
-        let mut searches: Vec<BeamSearch> = (0..GROUP)
-            .map(|_| BeamSearch::new(layout, beams))
-            .collect::<Result<_>>()?;
-        for group in cases.chunks(GROUP) {
-            let hits = self.decode_group(state, corpus, group, &mut searches[..group.len()])?;
-            for ((_, target, id), hits) in group.iter().zip(hits) {
-                let ranking: Vec<ItemId> = hits.iter().map(|h| h.item).collect();
-                let rank = rank_of(&ranking, id);
-                overall.add(rank);
-                by_quartile[quartiles[*target as usize] as usize].add(rank);
-            }
-        }
-        Ok(GenReport {
-            beams,
-            overall: overall.finish(),
-            quartiles: by_quartile.iter().map(|q| q.finish()).collect(),
-            skipped,
-            seconds: start.elapsed().as_secs_f64(),
-        })
-    }
-
-    /// Beam-searches a group of users in lockstep.
-    fn decode_group(
-        &self,
-        state: &dyn ReadView,
-        corpus: &Corpus,
-        group: &[(Vec<u32>, u32, ItemId)],
-        searches: &mut [BeamSearch],
-    ) -> Result<Vec<Vec<crate::decode::Hit>>> {
-        let net = &self.net;
-        let shape = *net.shape();
-        let histories: Vec<&[u32]> = group.iter().map(|c| &c.0[..]).collect();
-        let (ids, valid, len) = self.histories(corpus, &histories);
-        let (memory, mask) = net.encode(&ids, &valid, group.len(), len)?;
-        searches.iter_mut().for_each(|s| s.start());
-        // Every user gets `width` decoder rows (unused ones are padding), so
-        // rows of one user share one memory row.
-        let width = searches.first().map_or(0, |s| s.width());
-        let rows = group.len() * width;
-        let mut cache = net.start_decoding(&memory)?;
-        let mut tokens = Vec::with_capacity(rows);
-        let mut parents = Vec::with_capacity(rows);
-        for depth in 0..shape.steps {
-            // Each row feeds the token its beam wrote last (padding rows: any).
-            tokens.clear();
-            for s in searches.iter() {
-                for b in 0..width {
-                    tokens.push(match depth {
-                        0 => net.start_id(),
-                        _ if b < s.beams() => {
-                            let t = s.prefixes()[b * depth + depth - 1];
-                            token_id(&shape, depth - 1, column(shape.vocab, t))
-                        }
-                        _ => 0,
-                    });
-                }
-            }
-            let logp: Vec<f32> = net
-                .decode_next(&mut cache, mask.as_ref(), &tokens, depth, width)?
-                .flatten_all()
-                .and_then(|t| t.to_vec1())
-                .map_err(ml)?;
-            parents.clear();
-            for (u, s) in searches.iter_mut().enumerate() {
-                let offset = u * width * shape.vocab;
-                let mut given = Precomputed(&logp[offset..offset + s.beams() * shape.vocab]);
-                s.step(
-                    Some(state as &dyn crate::index::SidIndex),
-                    &mut given,
-                    depth,
-                )?;
-                let base = (u * width) as u32;
-                parents.extend(s.parents().map(|p| base + p as u32));
-                parents.resize((u + 1) * width, base);
-            }
-            cache.reorder(&parents)?;
-        }
-        searches.iter().map(|s| s.finish(state)).collect()
-    }
-
     /// The blobs that store it in a database.
     pub fn to_blobs(&self) -> Result<Vec<(String, Vec<u8>)>> {
         Ok(vec![
             (
                 blobs::CONFIG.to_string(),
-                toml::to_string(&self.cfg)
-                    .expect("config serialises")
-                    .into_bytes(),
+                settings::to_toml(&self.cfg).into_bytes(),
             ),
             (blobs::WEIGHTS.to_string(), self.net.params().to_bytes()?),
         ])
@@ -507,7 +234,7 @@ impl GenRetriever {
             .ok_or_else(|| missing(blobs::CONFIG))?;
         let text =
             String::from_utf8(text).map_err(|_| Error::corruption(blobs::CONFIG, "not UTF-8"))?;
-        let cfg: GenConfig = crate::tokenizer::config::parse_toml(blobs::CONFIG, &text)?;
+        let cfg = settings::parse(blobs::CONFIG, &text, GenConfig::validate)?;
         let model = GenRetriever::build(cfg, &layout, device)?;
         let weights = db
             .blob(blobs::WEIGHTS)?

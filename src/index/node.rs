@@ -1,10 +1,8 @@
 //! Trie nodes: the posting list of one prefix and its child table.
 //!
-//! A child reference is a `u32`: either a node id, or (top bit set) an item
-//! id. A prefix shared by a single item has no node of its own; its parent
-//! points straight at the item, whose stored SID spells the rest of the path.
-//! This keeps node count near the number of branching prefixes rather than
-//! `items * levels`.
+//! Children are [`Child`] references; a prefix shared by a single item points
+//! straight at the item, which keeps node count near the number of branching
+//! prefixes rather than `items * levels`.
 //!
 //! Nodes with many children also keep a dense slot table and a ready next-token
 //! bitmask, so lookup is one array read and a beam's mask is a copy.
@@ -13,35 +11,7 @@ use smallvec::SmallVec;
 
 use crate::sid::Token;
 
-const ITEM_TAG: u32 = 1 << 31;
-const NO_CHILD: u32 = u32::MAX;
-
-/// Largest item id an index can hold (the top bit tags item references).
-pub const MAX_ITEM_ID: u32 = ITEM_TAG - 1;
-
-/// Where a child reference leads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Child {
-    Node(u32),
-    Item(u32),
-}
-
-impl Child {
-    pub(crate) fn pack(self) -> u32 {
-        match self {
-            Child::Node(n) => n,
-            Child::Item(i) => i | ITEM_TAG,
-        }
-    }
-
-    fn unpack(raw: u32) -> Child {
-        if raw & ITEM_TAG != 0 {
-            Child::Item(raw & !ITEM_TAG)
-        } else {
-            Child::Node(raw)
-        }
-    }
-}
+use super::child::{Child, NO_CHILD, dense_at};
 
 /// Mask geometry shared by every node of one index.
 #[derive(Clone, Copy, Debug)]
@@ -63,7 +33,7 @@ impl Geometry {
             bits,
             words: bits.div_ceil(64),
             k,
-            dense_at: (bits / 16).max(8),
+            dense_at: dense_at(bits),
         }
     }
 

@@ -9,9 +9,10 @@
 
 use std::ops::Range;
 
-use super::{ITEM_TAG, Snapshot};
+use super::Snapshot;
+
 use crate::index::candidates::overlap;
-use crate::index::{Candidate, CandidateMode, CandidateQuery, ItemId};
+use crate::index::{Candidate, CandidateMode, CandidateQuery, Child, ItemId};
 use crate::sid::Token;
 
 /// The items sharing a prefix of one length with the query.
@@ -49,8 +50,7 @@ fn chain<D: AsRef<[u8]>>(s: &Snapshot<D>, tokens: &[Token]) -> Vec<Span> {
     let mut node = 0;
     for (depth, &token) in tokens.iter().enumerate() {
         let Some(r) = s.child(node, token) else { break };
-        if r & ITEM_TAG != 0 {
-            let item = r & !ITEM_TAG;
+        if let Child::Item(item) = Child::unpack(r) {
             let Some(sid) = s.sid_tokens(item) else { break };
             let shared = 1 + sid
                 .get(depth + 1..)

@@ -25,7 +25,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::index::{Candidate, CandidateQuery, ItemId, Postings, SidIndex};
+use crate::index::{Candidate, CandidateQuery, Child, ItemId, NO_CHILD, Postings, SidIndex};
 use crate::sid::{SidLayout, Token};
 use crate::view::ReadView;
 
@@ -33,14 +33,6 @@ pub use format::{MAGIC, VERSION, reseal};
 pub use writer::{to_bytes, write};
 
 use format::Section;
-
-pub(crate) const ITEM_TAG: u32 = 1 << 31;
-pub(crate) const NO_CHILD: u32 = u32::MAX;
-
-/// Children count from which a node keeps a ready mask and a slot table.
-pub(crate) fn dense_at(bits: usize) -> usize {
-    (bits / 16).max(8)
-}
 
 /// Counts read from the meta section.
 #[derive(Clone, Copy, Debug)]
@@ -274,14 +266,14 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         }
         let mut node = 0;
         for (depth, &token) in prefix.iter().enumerate() {
-            let r = self.child(node, token)?;
-            if r & ITEM_TAG != 0 {
-                let item = r & !ITEM_TAG;
-                let sid = self.sid_tokens(item)?;
-                return (sid.get(depth + 1..prefix.len())? == &prefix[depth + 1..])
-                    .then_some(Loc::Item(item));
+            match Child::unpack(self.child(node, token)?) {
+                Child::Item(item) => {
+                    let sid = self.sid_tokens(item)?;
+                    return (sid.get(depth + 1..prefix.len())? == &prefix[depth + 1..])
+                        .then_some(Loc::Item(item));
+                }
+                Child::Node(n) => node = n,
             }
-            node = r;
         }
         Some(Loc::Node(node))
     }

@@ -6,9 +6,9 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use super::format::{self, Section};
-use super::{ITEM_TAG, NO_CHILD, dense_at};
 use crate::error::{Error, Result};
-use crate::index::{Index, ItemId, SidIndex};
+
+use crate::index::{Child, Index, ItemId, NO_CHILD, SidIndex, dense_at};
 use crate::keymap::KeyMap;
 use crate::sid::Token;
 
@@ -55,9 +55,9 @@ impl Trie {
                 }
                 t.tokens.push(token);
                 if end - start == 1 {
-                    t.refs.push(order[start] | ITEM_TAG);
+                    t.refs.push(Child::Item(order[start]).pack());
                 } else {
-                    t.refs.push(t.nodes.len() as u32);
+                    t.refs.push(Child::Node(t.nodes.len() as u32).pack());
                     t.nodes.push([start as u32, end as u32, 0, 0, NO_CHILD]);
                     depths.push(depth + 1);
                 }

@@ -20,9 +20,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::adasid::ControllerConfig;
 use crate::data::embeddings::DataSpec;
 use crate::error::{Error, Result};
-use crate::model::ControllerConfig;
+use crate::settings;
 
 /// Where an item's behavior evidence N_norm comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -131,38 +132,20 @@ impl Default for AdaSidConfig {
     }
 }
 
-/// Parses a TOML configuration; `file` names it in errors.
-pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T> {
-    toml::from_str(text).map_err(|e| Error::BadFile {
-        file: file.into(),
-        message: e.to_string(),
-    })
-}
-
-/// Reads and parses a TOML configuration file.
-pub(crate) fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse_toml(&path.display().to_string(), &text)
-}
-
 impl AdaSidConfig {
     /// Reads a TOML file; unknown keys are errors.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let cfg: AdaSidConfig = read_toml(path)?;
-        cfg.validate()?;
-        Ok(cfg)
+        settings::read(path, Self::validate)
     }
 
     /// Parses TOML text; `file` names it in errors.
     pub fn from_toml(file: &str, text: &str) -> Result<Self> {
-        let cfg: AdaSidConfig = parse_toml(file, text)?;
-        cfg.validate()?;
-        Ok(cfg)
+        settings::parse(file, text, Self::validate)
     }
 
     /// The config as TOML.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("config serialises")
+        settings::to_toml(self)
     }
 
     /// Checks ranges.

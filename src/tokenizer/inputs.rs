@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::embeddings::{Dataset, Table};
 use crate::error::{Error, Result};
 use crate::item::NewItem;
-use crate::sid::Token;
+use crate::sid::{SidLayout, Token};
 
 /// Which modalities a residual tokenizer reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +93,17 @@ pub(crate) fn model_inputs(
 
 /// One item per `levels`-token row of `codes`, keyed in row order (no
 /// behavior positions, so no routing weights).
+/// The layout of a residual tokenizer's SIDs: `levels` positions of
+/// `k ≥ 2` codes each, no behavior positions.
+pub(crate) fn residual_layout(levels: usize, k: usize) -> Result<SidLayout> {
+    if k < 2 {
+        return Err(Error::InvalidArgument(format!(
+            "codebook_size must be at least 2, got {k}"
+        )));
+    }
+    SidLayout::new(levels as u32, k as u32, 0)
+}
+
 pub(crate) fn residual_items(codes: &[u32], levels: usize, keys: &[String]) -> Vec<NewItem> {
     codes
         .chunks_exact(levels)

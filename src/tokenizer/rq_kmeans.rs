@@ -10,8 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::Reconstruction;
-use super::config::read_toml;
-use super::inputs::{Inputs, concatenated, model_inputs, residual_items, split};
+use super::inputs::{Inputs, concatenated, model_inputs, residual_items, residual_layout, split};
 use super::stored;
 use crate::blobs::BlobSource;
 use crate::codec::Matrix;
@@ -68,18 +67,15 @@ impl Default for RqKmeansConfig {
 impl RqKmeansConfig {
     /// Reads a TOML file; unknown keys are errors.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let cfg: Self = read_toml(path)?;
-        cfg.validate()?;
-        Ok(cfg)
+        crate::settings::read(path, Self::validate)
     }
 
     /// Checks ranges.
     pub fn validate(&self) -> Result<()> {
-        SidLayout::new(self.levels as u32, self.codebook_size as u32, 0)?;
-        if self.codebook_size < 2 || self.iterations == 0 || self.max_points_per_centroid == 0 {
+        residual_layout(self.levels, self.codebook_size)?;
+        if self.iterations == 0 || self.max_points_per_centroid == 0 {
             return Err(Error::InvalidArgument(
-                "codebook_size must be at least 2, iterations and max_points_per_centroid positive"
-                    .into(),
+                "iterations and max_points_per_centroid must be positive".into(),
             ));
         }
         Ok(())
@@ -136,8 +132,7 @@ impl RqKmeans {
 
     /// The SID layout (no behavior positions: every token is semantic).
     pub fn layout(&self) -> SidLayout {
-        SidLayout::new(self.cfg.levels as u32, self.cfg.codebook_size as u32, 0)
-            .expect("validated config")
+        residual_layout(self.cfg.levels, self.cfg.codebook_size).expect("validated config")
     }
 
     fn inputs(&self, data: &Dataset) -> Result<Vec<f32>> {
@@ -157,15 +152,11 @@ impl RqKmeans {
         Ok(Reconstruction::from_tables(tables, data.content.len()))
     }
 
-    /// Everything a database needs to encode new items later.
+    /// Its configuration, input widths and each level's centroids, as the
+    /// blobs a database needs to encode new items later.
     pub fn to_blobs(&self) -> Result<Vec<(String, Vec<u8>)>> {
-        let mut out = stored::residual_header(
-            Self::NAME,
-            blobs::CONFIG,
-            &self.cfg,
-            blobs::WIDTHS,
-            &self.widths,
-        );
+        let names = [blobs::CONFIG, blobs::WIDTHS];
+        let mut out = stored::residual_header(Self::NAME, names, &self.cfg, &self.widths);
         for (l, cb) in self.quantizer.codebooks.iter().enumerate() {
             let m = Matrix::new(self.quantizer.k as u32, self.quantizer.d as u32, cb.clone())?;
             out.push((format!("{}{l}", blobs::CODEBOOK), m.encode()));
@@ -175,9 +166,11 @@ impl RqKmeans {
 
     /// Loads the model stored in `db`.
     pub fn from_blobs(db: &(impl BlobSource + ?Sized)) -> Result<RqKmeans> {
-        let (cfg, widths): (RqKmeansConfig, Vec<usize>) =
-            stored::config_and_widths(db, blobs::CONFIG, blobs::WIDTHS)?;
-        cfg.validate()?;
+        let (cfg, widths): (RqKmeansConfig, Vec<usize>) = stored::config_and_widths(
+            db,
+            (blobs::CONFIG, RqKmeansConfig::validate),
+            blobs::WIDTHS,
+        )?;
         let d: usize = widths.iter().sum();
         let codebooks = (0..cfg.levels)
             .map(|l| {

@@ -42,13 +42,14 @@ pub(crate) fn required_matrix(
     Ok(m)
 }
 
-/// A residual tokenizer's TOML configuration and input widths.
+/// A residual tokenizer's TOML configuration (checked by `validate`) and
+/// input widths.
 pub(crate) fn config_and_widths<T: DeserializeOwned>(
     db: &(impl BlobSource + ?Sized),
-    config: &str,
+    (config, validate): (&str, fn(&T) -> Result<()>),
     widths: &str,
 ) -> Result<(T, Vec<usize>)> {
-    let cfg = super::config::parse_toml(config, &required_text(db, config)?)?;
+    let cfg = crate::settings::parse(config, &required_text(db, config)?, validate)?;
     let w = codec::decode(Kind::Blob, &required(db, widths)?)?;
     Ok((cfg, w))
 }
@@ -57,18 +58,15 @@ pub(crate) fn config_and_widths<T: DeserializeOwned>(
 /// configuration and its input widths.
 pub(crate) fn residual_header<T: serde::Serialize>(
     name: &str,
-    config_blob: &str,
+    [config_blob, widths_blob]: [&str; 2],
     config: &T,
-    widths_blob: &str,
     widths: &[usize],
 ) -> Vec<(String, Vec<u8>)> {
     vec![
         (TOKENIZER.to_string(), name.as_bytes().to_vec()),
         (
             config_blob.to_string(),
-            toml::to_string(config)
-                .expect("config serialises")
-                .into_bytes(),
+            crate::settings::to_toml(config).into_bytes(),
         ),
         (
             widths_blob.to_string(),

@@ -442,6 +442,9 @@ fn programs_get_json_errors_new_spellings_and_a_quiet_closed_pipe() {
     let err = fails(&["lookup", "--db", &db, "--prefix", "3,99", "--json"]);
     let err: Value = serde_json::from_str(err.trim()).unwrap();
     assert_eq!(err["error"]["kind"], "InvalidArgument");
+    // `--json` as another option's value is not the --json flag: text error.
+    let err = fails(&["lookup", "--db", &db, "--prefix", "3", "--filter=--json"]);
+    assert!(err.starts_with("error: "), "{err}");
     // A reader that stops early (`| head -c 1`) ends the output quietly.
     let mut child = Command::new(env!("CARGO_BIN_EXE_adasid"))
         .args(["export", "--db", &db, "--format", "tsv"])

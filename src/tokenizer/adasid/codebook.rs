@@ -3,10 +3,13 @@
 use candle_core::{D, Tensor, Var};
 use rand::Rng;
 
-use super::losses::l2_normalize;
-use super::params::{ParamStore, ml};
+use rand_chacha::ChaCha8Rng;
+
 use crate::error::Result;
 use crate::kmeans;
+use crate::nn::epochs;
+use crate::nn::losses::l2_normalize;
+use crate::nn::params::{ParamStore, ml};
 
 /// One expert's codebook: `K` code vectors, matched by cosine similarity.
 pub struct Codebook {
@@ -78,23 +81,8 @@ impl Codebook {
     }
 
     /// Replaces the `dead` codes by randomly chosen rows of `samples` (unit rows).
-    pub fn reseed<R: Rng>(&self, dead: &[usize], samples: &[f32], rng: &mut R) -> Result<()> {
-        let n = samples.len() / self.dim;
-        if dead.is_empty() || n == 0 {
-            return Ok(());
-        }
-        let mut codes: Vec<f32> = self
-            .codes
-            .as_tensor()
-            .flatten_all()
-            .and_then(|t| t.to_vec1())
-            .map_err(ml)?;
-        for &c in dead {
-            let s = rng.gen_range(0..n);
-            codes[c * self.dim..(c + 1) * self.dim]
-                .copy_from_slice(&samples[s * self.dim..(s + 1) * self.dim]);
-        }
-        self.set_rows(codes)
+    pub fn reseed(&self, dead: &[usize], samples: &Tensor, rng: &mut ChaCha8Rng) -> Result<()> {
+        epochs::reseed(&self.codes, dead, samples, rng)
     }
 
     /// The codes as a row-major `K × dim` vector.

@@ -133,30 +133,34 @@ impl Linear {
     }
 }
 
-/// Two dense layers with a ReLU between them.
+/// Dense layers with a ReLU between each pair (none after the last); layer
+/// `i` is named `{name}.{i}`.
 pub struct Mlp {
-    first: Linear,
-    second: Linear,
+    layers: Vec<Linear>,
 }
 
 impl Mlp {
-    /// `fan_in → hidden → fan_out`.
-    pub fn new(
-        ps: &mut ParamStore,
-        name: &str,
-        fan_in: usize,
-        hidden: usize,
-        fan_out: usize,
-    ) -> Result<Self> {
-        Ok(Mlp {
-            first: Linear::new(ps, &format!("{name}.0"), fan_in, hidden)?,
-            second: Linear::new(ps, &format!("{name}.1"), hidden, fan_out)?,
-        })
+    /// `widths[0] → widths[1] → … → widths[last]`; at least two widths.
+    pub fn new(ps: &mut ParamStore, name: &str, widths: &[usize]) -> Result<Self> {
+        assert!(
+            widths.len() >= 2,
+            "an MLP needs an input and an output width"
+        );
+        let layers = widths
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| Linear::new(ps, &format!("{name}.{i}"), w[0], w[1]))
+            .collect::<Result<_>>()?;
+        Ok(Mlp { layers })
     }
 
-    /// Applies both layers.
+    /// Applies every layer.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.first.forward(x)?.relu().map_err(ml)?;
-        self.second.forward(&h)
+        let (last, hidden) = self.layers.split_last().expect("at least one layer");
+        let mut h = x.clone();
+        for l in hidden {
+            h = l.forward(&h)?.relu().map_err(ml)?;
+        }
+        last.forward(&h)
     }
 }

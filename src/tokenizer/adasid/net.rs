@@ -7,9 +7,9 @@
 use candle_core::{D, Device, Tensor};
 
 use super::codebook::Codebook;
-use super::losses::{info_nce, info_nce_per_item, l2_normalize};
-use super::params::{Mlp, ParamStore, ml};
 use crate::error::Result;
+use crate::nn::losses::{info_nce, info_nce_per_item, l2_normalize};
+use crate::nn::params::{Mlp, ParamStore, ml};
 
 /// Gradient slope of the router's ReLU below zero.
 const ROUTER_LEAK: f64 = 0.05;
@@ -142,14 +142,16 @@ impl AdaSidNet {
         let (h, w, c) = (shape.hidden, shape.width, shape.code_dim);
         let mut projections = Vec::new();
         for (m, &d) in shape.content_dims.iter().enumerate() {
-            projections.push(Mlp::new(&mut params, &format!("proj.content{m}"), d, h, w)?);
+            projections.push(Mlp::new(
+                &mut params,
+                &format!("proj.content{m}"),
+                &[d, h, w],
+            )?);
         }
         projections.push(Mlp::new(
             &mut params,
             "proj.behavior",
-            shape.behavior_dim,
-            h,
-            w,
+            &[shape.behavior_dim, h, w],
         )?);
         let modalities = shape.content_dims.len() + 1;
         let mut inputs = vec![Input::Shared; shape.shared];
@@ -166,19 +168,17 @@ impl AdaSidNet {
             };
             experts.push(Expert {
                 input,
-                encoder: Mlp::new(&mut params, &format!("expert{i}"), fan_in, h, c)?,
+                encoder: Mlp::new(&mut params, &format!("expert{i}"), &[fan_in, h, c])?,
                 codebook: Codebook::new(&mut params, &format!("codebook{i}"), shape.k, c)?,
             });
         }
         let router = Mlp::new(
             &mut params,
             "router",
-            shape.behavior_dim,
-            h,
-            shape.behavior.max(1),
+            &[shape.behavior_dim, h, shape.behavior.max(1)],
         )?;
         let out: usize = shape.content_dims.iter().sum::<usize>() + shape.behavior_dim;
-        let decoder = Mlp::new(&mut params, "decoder", c, h, out)?;
+        let decoder = Mlp::new(&mut params, "decoder", &[c, h, out])?;
         Ok(AdaSidNet {
             shape,
             projections,

@@ -1,0 +1,11 @@
+//! Candle building blocks shared by every trained model: a seeded parameter
+//! registry with dense layers, the generic losses, and the epoch loop with
+//! dead-code re-seeding that the tokenizers train under.
+//!
+//! No I/O: weights go in and out as safetensors bytes ([`params::ParamStore`]).
+
+pub mod epochs;
+pub mod losses;
+pub mod params;
+
+pub use params::ParamStore;
