@@ -85,6 +85,10 @@ impl SidIndex for State {
         self.index.candidates(q)
     }
 
+    fn position_postings(&self, position: usize, token: Token) -> Postings<'_> {
+        self.index.position_postings(position, token)
+    }
+
     fn write_mask(&self, prefix: &[Token], row: &mut [u64]) {
         SidIndex::write_mask(&self.index, prefix, row)
     }

@@ -10,8 +10,8 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(lines) = tokens::parse("fuzz.tsv", text) {
         if let Ok(layout) = tokens::infer_layout(&lines, 64, None) {
-            let _ = tokens::validate("fuzz.tsv", &lines, &layout);
+            let _ = tokens::validate("fuzz.tsv", lines.clone(), &layout);
         }
-        let _ = tokens::validate("fuzz.tsv", &lines, &SidLayout::new(3, 8, 1).unwrap());
+        let _ = tokens::validate("fuzz.tsv", lines, &SidLayout::new(3, 8, 1).unwrap());
     }
 });

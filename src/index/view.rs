@@ -50,6 +50,10 @@ pub trait SidIndex {
     /// Candidates near `q.tokens`, best first (see [`CandidateQuery`]).
     fn candidates(&self, q: &CandidateQuery<'_>) -> Vec<Candidate>;
 
+    /// The items whose token at semantic `position` is `token` (empty for a
+    /// position or token the layout does not have).
+    fn position_postings(&self, position: usize, token: Token) -> Postings<'_>;
+
     /// Writes the next-token bitmask of `prefix` into `row`
     /// ([`SidIndex::mask_words`] words; bit `t` for token `t`, bit K for
     /// [`crate::EMPTY`]); all zero for an invalid prefix.
@@ -135,6 +139,13 @@ impl SidIndex for Index {
 
     fn candidates(&self, q: &CandidateQuery<'_>) -> Vec<Candidate> {
         Index::candidates(self, q)
+    }
+
+    fn position_postings(&self, position: usize, token: Token) -> Postings<'_> {
+        match self.position_items(position, token) {
+            Some(b) => Postings::Many(b),
+            None => Postings::Slice(&[]),
+        }
     }
 
     fn write_mask(&self, prefix: &[Token], row: &mut [u64]) {

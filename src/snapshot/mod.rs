@@ -390,6 +390,10 @@ impl<D: AsRef<[u8]>> SidIndex for Snapshot<D> {
         candidates::rank(self, q)
     }
 
+    fn position_postings(&self, position: usize, token: Token) -> Postings<'_> {
+        Postings::Slice(self.position_items(position, token))
+    }
+
     fn write_mask(&self, prefix: &[Token], row: &mut [u64]) {
         row.fill(0);
         let tokens: &[Token] = match self.locate(prefix) {

@@ -16,5 +16,6 @@ mod filter;
 mod generative;
 mod model;
 mod snapshot;
+mod topk;
 mod train;
 mod train_cli;

@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::common::HashScorer;
 
 /// An index and key map after a random history of writes.
-fn random_index(seed: u64, layout: SidLayout, ops: usize) -> (Index, KeyMap) {
+pub(crate) fn random_index(seed: u64, layout: SidLayout, ops: usize) -> (Index, KeyMap) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut index = Index::new(layout);
     let mut keys = KeyMap::default();

@@ -1,0 +1,290 @@
+//! Exact top-k for a parallel decoder: a model scores every token at every
+//! semantic position at once, and an item's score is the sum over positions
+//! of its own token's score.
+//!
+//! Scoring every item costs `items × positions`. [`top_k`] instead runs
+//! Fagin's threshold algorithm over the index's per-(position, token)
+//! postings: it visits tokens in descending score, one posting list at a
+//! time, scores each item it meets in full, and stops once the k-th best
+//! score beats the threshold — the best score an item not yet met could
+//! still have (the sum of each position's best unvisited token). It runs on
+//! anything that is a [`SidIndex`], the live index and a snapshot alike, and
+//! returns exactly what [`brute_force`] returns (ties broken by item id).
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use crate::error::{Error, Result};
+use crate::index::{ItemId, SidIndex};
+use crate::sid::{SidLayout, Token, column_token, token_column};
+
+/// Per-position token scores: `positions × (K + 1)` values, row-major, in
+/// mask-column order (column K is [`crate::EMPTY`]). Log-probabilities are
+/// the usual content; any finite value or −∞ is allowed.
+#[derive(Clone, Copy, Debug)]
+pub struct PositionScores<'a> {
+    scores: &'a [f32],
+    positions: usize,
+    columns: usize,
+}
+
+impl<'a> PositionScores<'a> {
+    /// Checks the shape against `layout` (at most `levels` positions, the
+    /// first ones) and that no score is NaN or +∞.
+    pub fn new(layout: &SidLayout, scores: &'a [f32]) -> Result<Self> {
+        let columns = layout.mask_bits();
+        let positions = scores.len() / columns;
+        if scores.is_empty() || !scores.len().is_multiple_of(columns) || positions > layout.levels()
+        {
+            return Err(Error::InvalidArgument(format!(
+                "{} scores are not 1 to {} positions of {columns} columns",
+                scores.len(),
+                layout.levels()
+            )));
+        }
+        if scores.iter().any(|s| s.is_nan() || *s == f32::INFINITY) {
+            return Err(Error::InvalidArgument(
+                "position scores must be finite or -inf".into(),
+            ));
+        }
+        Ok(PositionScores {
+            scores,
+            positions,
+            columns,
+        })
+    }
+
+    /// Positions scored.
+    pub fn positions(&self) -> usize {
+        self.positions
+    }
+
+    fn row(&self, p: usize) -> &'a [f32] {
+        &self.scores[p * self.columns..(p + 1) * self.columns]
+    }
+
+    /// The score of an item with these (full or semantic) tokens, summed in
+    /// position order (so equal inputs give bit-equal sums everywhere).
+    pub fn item_score(&self, tokens: &[Token]) -> f32 {
+        let k = self.columns - 1;
+        (0..self.positions)
+            .map(|p| self.row(p)[token_column(k, tokens[p])])
+            .sum()
+    }
+}
+
+/// An item and its score.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scored {
+    /// The item.
+    pub item: ItemId,
+    /// Σ over positions of its token's score.
+    pub score: f32,
+}
+
+/// The result of a top-k query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ranked {
+    /// Best first; ties by ascending item id.
+    pub hits: Vec<Scored>,
+    /// Items scored on the way (brute force: every item).
+    pub scored: u64,
+}
+
+/// A heap entry ordered worst-first, so the heap's top is the k-th best.
+#[derive(Clone, Copy, Debug)]
+struct Worst(Scored);
+
+impl Ord for Worst {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Greater = worse: lower score, then higher id.
+        other
+            .0
+            .score
+            .total_cmp(&self.0.score)
+            .then(self.0.item.cmp(&other.0.item))
+    }
+}
+
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Worst {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Worst {}
+
+/// The best `k` seen so far.
+struct Best {
+    heap: BinaryHeap<Worst>,
+    k: usize,
+}
+
+impl Best {
+    fn new(k: usize) -> Self {
+        Best {
+            heap: BinaryHeap::with_capacity(k + 1),
+            k,
+        }
+    }
+
+    fn offer(&mut self, s: Scored) {
+        if self.k == 0 {
+            return;
+        }
+        if self.heap.len() < self.k {
+            self.heap.push(Worst(s));
+        } else if self.heap.peek().is_some_and(|w| Worst(s) < *w) {
+            self.heap.pop();
+            self.heap.push(Worst(s));
+        }
+    }
+
+    /// Whether no item scoring at most `threshold` can still enter.
+    fn beats(&self, threshold: f32) -> bool {
+        self.heap.len() == self.k && self.heap.peek().is_some_and(|w| w.0.score > threshold)
+    }
+
+    fn finish(self) -> Vec<Scored> {
+        let mut v: Vec<Worst> = self.heap.into_vec();
+        v.sort();
+        v.into_iter().map(|w| w.0).collect()
+    }
+}
+
+/// Every item scored: the reference [`top_k`] is checked against, and the
+/// baseline its speed is measured against.
+pub fn brute_force(
+    index: &dyn SidIndex,
+    scores: &PositionScores<'_>,
+    k: usize,
+    keep: Option<&dyn Fn(ItemId) -> bool>,
+) -> Ranked {
+    let mut best = Best::new(k);
+    let mut scored = 0;
+    if let Some(all) = index.items(&[]) {
+        for item in all.iter() {
+            if keep.is_some_and(|f| !f(item)) {
+                continue;
+            }
+            let (tokens, _) = index.sid(item).expect("listed items are held");
+            best.offer(Scored {
+                item,
+                score: scores.item_score(tokens),
+            });
+            scored += 1;
+        }
+    }
+    Ranked {
+        hits: best.finish(),
+        scored,
+    }
+}
+
+/// Each position's columns in descending score (ties by column), and how
+/// far down that order the search has gone.
+struct Frontier {
+    order: Vec<Vec<u32>>,
+    next: Vec<usize>,
+}
+
+impl Frontier {
+    fn new(scores: &PositionScores<'_>) -> Self {
+        let order = (0..scores.positions)
+            .map(|p| {
+                let row = scores.row(p);
+                let mut cols: Vec<u32> = (0..row.len() as u32).collect();
+                cols.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
+                cols
+            })
+            .collect();
+        Frontier {
+            next: vec![0; scores.positions],
+            order,
+        }
+    }
+
+    /// Score of position `p`'s best unvisited column (−∞ when none is left).
+    fn head(&self, scores: &PositionScores<'_>, p: usize) -> f32 {
+        self.order[p]
+            .get(self.next[p])
+            .map_or(f32::NEG_INFINITY, |&c| scores.row(p)[c as usize])
+    }
+
+    /// The best score an item not yet met can have, summed in position order.
+    fn threshold(&self, scores: &PositionScores<'_>) -> f32 {
+        (0..scores.positions).map(|p| self.head(scores, p)).sum()
+    }
+
+    /// The position whose next visit lowers the threshold most per item it
+    /// costs; `None` when every column of some position was visited (every
+    /// item was then met).
+    fn pick(&self, index: &dyn SidIndex, scores: &PositionScores<'_>) -> Option<(usize, u32)> {
+        let k = scores.columns - 1;
+        let mut choice: Option<(f32, usize, u32)> = None;
+        for p in 0..scores.positions {
+            let &col = self.order[p].get(self.next[p])?;
+            let after = self.order[p]
+                .get(self.next[p] + 1)
+                .map_or(f32::NEG_INFINITY, |&c| scores.row(p)[c as usize]);
+            let cost = index
+                .position_postings(p, column_token(k, col as usize))
+                .len()
+                .max(1);
+            let gain = (scores.row(p)[col as usize] - after) / cost as f32;
+            if choice.is_none_or(|(g, ..)| gain > g) {
+                choice = Some((gain, p, col));
+            }
+        }
+        choice.map(|(_, p, c)| (p, c))
+    }
+}
+
+/// The `k` best items (those `keep` accepts, when given) by the sum of
+/// their tokens' position scores: exactly [`brute_force`]'s answer.
+pub fn top_k(
+    index: &dyn SidIndex,
+    scores: &PositionScores<'_>,
+    k: usize,
+    keep: Option<&dyn Fn(ItemId) -> bool>,
+) -> Ranked {
+    let kk = scores.columns - 1;
+    let mut best = Best::new(k);
+    let mut frontier = Frontier::new(scores);
+    let mut visited = vec![vec![false; scores.columns]; scores.positions];
+    let mut scored = 0;
+    while k > 0 && !best.beats(frontier.threshold(scores)) {
+        let Some((p, col)) = frontier.pick(index, scores) else {
+            break;
+        };
+        for item in index
+            .position_postings(p, column_token(kk, col as usize))
+            .iter()
+        {
+            let (tokens, _) = index.sid(item).expect("posted items are held");
+            // Met before iff another position's token was visited earlier.
+            let met =
+                (0..scores.positions).any(|q| q != p && visited[q][token_column(kk, tokens[q])]);
+            if met || keep.is_some_and(|f| !f(item)) {
+                continue;
+            }
+            best.offer(Scored {
+                item,
+                score: scores.item_score(tokens),
+            });
+            scored += 1;
+        }
+        visited[p][col as usize] = true;
+        frontier.next[p] += 1;
+    }
+    Ranked {
+        hits: best.finish(),
+        scored,
+    }
+}
