@@ -23,7 +23,7 @@ pub const EMPTY: Token = u16::MAX;
 pub const MAX_CODEBOOK_SIZE: u32 = EMPTY as u32;
 
 /// Largest number of semantic levels a database may have.
-pub const MAX_LEVELS: u32 = 32;
+pub const MAX_LEVELS: u32 = 64;
 
 /// Shape of the SIDs in one database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

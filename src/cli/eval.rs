@@ -11,7 +11,7 @@ use adasid::database::Database;
 use adasid::error::{Error, Result};
 use adasid::eval::{self, EvalOptions, EvalReport, RankMetrics, RetrievalReport, Split, sequences};
 use adasid::tokenizer::{
-    AdaSidConfig, Inputs, NormSource, RqKmeansConfig, RqVaeConfig, TokenizerConfig,
+    AdaSidConfig, Inputs, NormSource, OpqConfig, RqKmeansConfig, RqVaeConfig, TokenizerConfig,
 };
 
 #[derive(clap::Args, Debug)]
@@ -179,6 +179,13 @@ fn variants(seed: u64, epochs: Option<usize>) -> Vec<(&'static str, TokenizerCon
         c.epochs = epochs.unwrap_or(c.epochs);
         TokenizerConfig::RqVae(c)
     };
+    let opq = |subspaces| {
+        TokenizerConfig::Opq(OpqConfig {
+            seed,
+            subspaces,
+            ..Default::default()
+        })
+    };
     vec![
         ("adasid", adasid(|_| {})),
         (
@@ -210,6 +217,9 @@ fn variants(seed: u64, epochs: Option<usize>) -> Vec<(&'static str, TokenizerCon
         ),
         ("rq-vae", rq_vae(Inputs::Content)),
         ("rq-vae-behavior", rq_vae(Inputs::All)),
+        ("opq-16", opq(16)),
+        ("opq-32", opq(32)),
+        ("opq-64", opq(64)),
     ]
 }
 

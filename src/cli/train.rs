@@ -14,8 +14,8 @@ use adasid::eval::spearman;
 use adasid::pipeline;
 use adasid::stats::{IndexStats, index_stats};
 use adasid::tokenizer::{
-    AdaSidConfig, EpochStats, Inputs, NormSource, RqKmeansConfig, RqVaeConfig, Tokenizer,
-    TokenizerConfig,
+    AdaSidConfig, EpochStats, Inputs, NormSource, OpqConfig, RqKmeansConfig, RqVaeConfig,
+    Tokenizer, TokenizerConfig,
 };
 
 /// Which tokenizer `train` fits.
@@ -27,6 +27,8 @@ pub enum TokenizerKind {
     RqKmeans,
     /// TIGER's residual-quantised VAE.
     RqVae,
+    /// Product quantisation with a learned rotation (RPG's long SIDs; --levels sub-spaces).
+    Opq,
 }
 
 /// Modalities a residual tokenizer reads.
@@ -64,7 +66,7 @@ pub struct TrainArgs {
     /// Codebook size K.
     #[arg(long = "codebook-size", alias = "k")]
     k: Option<usize>,
-    /// SID levels (rq-kmeans, rq-vae).
+    /// SID levels (rq-kmeans, rq-vae) or sub-spaces (opq).
     #[arg(long)]
     levels: Option<usize>,
     /// Modalities read (rq-kmeans default: all; rq-vae default: content).
@@ -161,7 +163,7 @@ fn check_applicable(a: &TrainArgs) -> Result<()> {
     ];
     let refused: Vec<&str> = match a.tokenizer {
         TokenizerKind::Adasid => residual_only.iter().filter(|f| f.1).map(|f| f.0).collect(),
-        TokenizerKind::RqKmeans => adasid_only
+        TokenizerKind::RqKmeans | TokenizerKind::Opq => adasid_only
             .iter()
             .chain(&trained_only)
             .filter(|f| f.1)
@@ -208,6 +210,18 @@ fn config(a: &TrainArgs) -> Result<TokenizerConfig> {
             c.validate()?;
             TokenizerConfig::RqVae(c)
         }
+        TokenizerKind::Opq => {
+            let mut c = match &a.config {
+                Some(p) => OpqConfig::from_file(p)?,
+                None => OpqConfig::default(),
+            };
+            c.seed = a.seed.unwrap_or(c.seed);
+            c.codebook_size = a.k.unwrap_or(c.codebook_size);
+            c.subspaces = a.levels.unwrap_or(c.subspaces);
+            c.inputs = inputs(a, c.inputs);
+            c.validate()?;
+            TokenizerConfig::Opq(c)
+        }
     })
 }
 
@@ -236,11 +250,12 @@ fn epoch_message(s: &EpochStats) -> String {
 }
 
 /// What one entry of a training history is: an epoch of a neural
-/// tokenizer, or one residual level of RQ-Kmeans.
+/// tokenizer, one residual level of RQ-Kmeans, or OPQ's single fit.
 fn step_unit(model: &Tokenizer) -> &'static str {
     match model {
         Tokenizer::RqKmeans(_) => "level",
-        _ => "epoch",
+        Tokenizer::Opq(_) => "fit",
+        Tokenizer::AdaSid(_) | Tokenizer::RqVae(_) => "epoch",
     }
 }
 

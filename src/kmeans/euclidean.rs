@@ -210,15 +210,21 @@ pub fn train_euclidean<R: Rng>(
         let i = rng.gen_range(0..n_train);
         centroids.extend_from_slice(&train[i * d..(i + 1) * d]);
     }
-    // Each round: assign, then move centroids to the means. Unchanged
-    // assignments mean the centroids are already those means.
+    refine(train, d, centroids, p.iterations)
+}
+
+/// Up to `iterations` Lloyd rounds from `centroids` (`k × d`) over every
+/// row of `points`. Each round: assign, then move centroids to the means;
+/// unchanged assignments mean the centroids are already those means.
+pub fn refine(points: &[f32], d: usize, mut centroids: Vec<f32>, iterations: usize) -> Vec<f32> {
+    let k = centroids.len() / d;
     let mut previous: Vec<u32> = Vec::new();
-    for _ in 0..p.iterations {
-        let best = nearest(train, d, &centroids, p.k);
+    for _ in 0..iterations {
+        let best = nearest(points, d, &centroids, k);
         if best.iter().map(|b| b.0).eq(previous.iter().copied()) {
             break;
         }
-        centroids = update(train, d, p.k, &best);
+        centroids = update(points, d, k, &best);
         previous = best.iter().map(|b| b.0).collect();
     }
     centroids

@@ -1,15 +1,19 @@
 //! Clustering: spherical k-means (codebook initialisation for the neural
-//! tokenizers) and Euclidean k-means (residual quantisation, RQ-Kmeans).
+//! tokenizers), Euclidean k-means (residual quantisation, RQ-Kmeans) and
+//! product quantisation with a learned rotation (OPQ).
 //!
 //! Both assign points with one matrix product per block of rows; the
 //! Euclidean variant calls the `gemm` kernel directly so it controls
 //! blocking and threads (FAISS-style: `‖x‖² − 2x·c + ‖c‖²`).
 
 mod euclidean;
+mod linalg;
+mod product;
 mod residual;
 mod seeding;
 mod spherical;
 
 pub use euclidean::{EuclideanParams, nearest, train_euclidean};
+pub use product::{OpqParams, ProductQuantizer};
 pub use residual::ResidualQuantizer;
 pub use spherical::{Clustering, dot, normalize_rows, spherical_kmeans};

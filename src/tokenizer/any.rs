@@ -5,7 +5,9 @@ use std::time::Instant;
 use candle_core::Device;
 use serde_json::{Value, json};
 
-use super::{AdaSid, AdaSidConfig, RqKmeans, RqKmeansConfig, RqVae, RqVaeConfig, Tokenizer};
+use super::{
+    AdaSid, AdaSidConfig, Opq, OpqConfig, RqKmeans, RqKmeansConfig, RqVae, RqVaeConfig, Tokenizer,
+};
 use crate::data::embeddings::{DataSpec, Dataset};
 use crate::error::Result;
 
@@ -18,6 +20,8 @@ pub enum TokenizerConfig {
     RqKmeans(RqKmeansConfig),
     /// RQ-VAE.
     RqVae(RqVaeConfig),
+    /// OPQ.
+    Opq(OpqConfig),
 }
 
 /// Progress of a training run: step (epoch or level), total steps, a one-line summary.
@@ -49,6 +53,7 @@ impl TokenizerConfig {
             TokenizerConfig::AdaSid(_) => AdaSid::NAME,
             TokenizerConfig::RqKmeans(_) => RqKmeans::NAME,
             TokenizerConfig::RqVae(_) => RqVae::NAME,
+            TokenizerConfig::Opq(_) => Opq::NAME,
         }
     }
 
@@ -58,6 +63,7 @@ impl TokenizerConfig {
             TokenizerConfig::AdaSid(c) => &c.data,
             TokenizerConfig::RqKmeans(c) => &c.data,
             TokenizerConfig::RqVae(c) => &c.data,
+            TokenizerConfig::Opq(c) => &c.data,
         }
     }
 
@@ -109,6 +115,22 @@ impl TokenizerConfig {
                     })
                 })?;
                 (Tokenizer::RqVae(m), json!(h))
+            }
+            TokenizerConfig::Opq(c) => {
+                let mut seconds = 0.0;
+                let m = Opq::train(c.clone(), data, |s| {
+                    seconds = s;
+                    let msg = format!("{} sub-spaces × {} codes", c.subspaces, c.codebook_size);
+                    progress(Step {
+                        step: 1,
+                        of: 1,
+                        message: &msg,
+                    })
+                })?;
+                (
+                    Tokenizer::Opq(m),
+                    json!([{ "step": 1, "seconds": seconds }]),
+                )
             }
         };
         Ok(Trained {

@@ -1,12 +1,13 @@
 //! Tokenizers: models that turn item embeddings into SIDs for the store and
-//! index. ADA-SID is the method; RQ-Kmeans and RQ-VAE are the baselines it
-//! is measured against. Each stores itself as database blobs, so `encode`
+//! index. ADA-SID is the method; RQ-Kmeans, RQ-VAE and OPQ are the
+//! baselines it is measured against. Each stores itself as database blobs, so `encode`
 //! and `eval` find the right one from the database alone.
 
 pub mod adasid;
 mod any;
 pub mod config;
 pub mod inputs;
+pub mod opq;
 pub mod rq_kmeans;
 pub mod rq_vae;
 mod stored;
@@ -17,6 +18,7 @@ pub use adasid::{AdaSid, EpochStats, ModelMeta};
 pub use any::{Step, TokenizerConfig, Trained};
 pub use config::{Ablations, AdaSidConfig, NormSource};
 pub use inputs::Inputs;
+pub use opq::{Opq, OpqConfig};
 pub use rq_kmeans::{RqKmeans, RqKmeansConfig};
 pub use rq_vae::{Distance, RqVae, RqVaeConfig, RqVaeEpoch};
 
@@ -55,6 +57,8 @@ pub enum Tokenizer {
     RqKmeans(RqKmeans),
     /// Residual-quantised VAE.
     RqVae(RqVae),
+    /// Product quantisation with a learned rotation.
+    Opq(Opq),
 }
 
 impl Tokenizer {
@@ -65,6 +69,7 @@ impl Tokenizer {
             AdaSid::NAME => Ok(Tokenizer::AdaSid(AdaSid::from_blobs(db, device)?)),
             RqKmeans::NAME => Ok(Tokenizer::RqKmeans(RqKmeans::from_blobs(db)?)),
             RqVae::NAME => Ok(Tokenizer::RqVae(RqVae::from_blobs(db, device)?)),
+            Opq::NAME => Ok(Tokenizer::Opq(Opq::from_blobs(db)?)),
             _ => Err(Error::InvalidArgument(format!(
                 "unknown tokenizer '{}' in {}",
                 String::from_utf8_lossy(&name),
@@ -88,6 +93,7 @@ impl Tokenizer {
             Tokenizer::AdaSid(_) => AdaSid::NAME,
             Tokenizer::RqKmeans(_) => RqKmeans::NAME,
             Tokenizer::RqVae(_) => RqVae::NAME,
+            Tokenizer::Opq(_) => Opq::NAME,
         }
     }
 
@@ -97,6 +103,7 @@ impl Tokenizer {
             Tokenizer::AdaSid(t) => t.layout(),
             Tokenizer::RqKmeans(t) => t.layout(),
             Tokenizer::RqVae(t) => t.layout(),
+            Tokenizer::Opq(t) => t.layout(),
         }
     }
 
@@ -106,6 +113,7 @@ impl Tokenizer {
             Tokenizer::AdaSid(t) => &t.config().data,
             Tokenizer::RqKmeans(t) => &t.config().data,
             Tokenizer::RqVae(t) => &t.config().data,
+            Tokenizer::Opq(t) => &t.config().data,
         }
     }
 
@@ -115,6 +123,7 @@ impl Tokenizer {
             Tokenizer::AdaSid(t) => t.encode(data),
             Tokenizer::RqKmeans(t) => t.encode(data),
             Tokenizer::RqVae(t) => t.encode(data),
+            Tokenizer::Opq(t) => t.encode(data),
         }
     }
 
@@ -124,6 +133,7 @@ impl Tokenizer {
             Tokenizer::AdaSid(t) => t.reconstruct(data),
             Tokenizer::RqKmeans(t) => t.reconstruct(data),
             Tokenizer::RqVae(t) => t.reconstruct(data),
+            Tokenizer::Opq(t) => t.reconstruct(data),
         }
     }
 
@@ -133,6 +143,7 @@ impl Tokenizer {
             Tokenizer::AdaSid(t) => t.to_blobs(),
             Tokenizer::RqKmeans(t) => t.to_blobs(),
             Tokenizer::RqVae(t) => t.to_blobs(),
+            Tokenizer::Opq(t) => t.to_blobs(),
         }
     }
 }

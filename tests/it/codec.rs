@@ -50,7 +50,7 @@ proptest! {
     }
 
     #[test]
-    fn layout_round_trip(levels in 1u32..=32, k in 1u32..=65535, behavior in 0u32..=32) {
+    fn layout_round_trip(levels in 1u32..=64, k in 1u32..=65535, behavior in 0u32..=32) {
         if let Ok(l) = SidLayout::new(levels, k, behavior) {
             let back: SidLayout = codec::decode(Kind::Layout, &codec::encode(Kind::Layout, &l)).unwrap();
             prop_assert_eq!(back, l);

@@ -8,7 +8,7 @@ use adasid::data::embeddings::{DataSpec, Dataset, write};
 use adasid::eval::{RankMetrics, Split, Task, recon_error};
 use adasid::pipeline;
 use adasid::tokenizer::{
-    AdaSidConfig, Inputs, RqKmeansConfig, RqVaeConfig, Tokenizer, TokenizerConfig,
+    AdaSidConfig, Inputs, OpqConfig, RqKmeansConfig, RqVaeConfig, Tokenizer, TokenizerConfig,
 };
 use adasid::{CandidateMode, Database, NewItem, SidLayout};
 use candle_core::Device;
@@ -49,6 +49,13 @@ fn every_tokenizer_round_trips_through_the_store() {
         TokenizerConfig::RqKmeans(small_rq_kmeans(3)),
         TokenizerConfig::RqVae(small_rq_vae(Inputs::Content)),
         TokenizerConfig::RqVae(small_rq_vae(Inputs::All)),
+        // 40 content columns in 8 sub-spaces of 5: a long, unordered SID.
+        TokenizerConfig::Opq(OpqConfig {
+            subspaces: 8,
+            codebook_size: 16,
+            rotations: 3,
+            ..Default::default()
+        }),
     ];
     for cfg in configs {
         let dir = tempfile::tempdir().unwrap();
@@ -85,8 +92,11 @@ fn every_tokenizer_round_trips_through_the_store() {
         let recon_again = recon_error(&data, &loaded.reconstruct(&data).unwrap()).unwrap();
         assert_eq!(recon_again, recon);
         // Only tokenizers that read behavior reconstruct it.
-        let reads_behavior =
-            !matches!(&cfg, TokenizerConfig::RqVae(c) if c.inputs == Inputs::Content);
+        let reads_behavior = match &cfg {
+            TokenizerConfig::RqVae(c) => c.inputs == Inputs::All,
+            TokenizerConfig::Opq(c) => c.inputs == Inputs::All,
+            _ => true,
+        };
         assert_eq!(recon.behavior.is_some(), reads_behavior, "{}", model.name());
         assert!(recon.content > 0.0 && recon.content < 2.0, "{recon:?}");
     }
@@ -309,6 +319,38 @@ fn train_eval_and_compare_from_the_command_line() {
     ]);
     assert!(!ok && err.contains("--epochs"), "{err}");
     assert!(!dir.path().join("x").exists());
+    // OPQ: sub-spaces must divide the input width (the data folder's
+    // content is 40 columns wide); a fitting count trains and stores.
+    let opq = |levels: &str, db: &str| {
+        adasid(&[
+            "train",
+            "--tokenizer",
+            "opq",
+            "--levels",
+            levels,
+            "--codebook-size",
+            "8",
+            "--data",
+            &p("data"),
+            "--db",
+            &p(db),
+            "--json",
+        ])
+    };
+    let (ok, _, err) = opq("7", "x");
+    assert!(
+        !ok && err.contains("not a multiple of subspaces = 7"),
+        "{err}"
+    );
+    assert!(!dir.path().join("x").exists());
+    let (ok, out, err) = opq("10", "opq");
+    assert!(ok, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (r["tokenizer"].as_str(), r["step"].as_str()),
+        (Some("opq"), Some("fit"))
+    );
+    assert_eq!(r["quality"]["utilisation"].as_array().unwrap().len(), 10);
 
     // A bad sequences file names its line.
     std::fs::write(p("data/bad.tsv"), "0\t1 2 3\n1\t4 5 100000\n").unwrap();
