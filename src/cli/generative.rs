@@ -1,4 +1,6 @@
-//! `gen-train` and `gen-eval`: the generative retriever over a database's SIDs.
+//! `gen-train`, `gen-eval` and `recommend`: the generative retrievers
+//! (autoregressive beam decoding, or every position at once) over a
+//! database's SIDs.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -10,9 +12,12 @@ use super::parse_device;
 use super::progress::Progress;
 use adasid::data::embeddings::read_keys;
 use adasid::database::Database;
+use adasid::error::Error;
 use adasid::error::Result;
 use adasid::eval::{Split, sequences};
-use adasid::generative::{Corpus, GenConfig, GenReport, GenRetriever};
+use adasid::generative::{
+    Corpus, GenConfig, GenReport, GenRetriever, ParallelConfig, ParallelRetriever,
+};
 
 /// Options both commands share.
 #[derive(clap::Args, Debug)]
@@ -37,11 +42,23 @@ pub struct GenData {
     json: bool,
 }
 
+/// Which generative retriever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RetrieverKind {
+    /// Writes the SID token by token (TIGER), trie-constrained beam search.
+    Autoregressive,
+    /// Predicts every semantic position at once (RPG), exact top-k.
+    Parallel,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct GenTrainArgs {
     #[command(flatten)]
     common: GenData,
-    /// TOML configuration (see `GenConfig`).
+    /// Which retriever to train.
+    #[arg(long, value_enum, default_value = "autoregressive")]
+    retriever: RetrieverKind,
+    /// TOML configuration (see `GenConfig` or `ParallelConfig`).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Training epochs.
@@ -56,6 +73,12 @@ pub struct GenTrainArgs {
 pub struct GenEvalArgs {
     #[command(flatten)]
     common: GenData,
+    /// Which stored retriever to evaluate.
+    #[arg(long, value_enum, default_value = "autoregressive")]
+    retriever: RetrieverKind,
+    /// Leave each user's own history items out of the ranking (parallel).
+    #[arg(long)]
+    exclude_history: bool,
     /// Beam width (also the longest ranking scored).
     #[arg(long, default_value_t = 100)]
     beams: usize,
@@ -74,6 +97,9 @@ fn corpus(a: &GenData, db: &Database) -> Result<Corpus> {
 }
 
 pub fn train(a: GenTrainArgs) -> Result<()> {
+    if a.retriever == RetrieverKind::Parallel {
+        return train_parallel(a);
+    }
     let start = Instant::now();
     let mut cfg = match &a.config {
         Some(p) => GenConfig::from_file(p)?,
@@ -115,21 +141,164 @@ pub fn train(a: GenTrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn report_text(r: &GenReport) -> String {
-    let title = format!(
-        "generative retrieval, beam {} ({:.1}s):",
-        r.beams, r.seconds
-    );
+fn report_text(r: &GenReport, kind: RetrieverKind) -> String {
+    let title = match kind {
+        RetrieverKind::Autoregressive => format!(
+            "generative retrieval, beam {} ({:.1}s):",
+            r.beams, r.seconds
+        ),
+        RetrieverKind::Parallel => format!(
+            "parallel retrieval, exact top {} ({:.1}s):",
+            r.beams, r.seconds
+        ),
+    };
     super::eval::quartile_table(&title, &r.overall, &r.quartiles, r.skipped)
 }
 
 pub fn eval(a: GenEvalArgs) -> Result<()> {
     let db = Database::open(&a.common.db)?;
+    if a.retriever == RetrieverKind::Parallel {
+        let device = parse_device(&a.common.device)?;
+        let model = ParallelRetriever::from_blobs(&db, db.layout(), device)?;
+        let corpus = corpus(&a.common, &db)?;
+        let split = Split::from_name(&a.split).unwrap_or(Split::Test);
+        let state = db.read();
+        let report = model.evaluate(&*state, &corpus, split, a.users, a.exclude_history)?;
+        emit(a.common.json, &json!(report), || {
+            report_text(&report, RetrieverKind::Parallel)
+        });
+        return Ok(());
+    }
+    if a.exclude_history {
+        return Err(Error::InvalidArgument(
+            "--exclude-history applies to --retriever parallel".into(),
+        ));
+    }
     let model = GenRetriever::from_blobs(&db, db.layout(), parse_device(&a.common.device)?)?;
     let corpus = corpus(&a.common, &db)?;
     let split = Split::from_name(&a.split).unwrap_or(Split::Test);
     let state = db.read();
     let report = model.evaluate(&*state, &corpus, split, a.beams, a.users)?;
-    emit(a.common.json, &json!(report), || report_text(&report));
+    emit(a.common.json, &json!(report), || {
+        report_text(&report, RetrieverKind::Autoregressive)
+    });
+    Ok(())
+}
+
+fn train_parallel(a: GenTrainArgs) -> Result<()> {
+    let start = Instant::now();
+    let mut cfg = match &a.config {
+        Some(p) => ParallelConfig::from_file(p)?,
+        None => ParallelConfig::default(),
+    };
+    cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
+    cfg.seed = a.seed.unwrap_or(cfg.seed);
+    cfg.validate()?;
+    let device = parse_device(&a.common.device)?;
+    let db = Database::open(&a.common.db)?;
+    let corpus = corpus(&a.common, &db)?;
+    let progress = Progress::new("gen-train parallel");
+    let epochs = cfg.epochs;
+    let (model, history) = {
+        let state = db.read();
+        ParallelRetriever::train(cfg, &*state, &corpus, device, |e| {
+            let msg = format!(
+                "loss {:.4}, valid NDCG@10 {:.4} ({:.1}s)",
+                e.loss, e.valid_ndcg10, e.seconds
+            );
+            progress.step(e.epoch, epochs, &msg)
+        })?
+    };
+    progress.finish();
+    db.put_blobs(model.to_blobs()?)?;
+    let train_seconds: f64 = history.iter().map(|e| e.seconds).sum();
+    let best = history
+        .iter()
+        .map(|e| e.valid_ndcg10)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let value = json!({
+        "retriever": "parallel",
+        "epochs": history.len(),
+        "best_valid_ndcg10": best,
+        "train_seconds": train_seconds,
+        "seconds": start.elapsed().as_secs_f64(),
+        "history": history,
+        "config": model.config(),
+    });
+    emit(a.common.json, &value, || {
+        format!(
+            "trained the parallel retriever: {} epochs in {train_seconds:.1}s, best validation NDCG@10 {best:.4} (kept); stored in {}\n",
+            history.len(),
+            a.common.db.display()
+        )
+    });
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RecommendArgs {
+    #[command(flatten)]
+    db: super::DbArgs,
+    /// Comma-separated item keys the user interacted with, oldest first.
+    #[arg(long, allow_hyphen_values = true)]
+    history: String,
+    /// Items to return.
+    #[arg(long, alias = "count", default_value_t = 10)]
+    k: usize,
+    /// cpu or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn recommend(a: RecommendArgs) -> Result<()> {
+    if a.k == 0 {
+        return Err(Error::InvalidArgument("--k must be at least 1".into()));
+    }
+    let keys: Vec<&str> = a
+        .history
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .collect();
+    if keys.is_empty() {
+        return Err(Error::InvalidArgument("--history names no item".into()));
+    }
+    let db = Database::open(&a.db.db)?;
+    if !ParallelRetriever::stored_in(&db)? {
+        return Err(Error::InvalidArgument(format!(
+            "{} holds no parallel retriever; train one with `adasid gen-train --retriever parallel`",
+            a.db.db.display()
+        )));
+    }
+    let model = ParallelRetriever::from_blobs(&db, db.layout(), parse_device(&a.device)?)?;
+    let state = db.read();
+    let ids: Vec<u32> = keys.iter().filter_map(|k| state.id(k).ok()).collect();
+    let skipped = keys.len() - ids.len();
+    if ids.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "none of the {} history keys is in the database",
+            keys.len()
+        )));
+    }
+    let start = Instant::now();
+    let hits = model.recommend(&*state, &ids, a.k, None)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let items: Vec<serde_json::Value> = hits
+        .iter()
+        .map(|h| json!({ "key": state.key(h.item).unwrap_or(""), "score": h.score }))
+        .collect();
+    let value = json!({ "items": items, "skipped_history": skipped, "seconds": seconds });
+    emit(a.db.json, &value, || {
+        let mut out = format!(
+            "{} items after {} history items ({skipped} unknown skipped) in {:.2} ms:\n",
+            hits.len(),
+            ids.len(),
+            seconds * 1e3
+        );
+        for (h, v) in hits.iter().zip(&items) {
+            out += &format!("  {:<24} {:.4}\n", v["key"].as_str().unwrap_or(""), h.score);
+        }
+        out
+    });
     Ok(())
 }

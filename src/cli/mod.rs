@@ -60,6 +60,8 @@ enum Command {
     GenTrain(generative::GenTrainArgs),
     /// Leave-one-out Recall/NDCG of the generative retriever (constrained beam search).
     GenEval(generative::GenEvalArgs),
+    /// Items to recommend after a user's history (the stored parallel retriever, exact top-k).
+    Recommend(generative::RecommendArgs),
 }
 
 /// Ranking mode of `similar`.
@@ -89,6 +91,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(a) => eval::compare(a),
         Command::GenTrain(a) => generative::train(a),
         Command::GenEval(a) => generative::eval(a),
+        Command::Recommend(a) => generative::recommend(a),
     }
 }
 

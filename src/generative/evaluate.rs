@@ -18,7 +18,8 @@ use crate::view::ReadView;
 /// Leave-one-out figures of the retriever.
 #[derive(Clone, Debug, Serialize)]
 pub struct GenReport {
-    /// Beam width.
+    /// The longest ranking scored: the beam width of the autoregressive
+    /// retriever, the top-k depth of the parallel one.
     pub beams: usize,
     /// All users with a target.
     pub overall: RankMetrics,

@@ -13,10 +13,12 @@ mod corpus;
 mod evaluate;
 mod layers;
 mod net;
+pub mod parallel;
 mod retriever;
 
 pub use config::GenConfig;
 pub use corpus::Corpus;
 pub use evaluate::{GEN_CUTOFFS, GenReport};
 pub use net::{GenNet, GenShape};
+pub use parallel::{ParallelConfig, ParallelEpoch, ParallelRetriever};
 pub use retriever::{GenEpoch, GenRetriever, blobs};

@@ -1,0 +1,268 @@
+//! The parallel retriever: every semantic position of the next item's SID
+//! predicted at once (RPG, Hou et al. KDD 2025), so an item's score is the
+//! sum of its tokens' log-probabilities and the exact top-k comes from the
+//! index's per-position postings ([`crate::decode::top_k`]). Long,
+//! unordered SIDs (OPQ's 16–64 codes) are what it is for.
+//!
+//! Training is SASRec-style: one causal pass per user sequence predicts the
+//! next item at every position; validation NDCG@10 picks the epoch and
+//! stops training when it no longer improves.
+
+mod net;
+mod train;
+
+use candle_core::{Device, Tensor};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+pub use net::{ParallelNet, ParallelShape};
+pub use train::ParallelEpoch;
+
+use crate::blobs::BlobSource;
+use crate::decode::{PositionScores, Scored, top_k};
+use crate::error::{Error, Result};
+use crate::index::{ItemId, SidIndex};
+use crate::nn::ParamStore;
+use crate::nn::params::ml;
+use crate::settings;
+use crate::sid::{SidLayout, Token, token_column};
+
+/// Blob names of a stored parallel retriever.
+pub mod blobs {
+    /// Its configuration (TOML).
+    pub const CONFIG: &str = "parallel/config";
+    /// Its weights (safetensors).
+    pub const WEIGHTS: &str = "parallel/weights";
+}
+
+/// Settings of the parallel retriever (TOML, every field optional).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ParallelConfig {
+    /// Model width.
+    pub d_model: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Feed-forward width.
+    pub ff: usize,
+    /// Most recent items read per user.
+    pub history: usize,
+    /// Training epochs at most.
+    pub epochs: usize,
+    /// Sequences per step.
+    pub batch_size: usize,
+    /// AdamW learning rate.
+    pub lr: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Dropout of embeddings and sublayer outputs while training.
+    pub dropout: f32,
+    /// Softmax temperature of the cosine logits (RPG: 0.07).
+    pub temperature: f64,
+    /// Epochs without a better validation NDCG@10 before training stops.
+    pub patience: usize,
+    /// Validation users scored after each epoch (a fixed sample).
+    pub valid_users: usize,
+    /// Seed of initialisation, shuffling, dropout and the validation sample.
+    pub seed: u64,
+}
+
+impl Default for ParallelConfig {
+    fn default() -> Self {
+        ParallelConfig {
+            d_model: 64,
+            heads: 2,
+            layers: 2,
+            ff: 256,
+            history: 50,
+            epochs: 30,
+            batch_size: 128,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            dropout: 0.2,
+            temperature: 0.07,
+            patience: 3,
+            valid_users: 2000,
+            seed: 42,
+        }
+    }
+}
+
+impl ParallelConfig {
+    /// Reads a TOML file; unknown keys are errors.
+    pub fn from_file(path: &std::path::Path) -> Result<Self> {
+        settings::read(path, Self::validate)
+    }
+
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::InvalidArgument(m.into()));
+        if self.d_model == 0 || self.heads == 0 || !self.d_model.is_multiple_of(self.heads) {
+            return bad("d_model must be a positive multiple of heads");
+        }
+        if self.ff == 0 || self.history < 2 || self.epochs == 0 || self.batch_size == 0 {
+            return bad("ff, epochs and batch_size must be positive and history at least 2");
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad("dropout must be in [0, 1)");
+        }
+        if !(self.lr > 0.0 && self.temperature > 0.0) {
+            return bad("lr and temperature must be positive");
+        }
+        Ok(())
+    }
+
+    fn shape(&self, layout: &SidLayout) -> ParallelShape {
+        ParallelShape {
+            positions: layout.levels(),
+            vocab: layout.mask_bits(),
+            d: self.d_model,
+            heads: self.heads,
+            layers: self.layers,
+            ff: self.ff,
+            history: self.history,
+            dropout: self.dropout,
+            temperature: self.temperature,
+        }
+    }
+}
+
+/// A trained parallel retriever for one SID layout.
+pub struct ParallelRetriever {
+    cfg: ParallelConfig,
+    layout: SidLayout,
+    net: ParallelNet,
+}
+
+impl ParallelRetriever {
+    fn build(cfg: ParallelConfig, layout: SidLayout, device: Device) -> Result<Self> {
+        cfg.validate()?;
+        let params = ParamStore::new(device, ChaCha8Rng::seed_from_u64(cfg.seed));
+        let net = ParallelNet::new(cfg.shape(&layout), params)?;
+        Ok(ParallelRetriever { cfg, layout, net })
+    }
+
+    /// The configuration trained with.
+    pub fn config(&self) -> &ParallelConfig {
+        &self.cfg
+    }
+
+    /// Mask columns of the semantic tokens of each SID, back to back.
+    fn columns(&self, sids: &[&[Token]]) -> Vec<u32> {
+        let (p, k) = (self.layout.levels(), self.layout.k() as usize);
+        sids.iter()
+            .flat_map(|s| s[..p].iter().map(move |&t| token_column(k, t) as u32))
+            .collect()
+    }
+
+    /// Position log-probabilities of the next item after each history
+    /// (all of one length, most recent last, at most `history` items).
+    pub fn next_scores(&self, histories: &[Vec<&[Token]>]) -> Result<Vec<Vec<f32>>> {
+        let Some(len) = histories.first().map(Vec::len) else {
+            return Ok(Vec::new());
+        };
+        if len == 0 || len > self.cfg.history || histories.iter().any(|h| h.len() != len) {
+            return Err(Error::InvalidArgument(format!(
+                "histories must share one length in 1..={}",
+                self.cfg.history
+            )));
+        }
+        let flat: Vec<&[Token]> = histories.iter().flatten().copied().collect();
+        let states = self
+            .net
+            .states(&self.columns(&flat), histories.len(), len)?;
+        let last = states
+            .narrow(1, len - 1, 1)
+            .and_then(|s| s.squeeze(1))
+            .map_err(ml)?;
+        self.net.log_probs(&last)?.to_vec2::<f32>().map_err(ml)
+    }
+
+    /// The `k` best items after `history` (item ids of `view`, oldest
+    /// first; the most recent `history` setting of them are read), those
+    /// `keep` accepts when given. Exact: the threshold algorithm over the
+    /// index's per-position postings.
+    pub fn recommend(
+        &self,
+        view: &dyn SidIndex,
+        history: &[ItemId],
+        k: usize,
+        keep: Option<&dyn Fn(ItemId) -> bool>,
+    ) -> Result<Vec<Scored>> {
+        if view.layout() != &self.layout {
+            return Err(Error::InvalidArgument(
+                "the retriever was trained for another SID layout".into(),
+            ));
+        }
+        let recent = &history[history.len().saturating_sub(self.cfg.history)..];
+        let sids: Vec<&[Token]> = recent
+            .iter()
+            .map(|&i| {
+                view.sid(i)
+                    .map(|(s, _)| s)
+                    .ok_or_else(|| Error::InvalidArgument(format!("item {i} is not held")))
+            })
+            .collect::<Result<_>>()?;
+        if sids.is_empty() {
+            return Err(Error::InvalidArgument("the history is empty".into()));
+        }
+        let scores = self.next_scores(&[sids])?.remove(0);
+        let scores = PositionScores::new(&self.layout, &scores)?;
+        Ok(top_k(view, &scores, k, keep).hits)
+    }
+
+    /// The blobs that store it in a database.
+    pub fn to_blobs(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        Ok(vec![
+            (
+                blobs::CONFIG.to_string(),
+                settings::to_toml(&self.cfg).into_bytes(),
+            ),
+            (blobs::WEIGHTS.to_string(), self.net.params().to_bytes()?),
+        ])
+    }
+
+    /// Whether `db` holds a parallel retriever.
+    pub fn stored_in(db: &(impl BlobSource + ?Sized)) -> Result<bool> {
+        Ok(db.blob(blobs::CONFIG)?.is_some())
+    }
+
+    /// Loads the retriever stored in `db`, for SIDs of `layout`.
+    pub fn from_blobs(
+        db: &(impl BlobSource + ?Sized),
+        layout: SidLayout,
+        device: Device,
+    ) -> Result<Self> {
+        let missing = |name: &str| {
+            Error::InvalidArgument(format!(
+                "{} holds no parallel retriever (missing '{name}'); run `adasid gen-train --retriever parallel` first",
+                db.describe()
+            ))
+        };
+        let text = db
+            .blob(blobs::CONFIG)?
+            .ok_or_else(|| missing(blobs::CONFIG))?;
+        let text =
+            String::from_utf8(text).map_err(|_| Error::corruption(blobs::CONFIG, "not UTF-8"))?;
+        let cfg = settings::parse(blobs::CONFIG, &text, ParallelConfig::validate)?;
+        let model = Self::build(cfg, layout, device)?;
+        let weights = db
+            .blob(blobs::WEIGHTS)?
+            .ok_or_else(|| missing(blobs::WEIGHTS))?;
+        model.net.params().load_bytes(&weights)?;
+        Ok(model)
+    }
+
+    fn device(&self) -> &Device {
+        self.net.params().device()
+    }
+
+    /// `values` (`rows × cols`) as a tensor on the model's device.
+    fn tensor(&self, values: Vec<u32>) -> Result<Tensor> {
+        let n = values.len();
+        Tensor::from_vec(values, n, self.device()).map_err(ml)
+    }
+}

@@ -1,0 +1,276 @@
+//! Training the parallel retriever (every position of every training
+//! sequence predicts the next item's semantic tokens), choosing the epoch by
+//! validation NDCG@10, and leave-one-out evaluation through exact top-k.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{ParallelConfig, ParallelRetriever};
+use crate::decode::{PositionScores, top_k};
+use crate::error::{Error, Result};
+use crate::eval::{Accumulator, Split, popularity_quartiles, rank_of, sequences};
+use crate::generative::{Corpus, GEN_CUTOFFS, GenReport};
+use crate::index::{ItemId, SidIndex};
+use crate::nn::params::ml;
+use crate::sid::{SidLayout, Token};
+
+/// Figures of one training epoch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ParallelEpoch {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean cross-entropy per position and predicted item.
+    pub loss: f64,
+    /// NDCG@10 on the validation sample after the epoch.
+    pub valid_ndcg10: f64,
+    /// Wall time, validation included.
+    pub seconds: f64,
+}
+
+/// One user to rank for: recent stored history rows, the target's row and id.
+struct Case {
+    history: Vec<u32>,
+    target: u32,
+    id: ItemId,
+}
+
+/// Users whose `split` target is stored and who have a stored history item.
+fn cases(corpus: &Corpus, split: Split, history: usize) -> (Vec<Case>, usize) {
+    let (mut out, mut skipped) = (Vec::new(), 0);
+    for s in &corpus.sequences {
+        let Some((h, target)) = split.cut(s) else {
+            continue;
+        };
+        let recent = corpus.recent(h, history);
+        match corpus.ids[target as usize] {
+            Some(id) if !recent.is_empty() => out.push(Case {
+                history: recent,
+                target,
+                id,
+            }),
+            _ => skipped += 1,
+        }
+    }
+    (out, skipped)
+}
+
+impl ParallelRetriever {
+    /// Trains on `corpus` (SIDs of `view`, whose layout it learns); after
+    /// each epoch `progress` sees its figures. Returns the weights of the
+    /// epoch with the best validation NDCG@10.
+    pub fn train(
+        cfg: ParallelConfig,
+        view: &dyn SidIndex,
+        corpus: &Corpus,
+        device: Device,
+        mut progress: impl FnMut(&ParallelEpoch),
+    ) -> Result<(ParallelRetriever, Vec<ParallelEpoch>)> {
+        let model = ParallelRetriever::build(cfg, *view.layout(), device)?;
+        let seqs = model.training_sequences(corpus);
+        if seqs.is_empty() {
+            return Err(Error::InvalidArgument(
+                "no training sequences: users need at least 4 stored items".into(),
+            ));
+        }
+        let cfg = &model.cfg;
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed);
+        let (mut valid, _) = cases(corpus, Split::Validation, cfg.history);
+        valid.shuffle(&mut rng);
+        valid.truncate(cfg.valid_users);
+        let params = ParamsAdamW {
+            lr: cfg.lr,
+            weight_decay: cfg.weight_decay,
+            ..Default::default()
+        };
+        let mut opt = AdamW::new(model.net.params().vars(), params).map_err(ml)?;
+        let mut batches = batches(&seqs, cfg.batch_size);
+        let (mut history, mut best) = (Vec::new(), (f64::NEG_INFINITY, Vec::new()));
+        for epoch in 1..=cfg.epochs {
+            let start = Instant::now();
+            batches.shuffle(&mut rng);
+            model
+                .net
+                .set_training(Some(cfg.seed ^ 0xd209 ^ epoch as u64));
+            let (mut total, mut steps) = (0f64, 0usize);
+            for batch in &batches {
+                let loss = model.loss(corpus, &seqs, batch)?;
+                opt.backward_step(&loss).map_err(ml)?;
+                total += loss.to_scalar::<f32>().map_err(ml)? as f64;
+                steps += 1;
+            }
+            model.net.set_training(None);
+            let ranks = model.ranks(view, corpus, &valid, 10, false)?;
+            let mut acc = Accumulator::new(&[10]);
+            ranks.into_iter().for_each(|r| acc.add(r));
+            let e = ParallelEpoch {
+                epoch,
+                loss: total / steps.max(1) as f64,
+                valid_ndcg10: acc.finish().ndcg[0],
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            progress(&e);
+            if e.valid_ndcg10 > best.0 {
+                best = (e.valid_ndcg10, model.net.params().to_bytes()?);
+            }
+            history.push(e);
+            let since_best = history
+                .iter()
+                .rev()
+                .take_while(|h| h.valid_ndcg10 < best.0)
+                .count();
+            if since_best >= cfg.patience {
+                break;
+            }
+        }
+        model.net.params().load_bytes(&best.1)?;
+        Ok((model, history))
+    }
+
+    /// Each user's stored training items (all but the last two), the most
+    /// recent `history + 1` of them, when there are at least two.
+    fn training_sequences(&self, corpus: &Corpus) -> Vec<Vec<u32>> {
+        corpus
+            .sequences
+            .iter()
+            .filter_map(|s| {
+                let known = corpus.recent(&s[..s.len().saturating_sub(2)], self.cfg.history + 1);
+                (known.len() >= 2).then_some(known)
+            })
+            .collect()
+    }
+
+    /// Summed-over-positions cross-entropy of the next item at every step of
+    /// a batch of equal-length sequences, averaged over positions and steps.
+    fn loss(&self, corpus: &Corpus, seqs: &[Vec<u32>], batch: &[usize]) -> Result<Tensor> {
+        let len = seqs[batch[0]].len();
+        let sid = |row: u32| corpus.sids[row as usize].as_deref().expect("stored item");
+        let inputs: Vec<&[Token]> = batch
+            .iter()
+            .flat_map(|&b| seqs[b][..len - 1].iter().map(|&r| sid(r)))
+            .collect();
+        let targets: Vec<&[Token]> = batch
+            .iter()
+            .flat_map(|&b| seqs[b][1..].iter().map(|&r| sid(r)))
+            .collect();
+        let rows = batch.len() * (len - 1);
+        let h = self
+            .net
+            .states(&self.columns(&inputs), batch.len(), len - 1)?
+            .reshape((rows, self.cfg.d_model))
+            .map_err(ml)?;
+        let p = self.layout.levels();
+        let cols = self.columns(&targets);
+        let mut total: Option<Tensor> = None;
+        for pos in 0..p {
+            let target = self.tensor((0..rows).map(|r| cols[r * p + pos]).collect())?;
+            let ce =
+                candle_nn::loss::cross_entropy(&self.net.logits(&h, pos)?, &target).map_err(ml)?;
+            total = Some(match total {
+                Some(t) => (t + ce).map_err(ml)?,
+                None => ce,
+            });
+        }
+        (total.expect("at least one position") / p as f64).map_err(ml)
+    }
+
+    /// The 1-based rank of each case's target among the top `k` (users of
+    /// one history length scored in one pass); `exclude_history` leaves the
+    /// user's own history items out of the ranking.
+    fn ranks(
+        &self,
+        view: &dyn SidIndex,
+        corpus: &Corpus,
+        cases: &[Case],
+        k: usize,
+        exclude_history: bool,
+    ) -> Result<Vec<Option<usize>>> {
+        let mut by_len: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, c) in cases.iter().enumerate() {
+            by_len.entry(c.history.len()).or_default().push(i);
+        }
+        let layout: SidLayout = self.layout;
+        let mut ranks = vec![None; cases.len()];
+        for group in by_len.values() {
+            for chunk in group.chunks(256) {
+                let histories: Vec<Vec<&[Token]>> = chunk
+                    .iter()
+                    .map(|&i| {
+                        cases[i]
+                            .history
+                            .iter()
+                            .map(|&r| corpus.sids[r as usize].as_deref().expect("stored"))
+                            .collect()
+                    })
+                    .collect();
+                let scores = self.next_scores(&histories)?;
+                for (&i, s) in chunk.iter().zip(&scores) {
+                    let s = PositionScores::new(&layout, s)?;
+                    let seen: HashSet<ItemId> = match exclude_history {
+                        true => cases[i]
+                            .history
+                            .iter()
+                            .filter_map(|&r| corpus.ids[r as usize])
+                            .collect(),
+                        false => HashSet::new(),
+                    };
+                    let keep = |id: ItemId| !seen.contains(&id);
+                    let hits = top_k(view, &s, k, Some(&keep)).hits;
+                    let ranking: Vec<ItemId> = hits.iter().map(|h| h.item).collect();
+                    ranks[i] = rank_of(&ranking, &cases[i].id);
+                }
+            }
+        }
+        Ok(ranks)
+    }
+
+    /// Leave-one-out Recall/NDCG at [`GEN_CUTOFFS`], overall and by the
+    /// target's popularity quartile; `users` caps how many are scored.
+    pub fn evaluate(
+        &self,
+        view: &dyn SidIndex,
+        corpus: &Corpus,
+        split: Split,
+        users: Option<usize>,
+        exclude_history: bool,
+    ) -> Result<GenReport> {
+        let start = Instant::now();
+        let counts = sequences::training_counts(&corpus.sequences, corpus.sids.len());
+        let quartiles = popularity_quartiles(&counts);
+        let (mut all, skipped) = cases(corpus, split, self.cfg.history);
+        all.truncate(users.unwrap_or(usize::MAX));
+        let depth = *GEN_CUTOFFS.last().expect("cutoffs");
+        let ranks = self.ranks(view, corpus, &all, depth, exclude_history)?;
+        let mut overall = Accumulator::new(&GEN_CUTOFFS);
+        let mut by_quartile = vec![overall.clone(); 4];
+        for (c, r) in all.iter().zip(ranks) {
+            overall.add(r);
+            by_quartile[quartiles[c.target as usize] as usize].add(r);
+        }
+        Ok(GenReport {
+            beams: depth,
+            overall: overall.finish(),
+            quartiles: by_quartile.iter().map(|q| q.finish()).collect(),
+            skipped,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// Batches of at most `size` sequences of one length each (no padding).
+fn batches(seqs: &[Vec<u32>], size: usize) -> Vec<Vec<usize>> {
+    let mut by_len: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, s) in seqs.iter().enumerate() {
+        by_len.entry(s.len()).or_default().push(i);
+    }
+    by_len
+        .values()
+        .flat_map(|group| group.chunks(size).map(<[usize]>::to_vec))
+        .collect()
+}
