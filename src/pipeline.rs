@@ -26,10 +26,14 @@ pub struct Built {
 
 impl Built {
     /// How well the trained tokenizer's SIDs reconstruct `data` (the data it
-    /// was trained on): one decoding pass, run only when asked for.
-    pub fn recon(&self, data: &Dataset) -> Result<ReconError> {
+    /// was trained on): one decoding pass, run only when asked for; `None`
+    /// for item ids, which reconstruct nothing.
+    pub fn recon(&self, data: &Dataset) -> Result<Option<ReconError>> {
         let model = &self.trained.tokenizer;
-        recon_error(data, &model.reconstruct(data)?)
+        model
+            .reconstruct(data)?
+            .map(|r| recon_error(data, &r))
+            .transpose()
     }
 }
 

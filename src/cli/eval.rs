@@ -332,14 +332,8 @@ pub fn compare(a: CompareArgs) -> Result<()> {
         let recon = built.recon(&data)?;
         let (db, trained) = (built.db, built.trained);
         let model = &trained.tokenizer;
-        let report = eval::evaluate_loaded(
-            &db,
-            model.name(),
-            &data.keys,
-            Some(recon),
-            &seqs,
-            Split::Test,
-        )?;
+        let report =
+            eval::evaluate_loaded(&db, model.name(), &data.keys, recon, &seqs, Split::Test)?;
         super::train::warn_collapsed(&report.quantization.stats);
         eprintln!("{name}: trained in {:.1}s", trained.seconds);
         rows.push(compare_row(name, trained.seconds, &report));

@@ -113,13 +113,16 @@ pub fn train(a: GenTrainArgs) -> Result<()> {
     let corpus = corpus(&a.common, &db)?;
     let progress = Progress::new("gen-train");
     let epochs = cfg.epochs;
-    let (model, history) = GenRetriever::train(cfg, &db.layout(), &corpus, device, |e| {
-        progress.step(
-            e.epoch,
-            epochs,
-            &format!("loss {:.4} ({:.1}s)", e.loss, e.seconds),
-        )
-    })?;
+    let (model, history) = {
+        let state = db.read();
+        GenRetriever::train(cfg, &*state, &corpus, device, |e| {
+            let valid = e
+                .valid_ndcg10
+                .map_or(String::new(), |v| format!(", valid NDCG@10 {v:.4}"));
+            let msg = format!("loss {:.4}{valid} ({:.1}s)", e.loss, e.seconds);
+            progress.step(e.epoch, epochs, &msg)
+        })?
+    };
     progress.finish();
     db.put_blobs(model.to_blobs()?)?;
     let train_seconds: f64 = history.iter().map(|e| e.seconds).sum();
@@ -245,6 +248,9 @@ pub struct RecommendArgs {
     /// Items to return.
     #[arg(long, alias = "count", default_value_t = 10)]
     k: usize,
+    /// Keep only items whose metadata matches this tantivy query (see `adasid meta`).
+    #[arg(long)]
+    filter: Option<String>,
     /// cpu or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -271,6 +277,19 @@ pub fn recommend(a: RecommendArgs) -> Result<()> {
         )));
     }
     let model = ParallelRetriever::from_blobs(&db, db.layout(), parse_device(&a.device)?)?;
+    // Opened (and repaired, if it must be) before the read lock: a repair waits for readers.
+    let allowed = match &a.filter {
+        None => None,
+        Some(q) => Some(
+            db.filters()?
+                .ok_or_else(|| {
+                    Error::InvalidArgument(
+                        "--filter needs item metadata: attach it with `adasid meta`".into(),
+                    )
+                })?
+                .matching(q)?,
+        ),
+    };
     let state = db.read();
     let ids: Vec<u32> = keys.iter().filter_map(|k| state.id(k).ok()).collect();
     let skipped = keys.len() - ids.len();
@@ -281,7 +300,8 @@ pub fn recommend(a: RecommendArgs) -> Result<()> {
         )));
     }
     let start = Instant::now();
-    let hits = model.recommend(&*state, &ids, a.k, None)?;
+    let keep = |id: u32| allowed.as_ref().is_none_or(|docs| docs.contains(id));
+    let hits = model.recommend(&*state, &ids, a.k, Some(&keep))?;
     let seconds = start.elapsed().as_secs_f64();
     let items: Vec<serde_json::Value> = hits
         .iter()

@@ -14,8 +14,8 @@ use adasid::eval::spearman;
 use adasid::pipeline;
 use adasid::stats::{IndexStats, index_stats};
 use adasid::tokenizer::{
-    AdaSidConfig, EpochStats, Inputs, NormSource, OpqConfig, RqKmeansConfig, RqVaeConfig,
-    Tokenizer, TokenizerConfig,
+    AdaSidConfig, EpochStats, Inputs, ItemIdConfig, NormSource, OpqConfig, RqKmeansConfig,
+    RqVaeConfig, Tokenizer, TokenizerConfig,
 };
 
 /// Which tokenizer `train` fits.
@@ -29,6 +29,8 @@ pub enum TokenizerKind {
     RqVae,
     /// Product quantisation with a learned rotation (RPG's long SIDs; --levels sub-spaces).
     Opq,
+    /// Plain item ids as one-token SIDs (the baseline without semantics).
+    ItemId,
 }
 
 /// Modalities a residual tokenizer reads.
@@ -163,7 +165,7 @@ fn check_applicable(a: &TrainArgs) -> Result<()> {
     ];
     let refused: Vec<&str> = match a.tokenizer {
         TokenizerKind::Adasid => residual_only.iter().filter(|f| f.1).map(|f| f.0).collect(),
-        TokenizerKind::RqKmeans | TokenizerKind::Opq => adasid_only
+        TokenizerKind::RqKmeans | TokenizerKind::Opq | TokenizerKind::ItemId => adasid_only
             .iter()
             .chain(&trained_only)
             .filter(|f| f.1)
@@ -222,6 +224,10 @@ fn config(a: &TrainArgs) -> Result<TokenizerConfig> {
             c.validate()?;
             TokenizerConfig::Opq(c)
         }
+        TokenizerKind::ItemId => TokenizerConfig::ItemIds(match &a.config {
+            Some(p) => ItemIdConfig::from_file(p)?,
+            None => ItemIdConfig::default(),
+        }),
     })
 }
 
@@ -254,7 +260,7 @@ fn epoch_message(s: &EpochStats) -> String {
 fn step_unit(model: &Tokenizer) -> &'static str {
     match model {
         Tokenizer::RqKmeans(_) => "level",
-        Tokenizer::Opq(_) => "fit",
+        Tokenizer::Opq(_) | Tokenizer::ItemIds(_) => "fit",
         Tokenizer::AdaSid(_) | Tokenizer::RqVae(_) => "epoch",
     }
 }
@@ -355,14 +361,16 @@ pub fn train(a: TrainArgs) -> Result<()> {
         if let (Some(r), Tokenizer::AdaSid(_)) = (rho, model) {
             out += &format!("Spearman(behavior norm, popularity) = {r:.3}\n");
         }
-        out += &format!(
-            "reconstruction error (normalised MSE): content {:.4}",
-            recon.content
-        );
-        if let Some(b) = recon.behavior {
-            out += &format!(", behavior {b:.4}");
+        if let Some(recon) = &recon {
+            out += &format!(
+                "reconstruction error (normalised MSE): content {:.4}",
+                recon.content
+            );
+            if let Some(b) = recon.behavior {
+                out += &format!(", behavior {b:.4}");
+            }
+            out += "\n";
         }
-        out += "\n";
         out += &super::stats::render(&stats);
         if !meta.is_empty() {
             out += &format!("metadata of {} items indexed for --filter\n", meta.len());

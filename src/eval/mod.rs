@@ -87,8 +87,9 @@ pub fn evaluate(
     let (name, keys, recon) = match Tokenizer::stored_in(db, device)? {
         Some(tokenizer) => {
             let data = embeddings::load(dir, tokenizer.data_spec())?;
-            let recon = recon_error(&data, &tokenizer.reconstruct(&data)?)?;
-            (tokenizer.name(), data.keys, Some(recon))
+            let recon = tokenizer.reconstruct(&data)?;
+            let recon = recon.map(|r| recon_error(&data, &r)).transpose()?;
+            (tokenizer.name(), data.keys, recon)
         }
         None => ("imported", embeddings::read_keys(dir, &opts.items)?, None),
     };

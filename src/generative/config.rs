@@ -37,6 +37,12 @@ pub struct GenConfig {
     pub seed: u64,
     /// Dropout rate of embeddings and sublayer outputs while training.
     pub dropout: f32,
+    /// Validation users decoded after each epoch (the first ones; 0: no
+    /// validation, every epoch runs and the last is kept).
+    pub valid_users: usize,
+    /// Epochs without a better validation NDCG@10 before training stops
+    /// (the best epoch's weights are kept).
+    pub patience: usize,
 }
 
 impl Default for GenConfig {
@@ -54,6 +60,8 @@ impl Default for GenConfig {
             weight_decay: 0.01,
             seed: 42,
             dropout: 0.0,
+            valid_users: 1000,
+            patience: 3,
         }
     }
 }

@@ -15,10 +15,12 @@ use super::corpus::Corpus;
 use super::net::{GenNet, token_id};
 use crate::blobs::BlobSource;
 use crate::error::{Error, Result};
+use crate::eval::Split;
 use crate::nn::ParamStore;
 use crate::nn::params::ml;
 use crate::settings;
 use crate::sid::{SidLayout, Token};
+use crate::view::ReadView;
 
 /// Blob names of a stored retriever.
 pub mod blobs {
@@ -28,6 +30,9 @@ pub mod blobs {
     pub const WEIGHTS: &str = "generative/weights";
 }
 
+/// Beam width of the per-epoch validation (enough for NDCG@10).
+const VALID_BEAMS: usize = 20;
+
 /// Figures of one training epoch.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GenEpoch {
@@ -35,6 +40,8 @@ pub struct GenEpoch {
     pub epoch: usize,
     /// Mean cross-entropy per SID token.
     pub loss: f64,
+    /// NDCG@10 of the validation users after the epoch (none without validation).
+    pub valid_ndcg10: Option<f64>,
     /// Wall time.
     pub seconds: f64,
 }
@@ -118,12 +125,12 @@ impl GenRetriever {
     /// Trains on `corpus`; `progress` sees each epoch's figures.
     pub fn train(
         cfg: GenConfig,
-        layout: &SidLayout,
+        view: &dyn ReadView,
         corpus: &Corpus,
         device: Device,
         mut progress: impl FnMut(&GenEpoch),
     ) -> Result<(GenRetriever, Vec<GenEpoch>)> {
-        let model = GenRetriever::build(cfg, layout, device)?;
+        let model = GenRetriever::build(cfg, view.layout(), device)?;
         let examples = corpus.training_examples(model.cfg.history);
         if examples.is_empty() {
             return Err(Error::InvalidArgument(
@@ -139,7 +146,8 @@ impl GenRetriever {
         let mut rng = ChaCha8Rng::seed_from_u64(model.cfg.seed ^ 0x5eed);
         model.net.set_training(Some(model.cfg.seed ^ 0xd209));
         let mut order: Vec<usize> = (0..examples.len()).collect();
-        let mut history = Vec::new();
+        let mut history: Vec<GenEpoch> = Vec::new();
+        let mut best: Option<(f64, Vec<u8>)> = None;
         for epoch in 1..=model.cfg.epochs {
             let start = Instant::now();
             // Batches of equal history length (bucketed, like SASRec's
@@ -155,16 +163,49 @@ impl GenRetriever {
                 total += loss.to_scalar::<f32>().map_err(ml)? as f64;
                 steps += 1;
             }
+            let valid_ndcg10 = model.validate(view, corpus, epoch)?;
             let e = GenEpoch {
                 epoch,
                 loss: total / steps.max(1) as f64,
+                valid_ndcg10,
                 seconds: start.elapsed().as_secs_f64(),
             };
             progress(&e);
             history.push(e);
+            let Some(v) = valid_ndcg10 else { continue };
+            if best.as_ref().is_none_or(|b| v > b.0) {
+                best = Some((v, model.net.params().to_bytes()?));
+            }
+            let threshold = best.as_ref().map_or(f64::NEG_INFINITY, |b| b.0);
+            let stale = history
+                .iter()
+                .rev()
+                .take_while(|h| h.valid_ndcg10.is_some_and(|n| n < threshold))
+                .count();
+            if stale >= model.cfg.patience.max(1) {
+                break;
+            }
         }
         model.net.set_training(None);
+        if let Some((_, weights)) = best {
+            model.net.params().load_bytes(&weights)?;
+        }
         Ok((model, history))
+    }
+
+    /// Validation NDCG@10 of the first `valid_users` users (dropout off
+    /// while decoding, then re-armed for the next epoch), or `None` when
+    /// validation is off.
+    fn validate(&self, view: &dyn ReadView, corpus: &Corpus, epoch: usize) -> Result<Option<f64>> {
+        if self.cfg.valid_users == 0 {
+            return Ok(None);
+        }
+        self.net.set_training(None);
+        let users = Some(self.cfg.valid_users);
+        let r = self.evaluate(view, corpus, Split::Validation, VALID_BEAMS, users)?;
+        self.net
+            .set_training(Some(self.cfg.seed ^ 0xd209 ^ epoch as u64));
+        Ok(Some(r.overall.ndcg[1]))
     }
 
     /// Mean cross-entropy over the SID tokens of a batch of examples.

@@ -6,7 +6,8 @@ use candle_core::Device;
 use serde_json::{Value, json};
 
 use super::{
-    AdaSid, AdaSidConfig, Opq, OpqConfig, RqKmeans, RqKmeansConfig, RqVae, RqVaeConfig, Tokenizer,
+    AdaSid, AdaSidConfig, ItemIdConfig, ItemIds, Opq, OpqConfig, RqKmeans, RqKmeansConfig, RqVae,
+    RqVaeConfig, Tokenizer,
 };
 use crate::data::embeddings::{DataSpec, Dataset};
 use crate::error::Result;
@@ -22,6 +23,8 @@ pub enum TokenizerConfig {
     RqVae(RqVaeConfig),
     /// OPQ.
     Opq(OpqConfig),
+    /// Item ids.
+    ItemIds(ItemIdConfig),
 }
 
 /// Progress of a training run: step (epoch or level), total steps, a one-line summary.
@@ -54,6 +57,7 @@ impl TokenizerConfig {
             TokenizerConfig::RqKmeans(_) => RqKmeans::NAME,
             TokenizerConfig::RqVae(_) => RqVae::NAME,
             TokenizerConfig::Opq(_) => Opq::NAME,
+            TokenizerConfig::ItemIds(_) => ItemIds::NAME,
         }
     }
 
@@ -64,6 +68,7 @@ impl TokenizerConfig {
             TokenizerConfig::RqKmeans(c) => &c.data,
             TokenizerConfig::RqVae(c) => &c.data,
             TokenizerConfig::Opq(c) => &c.data,
+            TokenizerConfig::ItemIds(c) => &c.data,
         }
     }
 
@@ -131,6 +136,16 @@ impl TokenizerConfig {
                     Tokenizer::Opq(m),
                     json!([{ "step": 1, "seconds": seconds }]),
                 )
+            }
+            TokenizerConfig::ItemIds(c) => {
+                let m = ItemIds::train(c.clone(), data)?;
+                let msg = format!("{} item ids", data.len());
+                progress(Step {
+                    step: 1,
+                    of: 1,
+                    message: &msg,
+                });
+                (Tokenizer::ItemIds(m), json!([{ "step": 1 }]))
             }
         };
         Ok(Trained {

@@ -7,6 +7,7 @@ pub mod adasid;
 mod any;
 pub mod config;
 pub mod inputs;
+pub mod item_id;
 pub mod opq;
 pub mod rq_kmeans;
 pub mod rq_vae;
@@ -18,6 +19,7 @@ pub use adasid::{AdaSid, EpochStats, ModelMeta};
 pub use any::{Step, TokenizerConfig, Trained};
 pub use config::{Ablations, AdaSidConfig, NormSource};
 pub use inputs::Inputs;
+pub use item_id::{ItemIdConfig, ItemIds};
 pub use opq::{Opq, OpqConfig};
 pub use rq_kmeans::{RqKmeans, RqKmeansConfig};
 pub use rq_vae::{Distance, RqVae, RqVaeConfig, RqVaeEpoch};
@@ -59,6 +61,8 @@ pub enum Tokenizer {
     RqVae(RqVae),
     /// Product quantisation with a learned rotation.
     Opq(Opq),
+    /// Plain item ids (the baseline without semantics).
+    ItemIds(ItemIds),
 }
 
 impl Tokenizer {
@@ -70,6 +74,7 @@ impl Tokenizer {
             RqKmeans::NAME => Ok(Tokenizer::RqKmeans(RqKmeans::from_blobs(db)?)),
             RqVae::NAME => Ok(Tokenizer::RqVae(RqVae::from_blobs(db, device)?)),
             Opq::NAME => Ok(Tokenizer::Opq(Opq::from_blobs(db)?)),
+            ItemIds::NAME => Ok(Tokenizer::ItemIds(ItemIds::from_blobs(db)?)),
             _ => Err(Error::InvalidArgument(format!(
                 "unknown tokenizer '{}' in {}",
                 String::from_utf8_lossy(&name),
@@ -94,6 +99,7 @@ impl Tokenizer {
             Tokenizer::RqKmeans(_) => RqKmeans::NAME,
             Tokenizer::RqVae(_) => RqVae::NAME,
             Tokenizer::Opq(_) => Opq::NAME,
+            Tokenizer::ItemIds(_) => ItemIds::NAME,
         }
     }
 
@@ -104,6 +110,7 @@ impl Tokenizer {
             Tokenizer::RqKmeans(t) => t.layout(),
             Tokenizer::RqVae(t) => t.layout(),
             Tokenizer::Opq(t) => t.layout(),
+            Tokenizer::ItemIds(t) => t.layout(),
         }
     }
 
@@ -114,6 +121,7 @@ impl Tokenizer {
             Tokenizer::RqKmeans(t) => &t.config().data,
             Tokenizer::RqVae(t) => &t.config().data,
             Tokenizer::Opq(t) => &t.config().data,
+            Tokenizer::ItemIds(t) => &t.config().data,
         }
     }
 
@@ -124,17 +132,20 @@ impl Tokenizer {
             Tokenizer::RqKmeans(t) => t.encode(data),
             Tokenizer::RqVae(t) => t.encode(data),
             Tokenizer::Opq(t) => t.encode(data),
+            Tokenizer::ItemIds(t) => t.encode(data),
         }
     }
 
-    /// What the SIDs reconstruct of every item's inputs.
-    pub fn reconstruct(&self, data: &Dataset) -> Result<Reconstruction> {
-        match self {
-            Tokenizer::AdaSid(t) => t.reconstruct(data),
-            Tokenizer::RqKmeans(t) => t.reconstruct(data),
-            Tokenizer::RqVae(t) => t.reconstruct(data),
-            Tokenizer::Opq(t) => t.reconstruct(data),
-        }
+    /// What the SIDs reconstruct of every item's inputs (`None` for item
+    /// ids, which carry no content).
+    pub fn reconstruct(&self, data: &Dataset) -> Result<Option<Reconstruction>> {
+        Ok(Some(match self {
+            Tokenizer::AdaSid(t) => t.reconstruct(data)?,
+            Tokenizer::RqKmeans(t) => t.reconstruct(data)?,
+            Tokenizer::RqVae(t) => t.reconstruct(data)?,
+            Tokenizer::Opq(t) => t.reconstruct(data)?,
+            Tokenizer::ItemIds(_) => return Ok(None),
+        }))
     }
 
     /// The blobs that store it.
@@ -144,6 +155,7 @@ impl Tokenizer {
             Tokenizer::RqKmeans(t) => t.to_blobs(),
             Tokenizer::RqVae(t) => t.to_blobs(),
             Tokenizer::Opq(t) => t.to_blobs(),
+            Tokenizer::ItemIds(t) => Ok(t.to_blobs()),
         }
     }
 }

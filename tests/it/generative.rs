@@ -55,7 +55,7 @@ fn learns_a_next_item_rule_and_decodes_only_existing_sids() {
 
     std::fs::write(
         p("gen.toml"),
-        "d_model = 32\nheads = 2\nencoder_layers = 1\ndecoder_layers = 1\nff = 64\nbatch_size = 64\nlr = 0.005\n",
+        "d_model = 32\nheads = 2\nencoder_layers = 1\ndecoder_layers = 1\nff = 64\nbatch_size = 64\nlr = 0.005\npatience = 40\nvalid_users = 100\n",
     )
     .unwrap();
     let t = json(&[
@@ -75,6 +75,12 @@ fn learns_a_next_item_rule_and_decodes_only_existing_sids() {
     let first = history[0]["loss"].as_f64().unwrap();
     let last = history[39]["loss"].as_f64().unwrap();
     assert!(last < first * 0.5, "loss {first} → {last}");
+    // Validation is decoded after every epoch and improves on the first.
+    let valid: Vec<f64> = history
+        .iter()
+        .map(|h| h["valid_ndcg10"].as_f64().expect("validated"))
+        .collect();
+    assert!(valid.iter().cloned().fold(0.0, f64::max) > valid[0], "{valid:?}");
 
     let e = json(&[
         "gen-eval",
@@ -206,6 +212,10 @@ fn parallel_retriever_learns_the_rule_and_recommends() {
         (
             vec!["--history", "nobody,ghost"],
             "none of the 2 history keys",
+        ),
+        (
+            vec!["--history", "item0", "--filter", "brand:x"],
+            "needs item metadata",
         ),
     ] {
         let (ok, _, err) = recommend(&args);
