@@ -246,13 +246,45 @@ impl Frontier {
     }
 }
 
+/// Share of the catalogue (1 / this) the threshold algorithm may score
+/// before it hands over to [`brute_force`]. With flat scores over many
+/// positions the threshold (a sum of per-position maxima) stays above the
+/// k-th best score until nearly every item was met, and meeting an item
+/// costs the threshold algorithm some 40 times what scoring it in a scan
+/// does (`examples/bench_topk.rs`: 1M items × 32 positions, 2.1–2.7 s
+/// against 58–68 ms). Past the budget the answer costs a bounded extra.
+const BUDGET_DIVISOR: u64 = 64;
+
 /// The `k` best items (those `keep` accepts, when given) by the sum of
-/// their tokens' position scores: exactly [`brute_force`]'s answer.
+/// their tokens' position scores: exactly [`brute_force`]'s answer, by the
+/// threshold algorithm while it scores at most 1/64 of the items, by
+/// brute force after that.
 pub fn top_k(
     index: &dyn SidIndex,
     scores: &PositionScores<'_>,
     k: usize,
     keep: Option<&dyn Fn(ItemId) -> bool>,
+) -> Ranked {
+    threshold(index, scores, k, keep, Some(index.len() / BUDGET_DIVISOR))
+}
+
+/// [`top_k`] by the threshold algorithm alone, however many items it
+/// scores (for measuring it, and for testing it on small catalogues).
+pub fn threshold_only(
+    index: &dyn SidIndex,
+    scores: &PositionScores<'_>,
+    k: usize,
+    keep: Option<&dyn Fn(ItemId) -> bool>,
+) -> Ranked {
+    threshold(index, scores, k, keep, None)
+}
+
+fn threshold(
+    index: &dyn SidIndex,
+    scores: &PositionScores<'_>,
+    k: usize,
+    keep: Option<&dyn Fn(ItemId) -> bool>,
+    budget: Option<u64>,
 ) -> Ranked {
     let kk = scores.columns - 1;
     let mut best = Best::new(k);
@@ -260,6 +292,11 @@ pub fn top_k(
     let mut visited = vec![vec![false; scores.columns]; scores.positions];
     let mut scored = 0;
     while k > 0 && !best.beats(frontier.threshold(scores)) {
+        if budget.is_some_and(|b| scored > b) {
+            let mut all = brute_force(index, scores, k, keep);
+            all.scored += scored;
+            return all;
+        }
         let Some((p, col)) = frontier.pick(index, scores) else {
             break;
         };

@@ -80,7 +80,10 @@ fn learns_a_next_item_rule_and_decodes_only_existing_sids() {
         .iter()
         .map(|h| h["valid_ndcg10"].as_f64().expect("validated"))
         .collect();
-    assert!(valid.iter().cloned().fold(0.0, f64::max) > valid[0], "{valid:?}");
+    assert!(
+        valid.iter().cloned().fold(0.0, f64::max) > valid[0],
+        "{valid:?}"
+    );
 
     let e = json(&[
         "gen-eval",

@@ -2,7 +2,7 @@
 //! against brute-force scoring of every item, on the live index and on a
 //! snapshot of it, with and without a filter.
 
-use adasid::decode::parallel::{PositionScores, brute_force, top_k};
+use adasid::decode::parallel::{PositionScores, brute_force, threshold_only, top_k};
 use adasid::snapshot::{self, Snapshot};
 use adasid::{SidIndex, SidLayout};
 use proptest::prelude::*;
@@ -25,9 +25,10 @@ fn scores(seed: u64, layout: &SidLayout, positions: usize) -> Vec<f32> {
 fn check(index: &dyn SidIndex, s: &PositionScores<'_>, k: usize, keep_odd: bool) {
     let odd = |i: u32| i % 2 == 1;
     let keep: Option<&dyn Fn(u32) -> bool> = if keep_odd { Some(&odd) } else { None };
-    let fast = top_k(index, s, k, keep);
+    let fast = threshold_only(index, s, k, keep);
     let slow = brute_force(index, s, k, keep);
     assert_eq!(fast.hits, slow.hits, "k = {k}");
+    assert_eq!(top_k(index, s, k, keep).hits, slow.hits, "k = {k}");
     assert!(fast.scored <= slow.scored.max(1) * s.positions() as u64);
     for h in &fast.hits {
         assert!(!keep_odd || odd(h.item));
@@ -93,9 +94,13 @@ fn peaked_scores_are_answered_from_a_small_share_of_items() {
         .map(|i| -(((i % layout.mask_bits()) as f32).powi(2)))
         .collect();
     let s = PositionScores::new(&layout, &raw).unwrap();
-    let fast = top_k(&index, &s, 10, None);
+    let fast = threshold_only(&index, &s, 10, None);
     let slow = brute_force(&index, &s, 10, None);
     assert_eq!(fast.hits, slow.hits);
+    // 695 is more than 4,000 / 64: the served path hands over to brute force.
+    let served = top_k(&index, &s, 10, None);
+    assert_eq!(served.hits, slow.hits);
+    assert!(served.scored > 4000, "{}", served.scored);
     assert_eq!(slow.scored, 4000);
     // 695 of 4,000 when written; a quarter leaves room for tie order.
     assert!(fast.scored < 1000, "scored {} of 4000", fast.scored);
