@@ -96,21 +96,31 @@ fn corpus(a: &GenData, db: &Database) -> Result<Corpus> {
     Ok(Corpus::new(&*db.read(), &keys, seqs))
 }
 
+/// The settings in `path`, or the defaults.
+fn settings_or_default<C: Default>(
+    path: &Option<PathBuf>,
+    from_file: fn(&std::path::Path) -> Result<C>,
+) -> Result<C> {
+    path.as_deref().map_or_else(|| Ok(C::default()), from_file)
+}
+
+/// What either retriever trains from: the database, its corpus, the device.
+fn training_inputs(a: &GenData) -> Result<(Database, Corpus, candle_core::Device)> {
+    let device = parse_device(&a.device)?;
+    let db = Database::open(&a.db)?;
+    let corpus = corpus(a, &db)?;
+    Ok((db, corpus, device))
+}
+
 pub fn train(a: GenTrainArgs) -> Result<()> {
     if a.retriever == RetrieverKind::Parallel {
         return train_parallel(a);
     }
     let start = Instant::now();
-    let mut cfg = match &a.config {
-        Some(p) => GenConfig::from_file(p)?,
-        None => GenConfig::default(),
-    };
-    cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
-    cfg.seed = a.seed.unwrap_or(cfg.seed);
+    let mut cfg = settings_or_default(&a.config, GenConfig::from_file)?;
+    (cfg.epochs, cfg.seed) = (a.epochs.unwrap_or(cfg.epochs), a.seed.unwrap_or(cfg.seed));
     cfg.validate()?;
-    let device = parse_device(&a.common.device)?;
-    let db = Database::open(&a.common.db)?;
-    let corpus = corpus(&a.common, &db)?;
+    let (db, corpus, device) = training_inputs(&a.common)?;
     let progress = Progress::new("gen-train");
     let epochs = cfg.epochs;
     let (model, history) = {
@@ -190,16 +200,10 @@ pub fn eval(a: GenEvalArgs) -> Result<()> {
 
 fn train_parallel(a: GenTrainArgs) -> Result<()> {
     let start = Instant::now();
-    let mut cfg = match &a.config {
-        Some(p) => ParallelConfig::from_file(p)?,
-        None => ParallelConfig::default(),
-    };
-    cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
-    cfg.seed = a.seed.unwrap_or(cfg.seed);
+    let mut cfg = settings_or_default(&a.config, ParallelConfig::from_file)?;
+    (cfg.epochs, cfg.seed) = (a.epochs.unwrap_or(cfg.epochs), a.seed.unwrap_or(cfg.seed));
     cfg.validate()?;
-    let device = parse_device(&a.common.device)?;
-    let db = Database::open(&a.common.db)?;
-    let corpus = corpus(&a.common, &db)?;
+    let (db, corpus, device) = training_inputs(&a.common)?;
     let progress = Progress::new("gen-train parallel");
     let epochs = cfg.epochs;
     let (model, history) = {

@@ -15,6 +15,7 @@ mod layers;
 mod net;
 pub mod parallel;
 mod retriever;
+mod stored;
 
 pub use config::GenConfig;
 pub use corpus::Corpus;

@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use super::config::GenConfig;
 use super::corpus::Corpus;
 use super::net::{GenNet, token_id};
+use super::stored::Stored;
 use crate::blobs::BlobSource;
 use crate::error::{Error, Result};
 use crate::eval::Split;
 use crate::nn::ParamStore;
 use crate::nn::params::ml;
-use crate::settings;
 use crate::sid::{SidLayout, Token};
 use crate::view::ReadView;
 
@@ -29,6 +29,13 @@ pub mod blobs {
     /// Its weights (safetensors).
     pub const WEIGHTS: &str = "generative/weights";
 }
+
+const STORED: Stored = Stored {
+    config: blobs::CONFIG,
+    weights: blobs::WEIGHTS,
+    what: "generative retriever",
+    trained_by: "adasid gen-train",
+};
 
 /// Beam width of the per-epoch validation (enough for NDCG@10).
 const VALID_BEAMS: usize = 20;
@@ -249,13 +256,7 @@ impl GenRetriever {
 
     /// The blobs that store it in a database.
     pub fn to_blobs(&self) -> Result<Vec<(String, Vec<u8>)>> {
-        Ok(vec![
-            (
-                blobs::CONFIG.to_string(),
-                settings::to_toml(&self.cfg).into_bytes(),
-            ),
-            (blobs::WEIGHTS.to_string(), self.net.params().to_bytes()?),
-        ])
+        Ok(STORED.blobs(&self.cfg, self.net.params().to_bytes()?))
     }
 
     /// Loads the retriever stored in `db`.
@@ -264,22 +265,8 @@ impl GenRetriever {
         layout: SidLayout,
         device: Device,
     ) -> Result<GenRetriever> {
-        let missing = |name: &str| {
-            Error::InvalidArgument(format!(
-                "{} holds no generative retriever (missing '{name}'); run `adasid gen-train` first",
-                db.describe()
-            ))
-        };
-        let text = db
-            .blob(blobs::CONFIG)?
-            .ok_or_else(|| missing(blobs::CONFIG))?;
-        let text =
-            String::from_utf8(text).map_err(|_| Error::corruption(blobs::CONFIG, "not UTF-8"))?;
-        let cfg = settings::parse(blobs::CONFIG, &text, GenConfig::validate)?;
+        let (cfg, weights) = STORED.load(db, GenConfig::validate)?;
         let model = GenRetriever::build(cfg, &layout, device)?;
-        let weights = db
-            .blob(blobs::WEIGHTS)?
-            .ok_or_else(|| missing(blobs::WEIGHTS))?;
         model.net.params().load_bytes(&weights)?;
         Ok(model)
     }

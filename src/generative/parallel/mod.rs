@@ -22,6 +22,7 @@ pub use train::ParallelEpoch;
 use crate::blobs::BlobSource;
 use crate::decode::{PositionScores, Scored, top_k};
 use crate::error::{Error, Result};
+use crate::generative::stored::Stored;
 use crate::index::{ItemId, SidIndex};
 use crate::nn::ParamStore;
 use crate::nn::params::ml;
@@ -35,6 +36,13 @@ pub mod blobs {
     /// Its weights (safetensors).
     pub const WEIGHTS: &str = "parallel/weights";
 }
+
+const STORED: Stored = Stored {
+    config: blobs::CONFIG,
+    weights: blobs::WEIGHTS,
+    what: "parallel retriever",
+    trained_by: "adasid gen-train --retriever parallel",
+};
 
 /// Settings of the parallel retriever (TOML, every field optional).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -216,13 +224,7 @@ impl ParallelRetriever {
 
     /// The blobs that store it in a database.
     pub fn to_blobs(&self) -> Result<Vec<(String, Vec<u8>)>> {
-        Ok(vec![
-            (
-                blobs::CONFIG.to_string(),
-                settings::to_toml(&self.cfg).into_bytes(),
-            ),
-            (blobs::WEIGHTS.to_string(), self.net.params().to_bytes()?),
-        ])
+        Ok(STORED.blobs(&self.cfg, self.net.params().to_bytes()?))
     }
 
     /// Whether `db` holds a parallel retriever.
@@ -236,22 +238,8 @@ impl ParallelRetriever {
         layout: SidLayout,
         device: Device,
     ) -> Result<Self> {
-        let missing = |name: &str| {
-            Error::InvalidArgument(format!(
-                "{} holds no parallel retriever (missing '{name}'); run `adasid gen-train --retriever parallel` first",
-                db.describe()
-            ))
-        };
-        let text = db
-            .blob(blobs::CONFIG)?
-            .ok_or_else(|| missing(blobs::CONFIG))?;
-        let text =
-            String::from_utf8(text).map_err(|_| Error::corruption(blobs::CONFIG, "not UTF-8"))?;
-        let cfg = settings::parse(blobs::CONFIG, &text, ParallelConfig::validate)?;
+        let (cfg, weights) = STORED.load(db, ParallelConfig::validate)?;
         let model = Self::build(cfg, layout, device)?;
-        let weights = db
-            .blob(blobs::WEIGHTS)?
-            .ok_or_else(|| missing(blobs::WEIGHTS))?;
         model.net.params().load_bytes(&weights)?;
         Ok(model)
     }
