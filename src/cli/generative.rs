@@ -18,6 +18,8 @@ use adasid::eval::{Split, sequences};
 use adasid::generative::{
     Corpus, GenConfig, GenReport, GenRetriever, ParallelConfig, ParallelRetriever,
 };
+use adasid::snapshot::Snapshot;
+use adasid::view::ReadView;
 
 /// Options both commands share.
 #[derive(clap::Args, Debug)]
@@ -255,6 +257,9 @@ pub struct RecommendArgs {
     /// Keep only items whose metadata matches this tantivy query (see `adasid meta`).
     #[arg(long)]
     filter: Option<String>,
+    /// Answer from this snapshot of the database (the model still comes from --db).
+    #[arg(long)]
+    snapshot: Option<PathBuf>,
     /// cpu or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -294,7 +299,19 @@ pub fn recommend(a: RecommendArgs) -> Result<()> {
                 .matching(q)?,
         ),
     };
-    let state = db.read();
+    let snapshot = match &a.snapshot {
+        Some(path) => {
+            let snap = Snapshot::open(path)?;
+            snap.verify()?;
+            Some(snap)
+        }
+        None => None,
+    };
+    let guard = db.read();
+    let state: &dyn ReadView = match &snapshot {
+        Some(snap) => snap,
+        None => &*guard,
+    };
     let ids: Vec<u32> = keys.iter().filter_map(|k| state.id(k).ok()).collect();
     let skipped = keys.len() - ids.len();
     if ids.is_empty() {
@@ -305,7 +322,7 @@ pub fn recommend(a: RecommendArgs) -> Result<()> {
     }
     let start = Instant::now();
     let keep = |id: u32| allowed.as_ref().is_none_or(|docs| docs.contains(id));
-    let hits = model.recommend(&*state, &ids, a.k, Some(&keep))?;
+    let hits = model.recommend(state, &ids, a.k, Some(&keep))?;
     let seconds = start.elapsed().as_secs_f64();
     let items: Vec<serde_json::Value> = hits
         .iter()

@@ -209,6 +209,21 @@ fn parallel_retriever_learns_the_rule_and_recommends() {
     assert!(items.iter().any(|i| i["key"] == "item24"), "{items:?}");
     let scores: Vec<f64> = items.iter().map(|i| i["score"].as_f64().unwrap()).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]));
+    // A snapshot of the database answers exactly as the database does.
+    let (ok, _, err) = adasid(&["snapshot", "--db", &db, "--out", &p("snap")]);
+    assert!(ok, "{err}");
+    let (ok, from_snapshot, err) = recommend(&[
+        "--history",
+        "nobody,item0,item3",
+        "--k",
+        "5",
+        "--snapshot",
+        &p("snap"),
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let s: serde_json::Value = serde_json::from_str(&from_snapshot).unwrap();
+    assert_eq!(s["items"], r["items"]);
     for (args, want) in [
         (vec!["--history", "item0", "--k", "0"], "at least 1"),
         (vec!["--history", " , "], "names no item"),
