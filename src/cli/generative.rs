@@ -279,12 +279,6 @@ pub fn recommend(a: RecommendArgs) -> Result<()> {
         return Err(Error::InvalidArgument("--history names no item".into()));
     }
     let db = Database::open(&a.db.db)?;
-    if !ParallelRetriever::stored_in(&db)? {
-        return Err(Error::InvalidArgument(format!(
-            "{} holds no parallel retriever; train one with `adasid gen-train --retriever parallel`",
-            a.db.db.display()
-        )));
-    }
     let model = ParallelRetriever::from_blobs(&db, db.layout(), parse_device(&a.device)?)?;
     // Opened (and repaired, if it must be) before the read lock: a repair waits for readers.
     let allowed = match &a.filter {

@@ -1,5 +1,6 @@
 //! User sequences expressed as full SIDs: what the retriever reads.
 
+use crate::eval::Split;
 use crate::index::ItemId;
 use crate::sid::Token;
 use crate::view::ReadView;
@@ -55,4 +56,33 @@ impl Corpus {
             .collect();
         known[known.len().saturating_sub(history)..].to_vec()
     }
+
+    /// The users to rank for on `split`: those whose target is stored and
+    /// who have a stored history item (their most recent `history` ones),
+    /// and how many were left out.
+    pub(crate) fn cases(&self, split: Split, history: usize) -> (Vec<Case>, usize) {
+        let (mut out, mut skipped) = (Vec::new(), 0);
+        for s in &self.sequences {
+            let Some((h, target)) = split.cut(s) else {
+                continue;
+            };
+            let recent = self.recent(h, history);
+            match self.ids[target as usize] {
+                Some(id) if !recent.is_empty() => out.push(Case {
+                    history: recent,
+                    target,
+                    id,
+                }),
+                _ => skipped += 1,
+            }
+        }
+        (out, skipped)
+    }
+}
+
+/// One user to rank for: recent stored history rows, the target's row and id.
+pub(crate) struct Case {
+    pub history: Vec<u32>,
+    pub target: u32,
+    pub id: ItemId,
 }

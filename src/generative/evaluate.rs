@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::corpus::Corpus;
+use super::corpus::{Case, Corpus};
 use super::net::token_id;
 use super::retriever::{GenRetriever, column};
 use crate::decode::{BeamSearch, Hit, Precomputed};
@@ -34,6 +34,32 @@ pub struct GenReport {
 /// The cutoffs `gen-eval` reports.
 pub const GEN_CUTOFFS: [usize; 4] = [5, 10, 50, 100];
 
+/// Recall/NDCG at [`GEN_CUTOFFS`] of each case's rank (`None`: not in the
+/// ranking), overall and by the target's popularity quartile in training.
+pub(crate) fn report(
+    corpus: &Corpus,
+    cases: &[Case],
+    ranks: &[Option<usize>],
+    (depth, skipped): (usize, usize),
+    start: Instant,
+) -> GenReport {
+    let counts = sequences::training_counts(&corpus.sequences, corpus.sids.len());
+    let quartiles = popularity_quartiles(&counts);
+    let mut overall = Accumulator::new(&GEN_CUTOFFS);
+    let mut by_quartile = vec![overall.clone(); 4];
+    for (c, &r) in cases.iter().zip(ranks) {
+        overall.add(r);
+        by_quartile[quartiles[c.target as usize] as usize].add(r);
+    }
+    GenReport {
+        beams: depth,
+        overall: overall.finish(),
+        quartiles: by_quartile.iter().map(|q| q.finish()).collect(),
+        skipped,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
 impl GenRetriever {
     /// Leave-one-out evaluation: each user's held-out item among the
     /// `beams` SIDs decoded from the user's history. Users are decoded in
@@ -49,43 +75,21 @@ impl GenRetriever {
     ) -> Result<GenReport> {
         const GROUP: usize = 8;
         let start = Instant::now();
-        let counts = sequences::training_counts(&corpus.sequences, corpus.sids.len());
-        let quartiles = popularity_quartiles(&counts);
-        let mut overall = Accumulator::new(&GEN_CUTOFFS);
-        let mut by_quartile = vec![overall.clone(); 4];
-        let mut skipped = 0;
-        let mut cases: Vec<(Vec<u32>, u32, ItemId)> = Vec::new();
-        for s in &corpus.sequences {
-            let Some((history, target)) = split.cut(s) else {
-                continue;
-            };
-            let recent = corpus.recent(history, self.cfg.history);
-            match corpus.ids[target as usize] {
-                Some(id) if !recent.is_empty() => cases.push((recent, target, id)),
-                _ => skipped += 1,
-            }
-        }
+        let (mut cases, skipped) = corpus.cases(split, self.cfg.history);
         cases.truncate(users.unwrap_or(usize::MAX));
         let layout = *state.layout();
         let mut searches: Vec<BeamSearch> = (0..GROUP)
             .map(|_| BeamSearch::new(layout, beams))
             .collect::<Result<_>>()?;
+        let mut ranks = Vec::with_capacity(cases.len());
         for group in cases.chunks(GROUP) {
             let hits = self.decode_group(state, corpus, group, &mut searches[..group.len()])?;
-            for ((_, target, id), hits) in group.iter().zip(hits) {
+            for (c, hits) in group.iter().zip(hits) {
                 let ranking: Vec<ItemId> = hits.iter().map(|h| h.item).collect();
-                let rank = rank_of(&ranking, id);
-                overall.add(rank);
-                by_quartile[quartiles[*target as usize] as usize].add(rank);
+                ranks.push(rank_of(&ranking, &c.id));
             }
         }
-        Ok(GenReport {
-            beams,
-            overall: overall.finish(),
-            quartiles: by_quartile.iter().map(|q| q.finish()).collect(),
-            skipped,
-            seconds: start.elapsed().as_secs_f64(),
-        })
+        Ok(report(corpus, &cases, &ranks, (beams, skipped), start))
     }
 
     /// Beam-searches a group of users in lockstep.
@@ -93,12 +97,12 @@ impl GenRetriever {
         &self,
         state: &dyn ReadView,
         corpus: &Corpus,
-        group: &[(Vec<u32>, u32, ItemId)],
+        group: &[Case],
         searches: &mut [BeamSearch],
     ) -> Result<Vec<Vec<Hit>>> {
         let net = &self.net;
         let shape = *net.shape();
-        let histories: Vec<&[u32]> = group.iter().map(|c| &c.0[..]).collect();
+        let histories: Vec<&[u32]> = group.iter().map(|c| &c.history[..]).collect();
         let (ids, valid, len) = self.histories(corpus, &histories);
         let (memory, mask) = net.encode(&ids, &valid, group.len(), len)?;
         searches.iter_mut().for_each(|s| s.start());

@@ -148,7 +148,7 @@ fn argmin_plus(s: &[f32], n: &[f32]) -> (u32, f32) {
     (best_arg, best)
 }
 
-fn gather(points: &[f32], d: usize, rows: impl Iterator<Item = usize>) -> Vec<f32> {
+pub(crate) fn gather(points: &[f32], d: usize, rows: impl Iterator<Item = usize>) -> Vec<f32> {
     rows.flat_map(|i| &points[i * d..(i + 1) * d])
         .copied()
         .collect()

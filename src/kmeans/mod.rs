@@ -13,6 +13,7 @@ mod residual;
 mod seeding;
 mod spherical;
 
+pub(crate) use euclidean::gather;
 pub use euclidean::{EuclideanParams, nearest, train_euclidean};
 pub use product::{OpqParams, ProductQuantizer};
 pub use residual::ResidualQuantizer;

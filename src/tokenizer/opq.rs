@@ -20,7 +20,7 @@ use crate::codec::Matrix;
 use crate::data::embeddings::{DataSpec, Dataset};
 use crate::error::{Error, Result};
 use crate::item::NewItem;
-use crate::kmeans::{EuclideanParams, OpqParams, ProductQuantizer};
+use crate::kmeans::{EuclideanParams, OpqParams, ProductQuantizer, gather};
 use crate::sid::SidLayout;
 
 /// Blob names of a stored OPQ model.
@@ -150,10 +150,7 @@ impl Opq {
         let train: &[f32] = if n > cap {
             let mut rows = sample(&mut rng, n, cap).into_vec();
             rows.sort_unstable();
-            owned = rows
-                .iter()
-                .flat_map(|&r| points[r * d..(r + 1) * d].iter().copied())
-                .collect::<Vec<f32>>();
+            owned = gather(&points, d, rows.into_iter());
             &owned
         } else {
             &points

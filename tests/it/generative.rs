@@ -22,18 +22,20 @@ fn cycle_sequences(items: usize, users: usize) -> String {
     out
 }
 
+/// A data folder (`data/`) of 200 synthetic items and 400 users on the cycle.
+fn cycle_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let items = 200;
+    let data = dir.path().join("data");
+    write(&data, &catalog(items, 2), &DataSpec::default()).unwrap();
+    std::fs::write(data.join("sequences.tsv"), cycle_sequences(items, 400)).unwrap();
+    dir
+}
+
 #[test]
 fn learns_a_next_item_rule_and_decodes_only_existing_sids() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = cycle_folder();
     let p = |s: &str| dir.path().join(s).display().to_string();
-    let items = 200;
-    write(
-        &dir.path().join("data"),
-        &catalog(items, 2),
-        &DataSpec::default(),
-    )
-    .unwrap();
-    std::fs::write(p("data/sequences.tsv"), cycle_sequences(items, 400)).unwrap();
     json(&[
         "train",
         "--tokenizer",
@@ -116,16 +118,8 @@ fn learns_a_next_item_rule_and_decodes_only_existing_sids() {
 /// and served by `recommend`.
 #[test]
 fn parallel_retriever_learns_the_rule_and_recommends() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = cycle_folder();
     let p = |s: &str| dir.path().join(s).display().to_string();
-    let items = 200;
-    write(
-        &dir.path().join("data"),
-        &catalog(items, 2),
-        &DataSpec::default(),
-    )
-    .unwrap();
-    std::fs::write(p("data/sequences.tsv"), cycle_sequences(items, 400)).unwrap();
     json(&[
         "train",
         "--tokenizer",

@@ -227,11 +227,6 @@ impl ParallelRetriever {
         Ok(STORED.blobs(&self.cfg, self.net.params().to_bytes()?))
     }
 
-    /// Whether `db` holds a parallel retriever.
-    pub fn stored_in(db: &(impl BlobSource + ?Sized)) -> Result<bool> {
-        Ok(db.blob(blobs::CONFIG)?.is_some())
-    }
-
     /// Loads the retriever stored in `db`, for SIDs of `layout`.
     pub fn from_blobs(
         db: &(impl BlobSource + ?Sized),

@@ -1,7 +1,7 @@
 //! The parallel retriever's network (RPG-style): a causal transformer over
 //! the user's items, each item the sum of its SID tokens' embeddings over
 //! √positions (so an item's input keeps one embedding's scale however long
-//! its SID: with RPG's plain mean, 32 tokens start 5.7× weaker than the
+//! its SID: with RPG's plain mean, 32 independent tokens start √32 ≈ 5.7× weaker than the
 //! position embedding they are added to), and
 //! one head per semantic position that scores every token of that position
 //! at once by temperature-scaled cosine similarity to the same (tied) token

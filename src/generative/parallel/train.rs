@@ -15,11 +15,13 @@ use serde::{Deserialize, Serialize};
 use super::{ParallelConfig, ParallelRetriever};
 use crate::decode::{PositionScores, top_k};
 use crate::error::{Error, Result};
-use crate::eval::{Accumulator, Split, popularity_quartiles, rank_of, sequences};
+use crate::eval::{Accumulator, Split, rank_of};
+use crate::generative::corpus::Case;
+use crate::generative::evaluate::report;
 use crate::generative::{Corpus, GEN_CUTOFFS, GenReport};
 use crate::index::{ItemId, SidIndex};
 use crate::nn::params::ml;
-use crate::sid::{SidLayout, Token};
+use crate::sid::Token;
 
 /// Figures of one training epoch.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -32,33 +34,6 @@ pub struct ParallelEpoch {
     pub valid_ndcg10: f64,
     /// Wall time, validation included.
     pub seconds: f64,
-}
-
-/// One user to rank for: recent stored history rows, the target's row and id.
-struct Case {
-    history: Vec<u32>,
-    target: u32,
-    id: ItemId,
-}
-
-/// Users whose `split` target is stored and who have a stored history item.
-fn cases(corpus: &Corpus, split: Split, history: usize) -> (Vec<Case>, usize) {
-    let (mut out, mut skipped) = (Vec::new(), 0);
-    for s in &corpus.sequences {
-        let Some((h, target)) = split.cut(s) else {
-            continue;
-        };
-        let recent = corpus.recent(h, history);
-        match corpus.ids[target as usize] {
-            Some(id) if !recent.is_empty() => out.push(Case {
-                history: recent,
-                target,
-                id,
-            }),
-            _ => skipped += 1,
-        }
-    }
-    (out, skipped)
 }
 
 impl ParallelRetriever {
@@ -81,7 +56,7 @@ impl ParallelRetriever {
         }
         let cfg = &model.cfg;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed);
-        let (mut valid, _) = cases(corpus, Split::Validation, cfg.history);
+        let (mut valid, _) = corpus.cases(Split::Validation, cfg.history);
         valid.shuffle(&mut rng);
         valid.truncate(cfg.valid_users);
         let params = ParamsAdamW {
@@ -195,7 +170,6 @@ impl ParallelRetriever {
         for (i, c) in cases.iter().enumerate() {
             by_len.entry(c.history.len()).or_default().push(i);
         }
-        let layout: SidLayout = self.layout;
         let mut ranks = vec![None; cases.len()];
         for group in by_len.values() {
             for chunk in group.chunks(256) {
@@ -211,7 +185,7 @@ impl ParallelRetriever {
                     .collect();
                 let scores = self.next_scores(&histories)?;
                 for (&i, s) in chunk.iter().zip(&scores) {
-                    let s = PositionScores::new(&layout, s)?;
+                    let s = PositionScores::new(&self.layout, s)?;
                     let seen: HashSet<ItemId> = match exclude_history {
                         true => cases[i]
                             .history
@@ -241,25 +215,11 @@ impl ParallelRetriever {
         exclude_history: bool,
     ) -> Result<GenReport> {
         let start = Instant::now();
-        let counts = sequences::training_counts(&corpus.sequences, corpus.sids.len());
-        let quartiles = popularity_quartiles(&counts);
-        let (mut all, skipped) = cases(corpus, split, self.cfg.history);
+        let (mut all, skipped) = corpus.cases(split, self.cfg.history);
         all.truncate(users.unwrap_or(usize::MAX));
         let depth = *GEN_CUTOFFS.last().expect("cutoffs");
         let ranks = self.ranks(view, corpus, &all, depth, exclude_history)?;
-        let mut overall = Accumulator::new(&GEN_CUTOFFS);
-        let mut by_quartile = vec![overall.clone(); 4];
-        for (c, r) in all.iter().zip(ranks) {
-            overall.add(r);
-            by_quartile[quartiles[c.target as usize] as usize].add(r);
-        }
-        Ok(GenReport {
-            beams: depth,
-            overall: overall.finish(),
-            quartiles: by_quartile.iter().map(|q| q.finish()).collect(),
-            skipped,
-            seconds: start.elapsed().as_secs_f64(),
-        })
+        Ok(report(corpus, &all, &ranks, (depth, skipped), start))
     }
 }
 
