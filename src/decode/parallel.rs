@@ -250,8 +250,8 @@ impl Frontier {
 /// before it hands over to [`brute_force`]. With flat scores over many
 /// positions the threshold (a sum of per-position maxima) stays above the
 /// k-th best score until nearly every item was met, and meeting an item
-/// costs the threshold algorithm some 40 times what scoring it in a scan
-/// does (`examples/bench_topk.rs`: 1M items × 32 positions, 2.1–2.7 s
+/// costs the threshold algorithm 31–55 times what scoring it in a scan
+/// does (`examples/bench_topk.rs`: 1M items × 32 positions, 2.1–3.5 s
 /// against 58–68 ms). Past the budget the answer costs a bounded extra.
 const BUDGET_DIVISOR: u64 = 64;
 
