@@ -7,7 +7,10 @@
 //!
 //! Without `--db` it builds a database in a temporary folder: the Beauty
 //! item keys and `meta.jsonl` from `../shared/data/beauty` when present
-//! (with synthetic SIDs), else a synthetic catalogue with synthetic metadata.
+//! (with synthetic SIDs), else a synthetic catalogue with synthetic metadata,
+//! and trains a small parallel retriever on random histories for one epoch
+//! (its answers mean nothing; its latency is the real thing). With `--db`,
+//! `RECOMMEND` is served when the database stores a retriever.
 //!
 //! Protocol: one request per line, one response line each.
 //!
@@ -17,6 +20,7 @@
 //! | `NEXT 3,17`                | `OK <tokens>`                          |
 //! | `SEARCH 3,17<TAB>filter`   | `OK <count> <up to 10 keys>`           |
 //! | `SIMILAR key`              | `OK <up to 10 keys>`                   |
+//! | `RECOMMEND key,key,…`      | `OK <10 keys>` (oldest history first)  |
 //!
 //! A bad request gets `ERR <message>`; the connection stays open.
 
@@ -28,6 +32,7 @@ use std::time::Instant;
 
 use adasid::data::synthetic;
 use adasid::filter::Meta;
+use adasid::generative::{Corpus, ParallelConfig, ParallelRetriever, Recommender};
 use adasid::sid::{format_tokens, parse_tokens};
 use adasid::{CandidateMode, CandidateQuery, Database, NewItem, SidLayout, Token};
 use clap::Parser;
@@ -92,15 +97,23 @@ fn write_loop(db: &Database, stop: &std::sync::atomic::AtomicBool) -> usize {
     batches
 }
 
+/// What the server answers from.
+struct Server {
+    db: Database,
+    /// The stored retriever, when there is one.
+    recommender: Option<Recommender>,
+}
+
 /// Answers one request line.
-fn answer(db: &Database, line: &str) -> String {
-    match respond(db, line) {
+fn answer(srv: &Server, line: &str) -> String {
+    match respond(srv, line) {
         Ok(s) => format!("OK {s}"),
         Err(e) => format!("ERR {e}"),
     }
 }
 
-fn respond(db: &Database, line: &str) -> adasid::Result<String> {
+fn respond(srv: &Server, line: &str) -> adasid::Result<String> {
+    let db = &srv.db;
     let bad = |m: &str| adasid::Error::InvalidArgument(m.to_string());
     let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
     let prefix = |text: &str| parse_tokens(text).map_err(|m| bad(&m));
@@ -145,19 +158,33 @@ fn respond(db: &Database, line: &str) -> adasid::Result<String> {
                 .collect();
             Ok(found.join(","))
         }
+        "RECOMMEND" => {
+            let model = srv
+                .recommender
+                .as_ref()
+                .ok_or_else(|| bad("no trained retriever"))?;
+            let state = db.read();
+            let history: Vec<u32> = rest.split(',').filter_map(|k| state.id(k).ok()).collect();
+            if history.is_empty() {
+                return Err(bad("no known history item"));
+            }
+            let hits = model.recommend(&*state, &history, 10, None)?;
+            let found: Vec<&str> = hits.iter().filter_map(|h| state.key(h.item)).collect();
+            Ok(found.join(","))
+        }
         _ => Err(bad("unknown request")),
     }
 }
 
-fn serve(db: Arc<Database>, listener: TcpListener, connections: usize) {
+fn serve(srv: Arc<Server>, listener: TcpListener, connections: usize) {
     for stream in listener.incoming().take(connections) {
-        let (db, stream) = (db.clone(), stream.expect("accept"));
+        let (srv, stream) = (srv.clone(), stream.expect("accept"));
         std::thread::spawn(move || {
             stream.set_nodelay(true).expect("nodelay");
             let mut out = stream.try_clone().expect("clone stream");
             for line in BufReader::new(stream).lines() {
                 let Ok(line) = line else { break };
-                let mut reply = answer(&db, &line);
+                let mut reply = answer(&srv, &line);
                 reply.push('\n');
                 if out.write_all(reply.as_bytes()).is_err() {
                     break;
@@ -196,7 +223,33 @@ fn build(dir: &std::path::Path) -> adasid::Result<(Database, Vec<String>)> {
         .collect();
     let (db, _) = Database::create_with(&dir.join("db"), layout, &items, &[], Vec::new())?;
     db.set_meta(&metas)?;
+    train_retriever(&db, &metas)?;
     Ok((db, brands(&metas)))
+}
+
+/// One epoch of a parallel retriever on 2,000 random 20-item histories.
+fn train_retriever(db: &Database, metas: &[(String, Meta)]) -> adasid::Result<()> {
+    let keys: Vec<String> = metas.iter().map(|(k, _)| k.clone()).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let sequences = (0..2000)
+        .map(|_| {
+            (0..20)
+                .map(|_| rng.gen_range(0..keys.len() as u32))
+                .collect()
+        })
+        .collect();
+    let corpus = Corpus::new(&*db.read(), &keys, sequences);
+    let cfg = ParallelConfig {
+        epochs: 1,
+        valid_users: 100,
+        ..ParallelConfig::default()
+    };
+    let (model, _) = {
+        let state = db.read();
+        ParallelRetriever::train(cfg, &*state, &corpus, candle_core::Device::Cpu, |_| {})?
+    };
+    db.put_blobs(model.to_blobs()?)?;
+    Ok(())
 }
 
 fn brands(metas: &[(String, Meta)]) -> Vec<String> {
@@ -215,9 +268,11 @@ fn brands(metas: &[(String, Meta)]) -> Vec<String> {
     b
 }
 
-/// A mixed request stream: prefixes of real SIDs, a quarter of them filtered.
-fn requests(db: &Database, brands: &[String], n: usize, seed: u64) -> Vec<(usize, String)> {
-    let state = db.read();
+/// A mixed request stream: prefixes of real SIDs, an eighth of them
+/// filtered, and with a retriever an eighth recommendations after 1–20
+/// random items.
+fn requests(srv: &Server, brands: &[String], n: usize, seed: u64) -> Vec<(usize, String)> {
+    let state = srv.db.read();
     let ids: Vec<u32> = state
         .index
         .items(&[])
@@ -228,7 +283,14 @@ fn requests(db: &Database, brands: &[String], n: usize, seed: u64) -> Vec<(usize
             let id = ids[rng.gen_range(0..ids.len())];
             let sid: &[Token] = state.index.sid(id).expect("live").0;
             let p = format_tokens(&sid[..rng.gen_range(1..=2)]);
-            match rng.gen_range(0..8) {
+            let kinds = if srv.recommender.is_some() { 9 } else { 8 };
+            match rng.gen_range(0..kinds) {
+                8 => {
+                    let history: Vec<&str> = (0..rng.gen_range(1..=20))
+                        .map(|_| state.key(ids[rng.gen_range(0..ids.len())]).expect("key"))
+                        .collect();
+                    (4, format!("RECOMMEND {}", history.join(",")))
+                }
                 0..=2 => (0, format!("ITEMS {p}")),
                 3..=4 => (1, format!("NEXT {p}")),
                 5 => (3, format!("SIMILAR {}", state.key(id).expect("key"))),
@@ -248,7 +310,7 @@ fn requests(db: &Database, brands: &[String], n: usize, seed: u64) -> Vec<(usize
         .collect()
 }
 
-const KINDS: [&str; 4] = ["items", "next", "search", "similar"];
+const KINDS: [&str; 5] = ["items", "next", "search", "similar", "recommend"];
 
 fn percentiles(mut v: Vec<f64>) -> serde_json::Value {
     if v.is_empty() {
@@ -283,39 +345,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => build(tmp.path())?,
     };
-    let db = Arc::new(db);
-    let items = db.read().index.len();
+    let recommender =
+        Recommender::from_blobs(&db, db.layout(), candle_core::Device::Cpu, None).ok();
+    let srv = Arc::new(Server { db, recommender });
+    let items = srv.db.read().index.len();
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = args.writer.then(|| {
-        let (db, stop) = (db.clone(), stop.clone());
-        std::thread::spawn(move || write_loop(&db, &stop))
+        let (srv, stop) = (srv.clone(), stop.clone());
+        std::thread::spawn(move || write_loop(&srv.db, &stop))
     });
     // In-process latency of the same requests (no network), for reference.
-    let local = requests(&db, &brands, args.requests, 99);
-    let mut direct: Vec<Vec<f64>> = vec![Vec::new(); 4];
+    let local = requests(&srv, &brands, args.requests, 99);
+    let mut direct: Vec<Vec<f64>> = vec![Vec::new(); KINDS.len()];
     for (kind, line) in &local {
         let t = Instant::now();
-        let r = answer(&db, line);
+        let r = answer(&srv, line);
         direct[*kind].push(t.elapsed().as_secs_f64() * 1e6);
         assert!(r.starts_with("OK"), "{line}: {r}");
     }
 
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let server_db = db.clone();
+    let server = srv.clone();
     let clients = args.clients;
-    std::thread::spawn(move || serve(server_db, listener, clients));
+    std::thread::spawn(move || serve(server, listener, clients));
     let start = Instant::now();
     let handles: Vec<_> = (0..args.clients)
         .map(|c| {
-            let reqs = requests(&db, &brands, args.requests, c as u64);
+            let reqs = requests(&srv, &brands, args.requests, c as u64);
             std::thread::spawn(move || {
                 let stream = TcpStream::connect(addr).expect("connect");
                 stream.set_nodelay(true).expect("nodelay");
                 let mut out = stream.try_clone().expect("clone");
                 let mut input = BufReader::new(stream);
-                let mut lat: Vec<Vec<f64>> = vec![Vec::new(); 4];
+                let mut lat: Vec<Vec<f64>> = vec![Vec::new(); KINDS.len()];
                 let mut reply = String::new();
                 for (kind, line) in reqs {
                     let t = Instant::now();
@@ -329,7 +393,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
         })
         .collect();
-    let mut remote: Vec<Vec<f64>> = vec![Vec::new(); 4];
+    let mut remote: Vec<Vec<f64>> = vec![Vec::new(); KINDS.len()];
     for h in handles {
         for (all, mine) in remote.iter_mut().zip(h.join().expect("client")) {
             all.extend(mine);
@@ -341,6 +405,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total = args.clients * args.requests;
     let report = json!({
         "items": items,
+        "retriever": srv.recommender.as_ref().map(Recommender::name),
         "clients": args.clients,
         "requests": total,
         "seconds": seconds,
@@ -372,7 +437,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     continue;
                 }
                 println!(
-                    "  {k:<8} n {:>6}  p50 {:>8.1}  p90 {:>8.1}  p99 {:>8.1}  max {:>9.1}",
+                    "  {k:<9} n {:>6}  p50 {:>8.1}  p90 {:>8.1}  p99 {:>8.1}  max {:>9.1}",
                     p["n"],
                     p["p50_us"].as_f64().unwrap_or(0.0),
                     p["p90_us"].as_f64().unwrap_or(0.0),

@@ -16,7 +16,8 @@ use adasid::error::Error;
 use adasid::error::Result;
 use adasid::eval::{Split, sequences};
 use adasid::generative::{
-    Corpus, GenConfig, GenReport, GenRetriever, ParallelConfig, ParallelRetriever,
+    self, Corpus, GenConfig, GenReport, GenRetriever, ParallelConfig, ParallelRetriever,
+    Recommender,
 };
 use adasid::snapshot::Snapshot;
 use adasid::view::ReadView;
@@ -51,6 +52,16 @@ pub enum RetrieverKind {
     Autoregressive,
     /// Predicts every semantic position at once (RPG), exact top-k.
     Parallel,
+    /// Item ids in and out with SID tokens added to each input item
+    /// (stored as the parallel retriever, `hybrid = true`).
+    Hybrid,
+}
+
+impl RetrieverKind {
+    /// Whether its model is the parallel retriever's blobs.
+    fn is_parallel(self) -> bool {
+        self != RetrieverKind::Autoregressive
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -78,7 +89,7 @@ pub struct GenEvalArgs {
     /// Which stored retriever to evaluate.
     #[arg(long, value_enum, default_value = "autoregressive")]
     retriever: RetrieverKind,
-    /// Leave each user's own history items out of the ranking (parallel).
+    /// Leave each user's own history items out of the ranking.
     #[arg(long)]
     exclude_history: bool,
     /// Beam width (also the longest ranking scored).
@@ -115,7 +126,7 @@ fn training_inputs(a: &GenData) -> Result<(Database, Corpus, candle_core::Device
 }
 
 pub fn train(a: GenTrainArgs) -> Result<()> {
-    if a.retriever == RetrieverKind::Parallel {
+    if a.retriever.is_parallel() {
         return train_parallel(a);
     }
     let start = Instant::now();
@@ -162,7 +173,7 @@ fn report_text(r: &GenReport, kind: RetrieverKind) -> String {
             "generative retrieval, beam {} ({:.1}s):",
             r.beams, r.seconds
         ),
-        RetrieverKind::Parallel => format!(
+        RetrieverKind::Parallel | RetrieverKind::Hybrid => format!(
             "parallel retrieval, exact top {} ({:.1}s):",
             r.beams, r.seconds
         ),
@@ -172,30 +183,21 @@ fn report_text(r: &GenReport, kind: RetrieverKind) -> String {
 
 pub fn eval(a: GenEvalArgs) -> Result<()> {
     let db = Database::open(&a.common.db)?;
-    if a.retriever == RetrieverKind::Parallel {
-        let device = parse_device(&a.common.device)?;
-        let model = ParallelRetriever::from_blobs(&db, db.layout(), device)?;
-        let corpus = corpus(&a.common, &db)?;
-        let split = Split::from_name(&a.split).unwrap_or(Split::Test);
-        let state = db.read();
-        let report = model.evaluate(&*state, &corpus, split, a.users, a.exclude_history)?;
-        emit(a.common.json, &json!(report), || {
-            report_text(&report, RetrieverKind::Parallel)
-        });
-        return Ok(());
-    }
-    if a.exclude_history {
-        return Err(Error::InvalidArgument(
-            "--exclude-history applies to --retriever parallel".into(),
-        ));
-    }
-    let model = GenRetriever::from_blobs(&db, db.layout(), parse_device(&a.common.device)?)?;
+    let device = parse_device(&a.common.device)?;
     let corpus = corpus(&a.common, &db)?;
     let split = Split::from_name(&a.split).unwrap_or(Split::Test);
-    let state = db.read();
-    let report = model.evaluate(&*state, &corpus, split, a.beams, a.users)?;
+    let report = if a.retriever.is_parallel() {
+        let model = ParallelRetriever::from_blobs(&db, db.layout(), device)?;
+        let state = db.read();
+        model.evaluate(&*state, &corpus, split, a.users, a.exclude_history)?
+    } else {
+        let model = GenRetriever::from_blobs(&db, db.layout(), device)?;
+        let state = db.read();
+        let users = (a.users, a.exclude_history);
+        model.evaluate(&*state, &corpus, split, a.beams, users)?
+    };
     emit(a.common.json, &json!(report), || {
-        report_text(&report, RetrieverKind::Autoregressive)
+        report_text(&report, a.retriever)
     });
     Ok(())
 }
@@ -204,6 +206,7 @@ fn train_parallel(a: GenTrainArgs) -> Result<()> {
     let start = Instant::now();
     let mut cfg = settings_or_default(&a.config, ParallelConfig::from_file)?;
     (cfg.epochs, cfg.seed) = (a.epochs.unwrap_or(cfg.epochs), a.seed.unwrap_or(cfg.seed));
+    cfg.hybrid |= a.retriever == RetrieverKind::Hybrid;
     cfg.validate()?;
     let (db, corpus, device) = training_inputs(&a.common)?;
     let progress = Progress::new("gen-train parallel");
@@ -226,7 +229,7 @@ fn train_parallel(a: GenTrainArgs) -> Result<()> {
         .map(|e| e.valid_ndcg10)
         .fold(f64::NEG_INFINITY, f64::max);
     let value = json!({
-        "retriever": "parallel",
+        "retriever": if model.is_hybrid() { "hybrid" } else { "parallel" },
         "epochs": history.len(),
         "best_valid_ndcg10": best,
         "train_seconds": train_seconds,
@@ -236,7 +239,12 @@ fn train_parallel(a: GenTrainArgs) -> Result<()> {
     });
     emit(a.common.json, &value, || {
         format!(
-            "trained the parallel retriever: {} epochs in {train_seconds:.1}s, best validation NDCG@10 {best:.4} (kept); stored in {}\n",
+            "trained the {} retriever: {} epochs in {train_seconds:.1}s, best validation NDCG@10 {best:.4} (kept); stored in {}\n",
+            if model.is_hybrid() {
+                "hybrid"
+            } else {
+                "parallel"
+            },
             history.len(),
             a.common.db.display()
         )
@@ -260,6 +268,9 @@ pub struct RecommendArgs {
     /// Answer from this snapshot of the database (the model still comes from --db).
     #[arg(long)]
     snapshot: Option<PathBuf>,
+    /// Which stored retriever answers (default: parallel when stored, else autoregressive).
+    #[arg(long, value_enum)]
+    retriever: Option<RetrieverKind>,
     /// cpu or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -279,7 +290,11 @@ pub fn recommend(a: RecommendArgs) -> Result<()> {
         return Err(Error::InvalidArgument("--history names no item".into()));
     }
     let db = Database::open(&a.db.db)?;
-    let model = ParallelRetriever::from_blobs(&db, db.layout(), parse_device(&a.device)?)?;
+    let kind = a.retriever.map(|k| match k {
+        RetrieverKind::Autoregressive => generative::RetrieverKind::Autoregressive,
+        RetrieverKind::Parallel | RetrieverKind::Hybrid => generative::RetrieverKind::Parallel,
+    });
+    let model = Recommender::from_blobs(&db, db.layout(), parse_device(&a.device)?, kind)?;
     // Opened (and repaired, if it must be) before the read lock: a repair waits for readers.
     let allowed = match &a.filter {
         None => None,
@@ -322,12 +337,18 @@ pub fn recommend(a: RecommendArgs) -> Result<()> {
         .iter()
         .map(|h| json!({ "key": state.key(h.item).unwrap_or(""), "score": h.score }))
         .collect();
-    let value = json!({ "items": items, "skipped_history": skipped, "seconds": seconds });
+    let value = json!({
+        "retriever": model.name(),
+        "items": items,
+        "skipped_history": skipped,
+        "seconds": seconds,
+    });
     emit(a.db.json, &value, || {
         let mut out = format!(
-            "{} items after {} history items ({skipped} unknown skipped) in {:.2} ms:\n",
+            "{} items after {} history items ({skipped} unknown skipped), {} retriever, {:.2} ms:\n",
             hits.len(),
             ids.len(),
+            model.name(),
             seconds * 1e3
         );
         for (h, v) in hits.iter().zip(&items) {

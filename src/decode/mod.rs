@@ -7,4 +7,4 @@ mod beam;
 pub mod parallel;
 
 pub use beam::{BeamSearch, Hit, Precomputed, StepScorer};
-pub use parallel::{PositionScores, Ranked, Scored, top_k};
+pub use parallel::{PositionScores, Ranked, Scored, best_of, top_k};

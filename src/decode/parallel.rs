@@ -187,6 +187,19 @@ pub fn brute_force(
     }
 }
 
+/// The `k` best of dense per-item scores (`scores[i]` is item `i`'s),
+/// those `keep` accepts: a model that scores every item directly (an
+/// item-id softmax) has nothing for the threshold algorithm to skip.
+pub fn best_of(scores: &[f32], k: usize, keep: &dyn Fn(ItemId) -> bool) -> Vec<Scored> {
+    let mut best = Best::new(k);
+    for (item, &score) in (0..).zip(scores) {
+        if keep(item) {
+            best.offer(Scored { item, score });
+        }
+    }
+    best.finish()
+}
+
 /// Each position's columns in descending score (ties by column), and how
 /// far down that order the search has gone.
 struct Frontier {

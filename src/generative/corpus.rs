@@ -1,7 +1,8 @@
 //! User sequences expressed as full SIDs: what the retriever reads.
 
+use crate::error::{Error, Result};
 use crate::eval::Split;
-use crate::index::ItemId;
+use crate::index::{ItemId, SidIndex};
 use crate::sid::Token;
 use crate::view::ReadView;
 
@@ -47,6 +48,18 @@ impl Corpus {
         out
     }
 
+    /// The full SIDs of `rows` (stored catalogue rows).
+    pub(crate) fn history_sids(&self, rows: &[u32]) -> Vec<&[Token]> {
+        rows.iter()
+            .map(|&r| self.sids[r as usize].as_deref().expect("stored item"))
+            .collect()
+    }
+
+    /// The ids of `rows` (stored catalogue rows).
+    pub(crate) fn history_ids(&self, rows: &[u32]) -> Vec<ItemId> {
+        rows.iter().filter_map(|&r| self.ids[r as usize]).collect()
+    }
+
     /// The last `history` stored items of `rows`.
     pub(super) fn recent(&self, rows: &[u32], history: usize) -> Vec<u32> {
         let known: Vec<u32> = rows
@@ -85,4 +98,25 @@ pub(crate) struct Case {
     pub history: Vec<u32>,
     pub target: u32,
     pub id: ItemId,
+}
+
+/// The full SIDs of the most recent `history` of `items` (ids of `view`,
+/// oldest first): what a retriever reads to recommend. Every item must be
+/// held, and there must be at least one.
+pub(crate) fn held_sids<'v>(
+    view: &'v dyn SidIndex,
+    items: &[ItemId],
+    history: usize,
+) -> Result<Vec<&'v [Token]>> {
+    if items.is_empty() {
+        return Err(Error::InvalidArgument("the history is empty".into()));
+    }
+    items[items.len().saturating_sub(history)..]
+        .iter()
+        .map(|&i| {
+            view.sid(i)
+                .map(|(s, _)| s)
+                .ok_or_else(|| Error::InvalidArgument(format!("item {i} is not held")))
+        })
+        .collect()
 }

@@ -1,19 +1,18 @@
 //! Leave-one-out evaluation of the generative retriever: every user's
 //! history decoded with trie-constrained beam search, users in lockstep groups.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use serde::Serialize;
 
 use super::corpus::{Case, Corpus};
-use super::net::token_id;
-use super::retriever::{GenRetriever, column};
-use crate::decode::{BeamSearch, Hit, Precomputed};
+use super::retriever::GenRetriever;
+use crate::decode::BeamSearch;
 use crate::error::Result;
 use crate::eval::{Accumulator, RankMetrics, Split, popularity_quartiles, rank_of, sequences};
 use crate::index::{ItemId, SidIndex};
-use crate::nn::params::ml;
-use crate::view::ReadView;
+use crate::sid::Token;
 
 /// Leave-one-out figures of the retriever.
 #[derive(Clone, Debug, Serialize)]
@@ -62,16 +61,18 @@ pub(crate) fn report(
 
 impl GenRetriever {
     /// Leave-one-out evaluation: each user's held-out item among the
-    /// `beams` SIDs decoded from the user's history. Users are decoded in
-    /// groups, in lockstep: one model call per step serves every beam of
-    /// every user in the group. `users` caps how many users are scored.
+    /// `beams` SIDs decoded from the user's history (less the user's own
+    /// history items when `exclude_history`, so that ranking is shorter).
+    /// Users are decoded in groups, in lockstep: one model call per step
+    /// serves every beam of every user in the group. `users` caps how many
+    /// users are scored.
     pub fn evaluate(
         &self,
-        state: &dyn ReadView,
+        state: &dyn SidIndex,
         corpus: &Corpus,
         split: Split,
         beams: usize,
-        users: Option<usize>,
+        (users, exclude_history): (Option<usize>, bool),
     ) -> Result<GenReport> {
         const GROUP: usize = 8;
         let start = Instant::now();
@@ -83,67 +84,24 @@ impl GenRetriever {
             .collect::<Result<_>>()?;
         let mut ranks = Vec::with_capacity(cases.len());
         for group in cases.chunks(GROUP) {
-            let hits = self.decode_group(state, corpus, group, &mut searches[..group.len()])?;
+            let histories: Vec<Vec<&[Token]>> = group
+                .iter()
+                .map(|c| corpus.history_sids(&c.history))
+                .collect();
+            let hits = self.decode_group(state, &histories, &mut searches[..group.len()])?;
             for (c, hits) in group.iter().zip(hits) {
-                let ranking: Vec<ItemId> = hits.iter().map(|h| h.item).collect();
+                let seen: HashSet<ItemId> = match exclude_history {
+                    true => corpus.history_ids(&c.history).into_iter().collect(),
+                    false => HashSet::new(),
+                };
+                let ranking: Vec<ItemId> = hits
+                    .iter()
+                    .map(|h| h.item)
+                    .filter(|i| !seen.contains(i))
+                    .collect();
                 ranks.push(rank_of(&ranking, &c.id));
             }
         }
         Ok(report(corpus, &cases, &ranks, (beams, skipped), start))
-    }
-
-    /// Beam-searches a group of users in lockstep.
-    fn decode_group(
-        &self,
-        state: &dyn ReadView,
-        corpus: &Corpus,
-        group: &[Case],
-        searches: &mut [BeamSearch],
-    ) -> Result<Vec<Vec<Hit>>> {
-        let net = &self.net;
-        let shape = *net.shape();
-        let histories: Vec<&[u32]> = group.iter().map(|c| &c.history[..]).collect();
-        let (ids, valid, len) = self.histories(corpus, &histories);
-        let (memory, mask) = net.encode(&ids, &valid, group.len(), len)?;
-        searches.iter_mut().for_each(|s| s.start());
-        // Every user gets `width` decoder rows (unused ones are padding), so
-        // rows of one user share one memory row.
-        let width = searches.first().map_or(0, |s| s.width());
-        let rows = group.len() * width;
-        let mut cache = net.start_decoding(&memory)?;
-        let mut tokens = Vec::with_capacity(rows);
-        let mut parents = Vec::with_capacity(rows);
-        for depth in 0..shape.steps {
-            // Each row feeds the token its beam wrote last (padding rows: any).
-            tokens.clear();
-            for s in searches.iter() {
-                for b in 0..width {
-                    tokens.push(match depth {
-                        0 => net.start_id(),
-                        _ if b < s.beams() => {
-                            let t = s.prefixes()[b * depth + depth - 1];
-                            token_id(&shape, depth - 1, column(shape.vocab, t))
-                        }
-                        _ => 0,
-                    });
-                }
-            }
-            let logp: Vec<f32> = net
-                .decode_next(&mut cache, mask.as_ref(), &tokens, depth, width)?
-                .flatten_all()
-                .and_then(|t| t.to_vec1())
-                .map_err(ml)?;
-            parents.clear();
-            for (u, s) in searches.iter_mut().enumerate() {
-                let offset = u * width * shape.vocab;
-                let mut given = Precomputed(&logp[offset..offset + s.beams() * shape.vocab]);
-                s.step(Some(state as &dyn SidIndex), &mut given, depth)?;
-                let base = (u * width) as u32;
-                parents.extend(s.parents().map(|p| base + p as u32));
-                parents.resize((u + 1) * width, base);
-            }
-            cache.reorder(&parents)?;
-        }
-        searches.iter().map(|s| s.finish(state)).collect()
     }
 }

@@ -10,10 +10,12 @@
 
 mod config;
 mod corpus;
+mod decoding;
 mod evaluate;
 mod layers;
 mod net;
 pub mod parallel;
+mod recommender;
 mod retriever;
 mod stored;
 
@@ -22,4 +24,5 @@ pub use corpus::Corpus;
 pub use evaluate::{GEN_CUTOFFS, GenReport};
 pub use net::{GenNet, GenShape};
 pub use parallel::{ParallelConfig, ParallelEpoch, ParallelRetriever};
+pub use recommender::{Recommender, RetrieverKind};
 pub use retriever::{GenEpoch, GenRetriever, blobs};

@@ -77,34 +77,24 @@ impl GenRetriever {
         &self.cfg
     }
 
-    /// Encoder inputs for a batch of histories, left-padded to the longest.
-    pub(super) fn histories(
-        &self,
-        corpus: &Corpus,
-        batch: &[&[u32]],
-    ) -> (Vec<u32>, Vec<bool>, usize) {
+    /// Encoder inputs for a batch of histories (each a list of full SIDs,
+    /// oldest first), left-padded to the longest.
+    pub(super) fn histories(&self, batch: &[Vec<&[Token]>]) -> (Vec<u32>, Vec<bool>, usize) {
         let shape = self.net.shape();
-        let len = batch.iter().map(|h| h.len()).max().unwrap_or(1).max(1);
+        let len = batch.iter().map(Vec::len).max().unwrap_or(1).max(1);
         let mut ids = Vec::with_capacity(batch.len() * len * shape.steps);
         let mut valid = Vec::with_capacity(batch.len() * len);
         for h in batch {
-            for p in 0..len {
-                let pad = len - h.len();
-                match p.checked_sub(pad) {
-                    Some(i) => {
-                        let sid = corpus.sids[h[i] as usize].as_ref().expect("stored item");
-                        ids.extend(
-                            sid.iter()
-                                .enumerate()
-                                .map(|(s, &t)| token_id(shape, s, column(shape.vocab, t))),
-                        );
-                        valid.push(true);
-                    }
-                    None => {
-                        ids.extend(std::iter::repeat_n(0, shape.steps));
-                        valid.push(false);
-                    }
-                }
+            let pad = len - h.len();
+            ids.extend(std::iter::repeat_n(0, pad * shape.steps));
+            valid.extend(std::iter::repeat_n(false, pad));
+            for sid in h {
+                ids.extend(
+                    sid.iter()
+                        .enumerate()
+                        .map(|(s, &t)| token_id(shape, s, column(shape.vocab, t))),
+                );
+                valid.push(true);
             }
         }
         (ids, valid, len)
@@ -209,7 +199,7 @@ impl GenRetriever {
         }
         self.net.set_training(None);
         let users = Some(self.cfg.valid_users);
-        let r = self.evaluate(view, corpus, Split::Validation, VALID_BEAMS, users)?;
+        let r = self.evaluate(view, corpus, Split::Validation, VALID_BEAMS, (users, false))?;
         self.net
             .set_training(Some(self.cfg.seed ^ 0xd209 ^ epoch as u64));
         Ok(Some(r.overall.ndcg[1]))
@@ -223,8 +213,11 @@ impl GenRetriever {
         chunk: &[usize],
     ) -> Result<Tensor> {
         let shape = *self.net.shape();
-        let hist: Vec<&[u32]> = chunk.iter().map(|&i| &examples[i].0[..]).collect();
-        let (ids, valid, len) = self.histories(corpus, &hist);
+        let hist: Vec<Vec<&[Token]>> = chunk
+            .iter()
+            .map(|&i| corpus.history_sids(&examples[i].0))
+            .collect();
+        let (ids, valid, len) = self.histories(&hist);
         let (memory, mask) = self.net.encode(&ids, &valid, chunk.len(), len)?;
         let sids: Vec<&[Token]> = chunk
             .iter()

@@ -22,34 +22,46 @@ fn cycle_sequences(items: usize, users: usize) -> String {
     out
 }
 
-/// A data folder (`data/`) of 200 synthetic items and 400 users on the cycle.
-fn cycle_folder() -> tempfile::TempDir {
+/// A data folder (`data/`) of 200 synthetic items and 400 users on the
+/// cycle, and a database (`db/`) trained on it by `train` with `tokenizer`.
+fn cycle_db(tokenizer: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let items = 200;
     let data = dir.path().join("data");
     write(&data, &catalog(items, 2), &DataSpec::default()).unwrap();
     std::fs::write(data.join("sequences.tsv"), cycle_sequences(items, 400)).unwrap();
+    let (data, db) = (data.display().to_string(), dir.path().join("db"));
+    let mut args = vec!["train", "--data", &data, "--json"];
+    args.extend_from_slice(&["--db", db.to_str().unwrap()]);
+    args.extend_from_slice(tokenizer);
+    json(&args);
     dir
 }
 
-#[test]
-fn learns_a_next_item_rule_and_decodes_only_existing_sids() {
-    let dir = cycle_folder();
-    let p = |s: &str| dir.path().join(s).display().to_string();
-    json(&[
-        "train",
-        "--tokenizer",
-        "rq-kmeans",
-        "--k",
-        "16",
-        "--levels",
-        "2",
-        "--data",
-        &p("data"),
+/// The top 5 `recommend` gives after item0, item3, checked to come from
+/// the retriever `kind`.
+fn served_after_item3(db: &str, kind: &str) -> Vec<serde_json::Value> {
+    let r = json(&[
+        "recommend",
         "--db",
-        &p("db"),
+        db,
+        "--history",
+        "item0,item3",
+        "--k",
+        "5",
         "--json",
     ]);
+    assert_eq!(r["retriever"], kind);
+    r["items"].as_array().unwrap().clone()
+}
+
+/// A small parallel retriever (or hybrid) that learns the cycle quickly.
+const SMALL_PARALLEL: &str = "d_model = 32\nheads = 2\nlayers = 1\nff = 64\nbatch_size = 64\nlr = 0.005\ndropout = 0.0\npatience = 40\nvalid_users = 400\n";
+
+#[test]
+fn learns_a_next_item_rule_and_decodes_only_existing_sids() {
+    let dir = cycle_db(&["--tokenizer", "rq-kmeans", "--k", "16", "--levels", "2"]);
+    let p = |s: &str| dir.path().join(s).display().to_string();
 
     // Before training there is no retriever to evaluate.
     let (ok, _, err) = adasid(&["gen-eval", "--db", &p("db"), "--data", &p("data")]);
@@ -111,6 +123,80 @@ fn learns_a_next_item_rule_and_decodes_only_existing_sids() {
         .map(|q| q["users"].as_u64().unwrap())
         .sum();
     assert_eq!(per_quartile, 400);
+    // Most users here walk a short cycle (0 → 3 → 24 → 171 → 0), so their
+    // target is one of their history items: leaving those out of the
+    // ranking must lose it.
+    let x = json(&[
+        "gen-eval",
+        "--db",
+        &p("db"),
+        "--data",
+        &p("data"),
+        "--beams",
+        "20",
+        "--exclude-history",
+        "--json",
+    ]);
+    assert_eq!(x["overall"]["users"], 400);
+    assert!(x["overall"]["recall"][1].as_f64().unwrap() < r10, "{x}");
+
+    // Served: after item3 comes item24 (user 0 walks 0 → 3 → 24 → ...).
+    let items = served_after_item3(&p("db"), "autoregressive");
+    assert!(
+        items.len() <= 5 && items.iter().any(|i| i["key"] == "item24"),
+        "{items:?}"
+    );
+    let (ok, _, err) = adasid(&[
+        "recommend",
+        "--db",
+        &p("db"),
+        "--history",
+        "item0",
+        "--retriever",
+        "parallel",
+    ]);
+    assert!(!ok && err.contains("no parallel retriever"), "{err}");
+}
+
+/// The hybrid (item ids in and out, SID tokens added to the inputs) on the
+/// same rule: trained, evaluated and served like the parallel retriever.
+#[test]
+fn hybrid_retriever_learns_the_rule_and_recommends() {
+    let dir = cycle_db(&["--tokenizer", "rq-kmeans", "--k", "16", "--levels", "2"]);
+    let p = |s: &str| dir.path().join(s).display().to_string();
+    std::fs::write(p("hy.toml"), SMALL_PARALLEL).unwrap();
+    let t = json(&[
+        "gen-train",
+        "--retriever",
+        "hybrid",
+        "--db",
+        &p("db"),
+        "--data",
+        &p("data"),
+        "--config",
+        &p("hy.toml"),
+        "--epochs",
+        "20",
+        "--json",
+    ]);
+    assert_eq!(t["retriever"], "hybrid");
+    assert_eq!(t["config"]["hybrid"], true);
+    assert_eq!(t["config"]["items"], 200);
+    let e = json(&[
+        "gen-eval",
+        "--retriever",
+        "hybrid",
+        "--db",
+        &p("db"),
+        "--data",
+        &p("data"),
+        "--json",
+    ]);
+    let r10 = e["overall"]["recall"][1].as_f64().unwrap();
+    assert!(r10 > 0.5, "R@10 {r10}");
+    let items = served_after_item3(&p("db"), "hybrid");
+    assert_eq!(items.len(), 5);
+    assert!(items.iter().any(|i| i["key"] == "item24"), "{items:?}");
 }
 
 /// The parallel retriever on the same rule, over long unordered OPQ SIDs:
@@ -118,22 +204,15 @@ fn learns_a_next_item_rule_and_decodes_only_existing_sids() {
 /// and served by `recommend`.
 #[test]
 fn parallel_retriever_learns_the_rule_and_recommends() {
-    let dir = cycle_folder();
-    let p = |s: &str| dir.path().join(s).display().to_string();
-    json(&[
-        "train",
+    let dir = cycle_db(&[
         "--tokenizer",
         "opq",
         "--levels",
         "8",
         "--codebook-size",
         "16",
-        "--data",
-        &p("data"),
-        "--db",
-        &p("db"),
-        "--json",
     ]);
+    let p = |s: &str| dir.path().join(s).display().to_string();
     let db = p("db");
     let recommend = |args: &[&str]| {
         let mut all = vec!["recommend", "--db", &db];
@@ -146,11 +225,7 @@ fn parallel_retriever_learns_the_rule_and_recommends() {
         "{err}"
     );
 
-    std::fs::write(
-        p("par.toml"),
-        "d_model = 32\nheads = 2\nlayers = 1\nff = 64\nbatch_size = 64\nlr = 0.005\ndropout = 0.0\npatience = 40\nvalid_users = 400\n",
-    )
-    .unwrap();
+    std::fs::write(p("par.toml"), SMALL_PARALLEL).unwrap();
     let t = json(&[
         "gen-train",
         "--retriever",

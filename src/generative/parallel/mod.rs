@@ -20,8 +20,9 @@ pub use net::{ParallelNet, ParallelShape};
 pub use train::ParallelEpoch;
 
 use crate::blobs::BlobSource;
-use crate::decode::{PositionScores, Scored, top_k};
+use crate::decode::{PositionScores, Scored, best_of, top_k};
 use crate::error::{Error, Result};
+use crate::generative::corpus::held_sids;
 use crate::generative::stored::Stored;
 use crate::index::{ItemId, SidIndex};
 use crate::nn::ParamStore;
@@ -76,6 +77,13 @@ pub struct ParallelConfig {
     pub valid_users: usize,
     /// Seed of initialisation, shuffling, dropout and the validation sample.
     pub seed: u64,
+    /// Hybrid: item ids in and out (SASRec's item softmax), SID tokens
+    /// added to each input item; `gen-train --retriever hybrid`.
+    pub hybrid: bool,
+    /// A hybrid's item-id rows (ids `0..items`): set by training to one past
+    /// the largest id it saw; later items read their SID part alone and are
+    /// never recommended.
+    pub items: usize,
 }
 
 impl Default for ParallelConfig {
@@ -95,6 +103,8 @@ impl Default for ParallelConfig {
             patience: 3,
             valid_users: 2000,
             seed: 42,
+            hybrid: false,
+            items: 0,
         }
     }
 }
@@ -134,6 +144,7 @@ impl ParallelConfig {
             history: self.history,
             dropout: self.dropout,
             temperature: self.temperature,
+            items: if self.hybrid { self.items.max(1) } else { 0 },
         }
     }
 }
@@ -166,9 +177,20 @@ impl ParallelRetriever {
             .collect()
     }
 
-    /// Position log-probabilities of the next item after each history
-    /// (all of one length, most recent last, at most `history` items).
-    pub fn next_scores(&self, histories: &[Vec<&[Token]>]) -> Result<Vec<Vec<f32>>> {
+    /// Whether it is a hybrid (item ids in and out).
+    pub fn is_hybrid(&self) -> bool {
+        self.net.is_hybrid()
+    }
+
+    /// Log-probabilities of the next item after each history (full SIDs,
+    /// all of one length, most recent last, at most `history` items; a
+    /// hybrid also reads the items' `ids`, one list per history): per
+    /// position and token, or a hybrid's per item id.
+    pub fn next_scores(
+        &self,
+        histories: &[Vec<&[Token]>],
+        ids: &[Vec<ItemId>],
+    ) -> Result<Vec<Vec<f32>>> {
         let Some(len) = histories.first().map(Vec::len) else {
             return Ok(Vec::new());
         };
@@ -179,9 +201,20 @@ impl ParallelRetriever {
             )));
         }
         let flat: Vec<&[Token]> = histories.iter().flatten().copied().collect();
+        let items: Vec<ItemId> = match self.is_hybrid() {
+            true if ids.len() == histories.len() && ids.iter().all(|i| i.len() == len) => {
+                ids.iter().flatten().copied().collect()
+            }
+            true => {
+                return Err(Error::InvalidArgument(
+                    "a hybrid needs each history's item ids".into(),
+                ));
+            }
+            false => Vec::new(),
+        };
         let states = self
             .net
-            .states(&self.columns(&flat), histories.len(), len)?;
+            .states(&self.columns(&flat), &items, histories.len(), len)?;
         let last = states
             .narrow(1, len - 1, 1)
             .and_then(|s| s.squeeze(1))
@@ -192,7 +225,8 @@ impl ParallelRetriever {
     /// The `k` best items after `history` (item ids of `view`, oldest
     /// first; the most recent `history` setting of them are read), those
     /// `keep` accepts when given. Exact: the threshold algorithm over the
-    /// index's per-position postings.
+    /// index's per-position postings (a hybrid scores every item id it
+    /// has a row for).
     pub fn recommend(
         &self,
         view: &dyn SidIndex,
@@ -205,20 +239,26 @@ impl ParallelRetriever {
                 "the retriever was trained for another SID layout".into(),
             ));
         }
-        let recent = &history[history.len().saturating_sub(self.cfg.history)..];
-        let sids: Vec<&[Token]> = recent
-            .iter()
-            .map(|&i| {
-                view.sid(i)
-                    .map(|(s, _)| s)
-                    .ok_or_else(|| Error::InvalidArgument(format!("item {i} is not held")))
-            })
-            .collect::<Result<_>>()?;
-        if sids.is_empty() {
-            return Err(Error::InvalidArgument("the history is empty".into()));
+        let sids = held_sids(view, history, self.cfg.history)?;
+        let recent = history[history.len() - sids.len()..].to_vec();
+        let scores = self.next_scores(&[sids], &[recent])?.remove(0);
+        self.best(view, &scores, k, keep)
+    }
+
+    /// The `k` best items of `view` (those `keep` accepts) by one history's
+    /// [`ParallelRetriever::next_scores`].
+    fn best(
+        &self,
+        view: &dyn SidIndex,
+        scores: &[f32],
+        k: usize,
+        keep: Option<&dyn Fn(ItemId) -> bool>,
+    ) -> Result<Vec<Scored>> {
+        if self.is_hybrid() {
+            let held = |i: ItemId| view.contains(i) && keep.is_none_or(|f| f(i));
+            return Ok(best_of(scores, k, &held));
         }
-        let scores = self.next_scores(&[sids])?.remove(0);
-        let scores = PositionScores::new(&self.layout, &scores)?;
+        let scores = PositionScores::new(&self.layout, scores)?;
         Ok(top_k(view, &scores, k, keep).hits)
     }
 

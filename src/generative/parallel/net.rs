@@ -6,6 +6,12 @@
 //! one head per semantic position that scores every token of that position
 //! at once by temperature-scaled cosine similarity to the same (tied) token
 //! embeddings.
+//!
+//! A hybrid adds item ids: each input item also gets its own learned
+//! embedding (`(id + SID part) / √2`, the same scale again), and the only
+//! head is a softmax over item ids tied to those embeddings (SASRec's
+//! output, SID tokens only on the input side). Ids at or past `items` (not
+//! in the catalogue it was trained on) read their SID part alone.
 
 use candle_core::{D, Device, Tensor, Var};
 
@@ -36,6 +42,8 @@ pub struct ParallelShape {
     pub dropout: f32,
     /// Softmax temperature of the cosine logits.
     pub temperature: f64,
+    /// Item-id rows of a hybrid (ids `0..items`); 0 for SIDs alone.
+    pub items: usize,
 }
 
 /// The network and its parameters.
@@ -46,6 +54,8 @@ pub struct ParallelNet {
     blocks: Vec<EncoderBlock>,
     norm: LayerNorm,
     heads: Vec<Linear>,
+    /// A hybrid's item-id table and its head.
+    ids: Option<(Var, Linear)>,
     params: ParamStore,
     dropout: Dropout,
 }
@@ -66,9 +76,17 @@ impl ParallelNet {
             .map(|i| EncoderBlock::new(&mut params, &format!("block.{i}"), dims))
             .collect::<Result<_>>()?;
         let norm = LayerNorm::new(&mut params, "norm", d)?;
-        let heads = (0..shape.positions)
+        let semantic = if shape.items == 0 { shape.positions } else { 0 };
+        let heads = (0..semantic)
             .map(|p| Linear::new(&mut params, &format!("head.{p}"), d, d))
             .collect::<Result<_>>()?;
+        let ids = match shape.items {
+            0 => None,
+            n => Some((
+                params.uniform("item_embedding", &[n, d], emb)?,
+                Linear::new(&mut params, "head.item", d, d)?,
+            )),
+        };
         Ok(ParallelNet {
             shape,
             tokens,
@@ -76,6 +94,7 @@ impl ParallelNet {
             blocks,
             norm,
             heads,
+            ids,
             params,
             dropout: Dropout::new(shape.dropout),
         })
@@ -100,10 +119,22 @@ impl ParallelNet {
         self.params.device()
     }
 
+    /// Whether it is a hybrid (item ids in and out).
+    pub fn is_hybrid(&self) -> bool {
+        self.ids.is_some()
+    }
+
     /// Hidden states `[batch, len, d]` of `batch` item sequences of `len`
     /// items each; `columns` holds `batch × len × positions` mask columns
-    /// (the items' semantic tokens). Position `t` sees items `0..=t` only.
-    pub fn states(&self, columns: &[u32], batch: usize, len: usize) -> Result<Tensor> {
+    /// (the items' semantic tokens) and, for a hybrid, `items` their
+    /// `batch × len` ids. Position `t` sees items `0..=t` only.
+    pub fn states(
+        &self,
+        columns: &[u32],
+        items: &[u32],
+        batch: usize,
+        len: usize,
+    ) -> Result<Tensor> {
         let (p, v, d) = (self.shape.positions, self.shape.vocab, self.shape.d);
         let ids: Vec<u32> = columns
             .iter()
@@ -111,7 +142,7 @@ impl ParallelNet {
             .map(|(i, &c)| ((i % p) * v) as u32 + c)
             .collect();
         let idx = Tensor::from_vec(ids, columns.len(), self.device()).map_err(ml)?;
-        let items = self
+        let sid_part = self
             .tokens
             .as_tensor()
             .index_select(&idx, 0)
@@ -119,6 +150,13 @@ impl ParallelNet {
             .and_then(|e| e.sum(2))
             .and_then(|e| e / (p as f64).sqrt())
             .map_err(ml)?;
+        let items = match &self.ids {
+            Some((table, _)) => ((self.id_inputs(table, items)?.reshape((batch, len, d)))
+                .and_then(|e| e + sid_part)
+                .and_then(|e| e / 2f64.sqrt()))
+            .map_err(ml)?,
+            None => sid_part,
+        };
         let start = self.shape.history - len;
         let positions = self
             .position
@@ -138,21 +176,55 @@ impl ParallelNet {
         self.norm.forward(&x)
     }
 
-    /// Logits `[rows, vocab]` of position `p` for hidden states `[rows, d]`:
-    /// `cos(h + W_p h, e_{p,c}) / τ` for every column `c`.
-    pub fn logits(&self, h: &Tensor, p: usize) -> Result<Tensor> {
-        let v = self.shape.vocab;
-        let q = (h + self.heads[p].forward(h)?.gelu().map_err(ml)?).map_err(ml)?;
-        let table = self.tokens.as_tensor().narrow(0, p * v, v).map_err(ml)?;
+    /// The id embeddings of `items` (zero for ids the table lacks).
+    fn id_inputs(&self, table: &Var, items: &[u32]) -> Result<Tensor> {
+        let n = self.shape.items as u32;
+        let dev = self.device();
+        let rows: Vec<u32> = items.iter().map(|&i| if i < n { i } else { 0 }).collect();
+        let known: Vec<f32> = items.iter().map(|&i| f32::from(u8::from(i < n))).collect();
+        let rows = Tensor::from_vec(rows, items.len(), dev).map_err(ml)?;
+        let known = Tensor::from_vec(known, (items.len(), 1), dev).map_err(ml)?;
+        table
+            .as_tensor()
+            .index_select(&rows, 0)
+            .and_then(|e| e.broadcast_mul(&known))
+            .map_err(ml)
+    }
+
+    /// A hybrid's logits `[rows, items]` over item ids for hidden states
+    /// `[rows, d]`: `cos(h + W h, e_i) / τ` for every id `i`.
+    pub fn item_logits(&self, h: &Tensor) -> Result<Tensor> {
+        let (table, head) = self
+            .ids
+            .as_ref()
+            .ok_or_else(|| crate::error::Error::InvalidArgument("not a hybrid retriever".into()))?;
+        self.cosine(h, head, table.as_tensor())
+    }
+
+    /// `cos(h + gelu(W h), row) / τ` against every row of `table`.
+    fn cosine(&self, h: &Tensor, head: &Linear, table: &Tensor) -> Result<Tensor> {
+        let q = (h + head.forward(h)?.gelu().map_err(ml)?).map_err(ml)?;
         l2_normalize(&q)?
-            .matmul(&l2_normalize(&table)?.t().map_err(ml)?)
+            .matmul(&l2_normalize(table)?.t().map_err(ml)?)
             .and_then(|s| s / self.shape.temperature)
             .map_err(ml)
     }
 
+    /// Logits `[rows, vocab]` of position `p` for hidden states `[rows, d]`:
+    /// `cos(h + W_p h, e_{p,c}) / τ` for every column `c`.
+    pub fn logits(&self, h: &Tensor, p: usize) -> Result<Tensor> {
+        let v = self.shape.vocab;
+        let table = self.tokens.as_tensor().narrow(0, p * v, v).map_err(ml)?;
+        self.cosine(h, &self.heads[p], &table)
+    }
+
     /// Log-probabilities `[rows, positions × vocab]` (each position's own
-    /// softmax), ready for [`crate::decode::PositionScores`].
+    /// softmax), ready for [`crate::decode::PositionScores`]; a hybrid's
+    /// are `[rows, items]`, one per item id.
     pub fn log_probs(&self, h: &Tensor) -> Result<Tensor> {
+        if self.is_hybrid() {
+            return candle_nn::ops::log_softmax(&self.item_logits(h)?, D::Minus1).map_err(ml);
+        }
         let parts = (0..self.shape.positions)
             .map(|p| candle_nn::ops::log_softmax(&self.logits(h, p)?, D::Minus1).map_err(ml))
             .collect::<Result<Vec<_>>>()?;

@@ -13,7 +13,6 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{ParallelConfig, ParallelRetriever};
-use crate::decode::{PositionScores, top_k};
 use crate::error::{Error, Result};
 use crate::eval::{Accumulator, Split, rank_of};
 use crate::generative::corpus::Case;
@@ -47,6 +46,15 @@ impl ParallelRetriever {
         device: Device,
         mut progress: impl FnMut(&ParallelEpoch),
     ) -> Result<(ParallelRetriever, Vec<ParallelEpoch>)> {
+        let mut cfg = cfg;
+        if cfg.hybrid {
+            cfg.items = corpus
+                .ids
+                .iter()
+                .flatten()
+                .max()
+                .map_or(0, |&i| i as usize + 1);
+        }
         let model = ParallelRetriever::build(cfg, *view.layout(), device)?;
         let seqs = model.training_sequences(corpus);
         if seqs.is_empty() {
@@ -122,26 +130,38 @@ impl ParallelRetriever {
     }
 
     /// Summed-over-positions cross-entropy of the next item at every step of
-    /// a batch of equal-length sequences, averaged over positions and steps.
+    /// a batch of equal-length sequences, averaged over positions and steps
+    /// (a hybrid's: the cross-entropy of the next item's id).
     fn loss(&self, corpus: &Corpus, seqs: &[Vec<u32>], batch: &[usize]) -> Result<Tensor> {
         let len = seqs[batch[0]].len();
-        let sid = |row: u32| corpus.sids[row as usize].as_deref().expect("stored item");
-        let inputs: Vec<&[Token]> = batch
-            .iter()
-            .flat_map(|&b| seqs[b][..len - 1].iter().map(|&r| sid(r)))
-            .collect();
-        let targets: Vec<&[Token]> = batch
-            .iter()
-            .flat_map(|&b| seqs[b][1..].iter().map(|&r| sid(r)))
-            .collect();
-        let rows = batch.len() * (len - 1);
+        let rows_of = |range: std::ops::Range<usize>| -> Vec<u32> {
+            batch
+                .iter()
+                .flat_map(|&b| seqs[b][range.clone()].iter().copied())
+                .collect()
+        };
+        let (inputs, targets) = (rows_of(0..len - 1), rows_of(1..len));
+        let rows = inputs.len();
+        let ids = match self.is_hybrid() {
+            true => corpus.history_ids(&inputs),
+            false => Vec::new(),
+        };
         let h = self
             .net
-            .states(&self.columns(&inputs), batch.len(), len - 1)?
+            .states(
+                &self.columns(&corpus.history_sids(&inputs)),
+                &ids,
+                batch.len(),
+                len - 1,
+            )?
             .reshape((rows, self.cfg.d_model))
             .map_err(ml)?;
+        if self.is_hybrid() {
+            let target = self.tensor(corpus.history_ids(&targets))?;
+            return candle_nn::loss::cross_entropy(&self.net.item_logits(&h)?, &target).map_err(ml);
+        }
         let p = self.layout.levels();
-        let cols = self.columns(&targets);
+        let cols = self.columns(&corpus.history_sids(&targets));
         let mut total: Option<Tensor> = None;
         for pos in 0..p {
             let target = self.tensor((0..rows).map(|r| cols[r * p + pos]).collect())?;
@@ -175,27 +195,20 @@ impl ParallelRetriever {
             for chunk in group.chunks(256) {
                 let histories: Vec<Vec<&[Token]>> = chunk
                     .iter()
-                    .map(|&i| {
-                        cases[i]
-                            .history
-                            .iter()
-                            .map(|&r| corpus.sids[r as usize].as_deref().expect("stored"))
-                            .collect()
-                    })
+                    .map(|&i| corpus.history_sids(&cases[i].history))
                     .collect();
-                let scores = self.next_scores(&histories)?;
-                for (&i, s) in chunk.iter().zip(&scores) {
-                    let s = PositionScores::new(&self.layout, s)?;
+                let ids: Vec<Vec<ItemId>> = chunk
+                    .iter()
+                    .map(|&i| corpus.history_ids(&cases[i].history))
+                    .collect();
+                let scores = self.next_scores(&histories, &ids)?;
+                for ((&i, s), history) in chunk.iter().zip(&scores).zip(&ids) {
                     let seen: HashSet<ItemId> = match exclude_history {
-                        true => cases[i]
-                            .history
-                            .iter()
-                            .filter_map(|&r| corpus.ids[r as usize])
-                            .collect(),
+                        true => history.iter().copied().collect(),
                         false => HashSet::new(),
                     };
                     let keep = |id: ItemId| !seen.contains(&id);
-                    let hits = top_k(view, &s, k, Some(&keep)).hits;
+                    let hits = self.best(view, s, k, Some(&keep))?;
                     let ranking: Vec<ItemId> = hits.iter().map(|h| h.item).collect();
                     ranks[i] = rank_of(&ranking, &cases[i].id);
                 }
