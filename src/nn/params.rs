@@ -114,6 +114,11 @@ impl Linear {
         })
     }
 
+    /// Its weight `[fan_out, fan_in]` and bias `[fan_out]`.
+    pub(crate) fn parts(&self) -> (&Tensor, &Tensor) {
+        (self.w.as_tensor(), self.b.as_tensor())
+    }
+
     /// Applies the layer to `[batch, fan_in]` or `[batch, len, fan_in]`
     /// (the latter as one `[batch·len, fan_in]` product).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {

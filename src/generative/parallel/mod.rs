@@ -154,6 +154,8 @@ pub struct ParallelRetriever {
     cfg: ParallelConfig,
     layout: SidLayout,
     net: ParallelNet,
+    /// [`ParallelNet::score_table`] of the final weights (none while training).
+    table: Option<Tensor>,
 }
 
 impl ParallelRetriever {
@@ -161,7 +163,12 @@ impl ParallelRetriever {
         cfg.validate()?;
         let params = ParamStore::new(device, ChaCha8Rng::seed_from_u64(cfg.seed));
         let net = ParallelNet::new(cfg.shape(&layout), params)?;
-        Ok(ParallelRetriever { cfg, layout, net })
+        Ok(ParallelRetriever {
+            cfg,
+            layout,
+            net,
+            table: None,
+        })
     }
 
     /// The configuration trained with.
@@ -219,7 +226,10 @@ impl ParallelRetriever {
             .narrow(1, len - 1, 1)
             .and_then(|s| s.squeeze(1))
             .map_err(ml)?;
-        self.net.log_probs(&last)?.to_vec2::<f32>().map_err(ml)
+        self.net
+            .log_probs(&last, self.table.as_ref())?
+            .to_vec2::<f32>()
+            .map_err(ml)
     }
 
     /// The `k` best items after `history` (item ids of `view`, oldest
@@ -274,9 +284,18 @@ impl ParallelRetriever {
         device: Device,
     ) -> Result<Self> {
         let (cfg, weights) = STORED.load(db, ParallelConfig::validate)?;
-        let model = Self::build(cfg, layout, device)?;
-        model.net.params().load_bytes(&weights)?;
-        Ok(model)
+        Self::build(cfg, layout, device)?.with_weights(&weights)
+    }
+
+    /// Loads `weights` and keeps what scoring needs of them (the weights
+    /// are fixed from here on).
+    fn with_weights(mut self, weights: &[u8]) -> Result<Self> {
+        self.net.params().load_bytes(weights)?;
+        self.table = match self.is_hybrid() {
+            true => None,
+            false => Some(self.net.score_table()?),
+        };
+        Ok(self)
     }
 
     fn device(&self) -> &Device {

@@ -220,14 +220,110 @@ impl ParallelNet {
 
     /// Log-probabilities `[rows, positions × vocab]` (each position's own
     /// softmax), ready for [`crate::decode::PositionScores`]; a hybrid's
-    /// are `[rows, items]`, one per item id.
-    pub fn log_probs(&self, h: &Tensor) -> Result<Tensor> {
+    /// are `[rows, items]`, one per item id. `table` is
+    /// [`ParallelNet::score_table`] of the current weights, when kept.
+    pub fn log_probs(&self, h: &Tensor, table: Option<&Tensor>) -> Result<Tensor> {
         if self.is_hybrid() {
             return candle_nn::ops::log_softmax(&self.item_logits(h)?, D::Minus1).map_err(ml);
         }
-        let parts = (0..self.shape.positions)
-            .map(|p| candle_nn::ops::log_softmax(&self.logits(h, p)?, D::Minus1).map_err(ml))
-            .collect::<Result<Vec<_>>>()?;
-        Tensor::cat(&parts, 1).map_err(ml)
+        let (p, v) = (self.shape.positions, self.shape.vocab);
+        let rows = h.dim(0).map_err(ml)?;
+        let fresh;
+        let table = match table {
+            Some(t) => t,
+            None => {
+                fresh = self.score_table()?;
+                &fresh
+            }
+        };
+        candle_nn::ops::log_softmax(&self.all_logits(h, table)?, D::Minus1)
+            .and_then(|l| l.reshape((rows, p * v)))
+            .map_err(ml)
+    }
+
+    /// The unit-length token embeddings of every position, `[positions, d,
+    /// vocab]`: what every position's cosine head compares with. Fixed
+    /// while the weights are, so a trained retriever keeps it.
+    pub fn score_table(&self) -> Result<Tensor> {
+        let (p, v, d) = (self.shape.positions, self.shape.vocab, self.shape.d);
+        let table = self.tokens.as_tensor().reshape((p, v, d)).map_err(ml)?;
+        l2_normalize(&table)?
+            .transpose(1, 2)
+            .and_then(|t| t.contiguous())
+            .map_err(ml)
+    }
+
+    /// Every position's [`ParallelNet::logits`] at once, `[rows, positions,
+    /// vocab]`: the heads stacked into one product and the cosines as one
+    /// batched product against `table`, a constant number of tensor
+    /// operations however long the SID (serving one history is dominated
+    /// by their count).
+    fn all_logits(&self, h: &Tensor, table: &Tensor) -> Result<Tensor> {
+        let (p, d) = (self.shape.positions, self.shape.d);
+        let rows = h.dim(0).map_err(ml)?;
+        let (w, b): (Vec<&Tensor>, Vec<&Tensor>) = self.heads.iter().map(Linear::parts).unzip();
+        let (w, b) = (
+            Tensor::cat(&w, 0).map_err(ml)?,
+            Tensor::cat(&b, 0).map_err(ml)?,
+        );
+        let q = h
+            .matmul(&w.t().map_err(ml)?)
+            .and_then(|q| q.broadcast_add(&b))
+            .and_then(|q| q.gelu())
+            .and_then(|q| q.reshape((rows, p, d)))
+            .and_then(|q| q.broadcast_add(&h.unsqueeze(1)?))
+            .map_err(ml)?;
+        l2_normalize(&q)?
+            .transpose(0, 1)
+            .and_then(|q| q.contiguous())
+            .and_then(|q| q.matmul(table))
+            .and_then(|s| s / self.shape.temperature)
+            .and_then(|s| s.transpose(0, 1))
+            .map_err(ml)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn stacked_heads_score_as_each_head_alone() {
+        let shape = ParallelShape {
+            positions: 5,
+            vocab: 9,
+            d: 8,
+            heads: 2,
+            layers: 1,
+            ff: 16,
+            history: 4,
+            dropout: 0.0,
+            temperature: 0.07,
+            items: 0,
+        };
+        let params = ParamStore::new(Device::Cpu, rand_chacha::ChaCha8Rng::seed_from_u64(3));
+        let net = ParallelNet::new(shape, params).unwrap();
+        let columns: Vec<u32> = (0..3 * 2 * 5).map(|i| (i * 7 % 9) as u32).collect();
+        let h = net.states(&columns, &[], 3, 2).unwrap();
+        let h = h.reshape((6, 8)).unwrap();
+        let table = net.score_table().unwrap();
+        let all = net.log_probs(&h, Some(&table)).unwrap();
+        assert_eq!(
+            all.to_vec2::<f32>().unwrap(),
+            net.log_probs(&h, None).unwrap().to_vec2::<f32>().unwrap()
+        );
+        let all = all.to_vec2::<f32>().unwrap();
+        for p in 0..5 {
+            let one = candle_nn::ops::log_softmax(&net.logits(&h, p).unwrap(), D::Minus1)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap();
+            for (row, want) in all.iter().zip(&one) {
+                for (c, w) in want.iter().enumerate() {
+                    assert!((row[p * 9 + c] - w).abs() < 1e-5, "{p} {c}");
+                }
+            }
+        }
     }
 }

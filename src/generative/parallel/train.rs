@@ -112,8 +112,7 @@ impl ParallelRetriever {
                 break;
             }
         }
-        model.net.params().load_bytes(&best.1)?;
-        Ok((model, history))
+        Ok((model.with_weights(&best.1)?, history))
     }
 
     /// Each user's stored training items (all but the last two), the most
