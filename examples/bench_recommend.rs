@@ -74,13 +74,8 @@ fn main() -> adasid::Result<()> {
         times.push(t.elapsed().as_secs_f64() * 1e6);
         assert!(!hits.is_empty() && hits.len() <= a.k);
         if let Recommender::Parallel(m) = &model {
-            let recent = &ids[ids.len().saturating_sub(m.config().history)..];
-            let sids = recent
-                .iter()
-                .map(|&i| state.index.sid(i).expect("held").0)
-                .collect();
             let t = Instant::now();
-            m.next_scores(&[sids], &[recent.to_vec()])?;
+            m.history_scores(&*state, &ids)?;
             forward.push(t.elapsed().as_secs_f64() * 1e6);
         }
     }

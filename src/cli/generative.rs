@@ -209,7 +209,10 @@ fn train_parallel(a: GenTrainArgs) -> Result<()> {
     cfg.hybrid |= a.retriever == RetrieverKind::Hybrid;
     cfg.validate()?;
     let (db, corpus, device) = training_inputs(&a.common)?;
-    let progress = Progress::new("gen-train parallel");
+    let progress = Progress::new(match cfg.hybrid {
+        true => "gen-train hybrid",
+        false => "gen-train parallel",
+    });
     let epochs = cfg.epochs;
     let (model, history) = {
         let state = db.read();

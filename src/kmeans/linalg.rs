@@ -48,6 +48,25 @@ impl<'a, T> View<'a, T> {
 
 /// `a · b` as a new row-major matrix, on the current rayon pool.
 pub fn matmul<T: Copy + Default + 'static>(a: View<'_, T>, b: View<'_, T>, one: T) -> Vec<T> {
+    matmul_on(a, b, one, rayon::current_num_threads())
+}
+
+/// `a · b` on the calling thread alone: for products too small to share
+/// (one request's forward pass, where a server runs requests side by side).
+pub fn matmul_serial<T: Copy + Default + 'static>(
+    a: View<'_, T>,
+    b: View<'_, T>,
+    one: T,
+) -> Vec<T> {
+    matmul_on(a, b, one, 1)
+}
+
+fn matmul_on<T: Copy + Default + 'static>(
+    a: View<'_, T>,
+    b: View<'_, T>,
+    one: T,
+    threads: usize,
+) -> Vec<T> {
     assert_eq!(a.cols, b.rows, "inner dimensions");
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let mut out = vec![T::default(); m * n];
@@ -55,7 +74,6 @@ pub fn matmul<T: Copy + Default + 'static>(a: View<'_, T>, b: View<'_, T>, one: 
         return out;
     }
     let ((a_cs, a_rs), (b_cs, b_rs)) = (a.strides(), b.strides());
-    let threads = rayon::current_num_threads();
     // SAFETY: `out` is m×n row-major (column stride 1, row stride n); `a` and
     // `b` address exactly their slices with the strides their views give,
     // checked against the lengths in `View::new`; `read_dst` is false, so

@@ -14,6 +14,7 @@ mod seeding;
 mod spherical;
 
 pub(crate) use euclidean::gather;
+pub(crate) use linalg::{View, matmul_serial};
 pub use euclidean::{EuclideanParams, nearest, train_euclidean};
 pub use product::{OpqParams, ProductQuantizer};
 pub use residual::ResidualQuantizer;

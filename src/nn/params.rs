@@ -60,6 +60,19 @@ impl ParamStore {
         self.vars.iter().map(|(_, v)| v.clone()).collect()
     }
 
+    /// The values of parameter `name`, flattened row-major (on the CPU).
+    pub(crate) fn flat(&self, name: &str) -> Result<Vec<f32>> {
+        let (_, var) = self
+            .vars
+            .iter()
+            .find(|(n, _)| n == name)
+            .ok_or_else(|| Error::InvalidArgument(format!("no parameter '{name}'")))?;
+        var.as_tensor()
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(ml)
+    }
+
     /// Serialises every parameter as safetensors bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let tensors: HashMap<String, Tensor> = self

@@ -9,6 +9,7 @@
 //! stops training when it no longer improves.
 
 mod net;
+mod plain;
 mod train;
 
 use candle_core::{Device, Tensor};
@@ -17,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 pub use net::{ParallelNet, ParallelShape};
+use plain::PlainNet;
 pub use train::ParallelEpoch;
 
 use crate::blobs::BlobSource;
@@ -156,6 +158,9 @@ pub struct ParallelRetriever {
     net: ParallelNet,
     /// [`ParallelNet::score_table`] of the final weights (none while training).
     table: Option<Tensor>,
+    /// The final weights for one-history passes (none while training, and
+    /// for a hybrid).
+    plain: Option<PlainNet>,
 }
 
 impl ParallelRetriever {
@@ -168,6 +173,7 @@ impl ParallelRetriever {
             layout,
             net,
             table: None,
+            plain: None,
         })
     }
 
@@ -249,10 +255,23 @@ impl ParallelRetriever {
                 "the retriever was trained for another SID layout".into(),
             ));
         }
-        let sids = held_sids(view, history, self.cfg.history)?;
-        let recent = history[history.len() - sids.len()..].to_vec();
-        let scores = self.next_scores(&[sids], &[recent])?.remove(0);
+        let scores = self.history_scores(view, history)?;
         self.best(view, &scores, k, keep)
+    }
+
+    /// [`ParallelRetriever::next_scores`] of one history of items of
+    /// `view` (oldest first, the most recent `history` setting read): what
+    /// `recommend` ranks by. A trained non-hybrid retriever runs it in
+    /// plain Rust on the calling thread (no tensor graph).
+    pub fn history_scores(&self, view: &dyn SidIndex, history: &[ItemId]) -> Result<Vec<f32>> {
+        let sids = held_sids(view, history, self.cfg.history)?;
+        Ok(match &self.plain {
+            Some(plain) => plain.next_scores(&self.columns(&sids)),
+            None => {
+                let recent = history[history.len() - sids.len()..].to_vec();
+                self.next_scores(&[sids], &[recent])?.remove(0)
+            }
+        })
     }
 
     /// The `k` best items of `view` (those `keep` accepts) by one history's
@@ -291,10 +310,10 @@ impl ParallelRetriever {
     /// are fixed from here on).
     fn with_weights(mut self, weights: &[u8]) -> Result<Self> {
         self.net.params().load_bytes(weights)?;
-        self.table = match self.is_hybrid() {
-            true => None,
-            false => Some(self.net.score_table()?),
-        };
+        if !self.is_hybrid() {
+            self.table = Some(self.net.score_table()?);
+            self.plain = Some(PlainNet::new(*self.net.shape(), self.net.params())?);
+        }
         Ok(self)
     }
 

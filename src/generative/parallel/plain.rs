@@ -1,0 +1,286 @@
+//! The parallel retriever's forward pass for one history, in plain Rust
+//! over fixed weights: what `recommend` runs. The candle graph of
+//! [`super::ParallelNet`] costs a few microseconds per operation however
+//! small the tensors, and one request's pass is dozens of operations on
+//! `history × d` matrices; here each product is one `gemm` call on the
+//! calling thread and the rest are loops. Only the last item's state is
+//! needed, so the last block computes its query, attention and
+//! feed-forward for that row alone. A test holds it to the candle pass.
+
+use super::net::ParallelShape;
+use crate::error::Result;
+use crate::kmeans::{View, matmul_serial};
+use crate::nn::ParamStore;
+
+/// A dense layer's weight (`out × in`, row-major) and bias.
+struct Dense {
+    w: Vec<f32>,
+    b: Vec<f32>,
+    out: usize,
+}
+
+impl Dense {
+    fn load(params: &ParamStore, name: &str, out: usize) -> Result<Self> {
+        Ok(Dense {
+            w: params.flat(&format!("{name}.weight"))?,
+            b: params.flat(&format!("{name}.bias"))?,
+            out,
+        })
+    }
+
+    /// `x Wᵀ + b` for `rows` rows of `x`.
+    fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        let fan_in = x.len() / rows;
+        let w = View::new(&self.w, self.out, fan_in).t();
+        let mut y = matmul_serial(View::new(x, rows, fan_in), w, 1.0);
+        for row in y.chunks_mut(self.out) {
+            row.iter_mut().zip(&self.b).for_each(|(v, b)| *v += b);
+        }
+        y
+    }
+}
+
+/// A layer norm's gain and bias.
+struct Norm {
+    gain: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Norm {
+    fn load(params: &ParamStore, name: &str) -> Result<Self> {
+        Ok(Norm {
+            gain: params.flat(&format!("{name}.gain"))?,
+            bias: params.flat(&format!("{name}.bias"))?,
+        })
+    }
+
+    /// Each row normalised (ε = 1e-5, as `layers::LayerNorm`).
+    fn apply(&self, x: &[f32]) -> Vec<f32> {
+        let d = self.gain.len();
+        let mut out = Vec::with_capacity(x.len());
+        for row in x.chunks(d) {
+            let mean = row.iter().sum::<f32>() / d as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+            let scale = 1.0 / (var + 1e-5).sqrt();
+            out.extend(
+                row.iter()
+                    .zip(self.gain.iter().zip(&self.bias))
+                    .map(|(v, (g, b))| (v - mean) * scale * g + b),
+            );
+        }
+        out
+    }
+}
+
+/// One pre-norm block: causal self-attention, then a ReLU feed-forward.
+struct Block {
+    norm1: Norm,
+    q: Dense,
+    k: Dense,
+    v: Dense,
+    o: Dense,
+    norm2: Norm,
+    up: Dense,
+    down: Dense,
+}
+
+/// The fixed weights of a (non-hybrid) parallel retriever.
+pub(crate) struct PlainNet {
+    shape: ParallelShape,
+    tokens: Vec<f32>,
+    position: Vec<f32>,
+    blocks: Vec<Block>,
+    norm: Norm,
+    heads: Vec<Dense>,
+    /// Unit-length token embeddings, `positions × vocab × d`.
+    unit: Vec<f32>,
+}
+
+impl PlainNet {
+    /// Copies the weights of `params` (a network of `shape`).
+    pub(crate) fn new(shape: ParallelShape, params: &ParamStore) -> Result<Self> {
+        let (d, ff) = (shape.d, shape.ff);
+        let blocks = (0..shape.layers)
+            .map(|i| {
+                let n = |part: &str| format!("block.{i}.{part}");
+                Ok(Block {
+                    norm1: Norm::load(params, &n("norm1"))?,
+                    q: Dense::load(params, &n("attn.q"), d)?,
+                    k: Dense::load(params, &n("attn.k"), d)?,
+                    v: Dense::load(params, &n("attn.v"), d)?,
+                    o: Dense::load(params, &n("attn.o"), d)?,
+                    norm2: Norm::load(params, &n("norm2"))?,
+                    up: Dense::load(params, &n("ff.up"), ff)?,
+                    down: Dense::load(params, &n("ff.down"), d)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let heads = (0..shape.positions)
+            .map(|p| Dense::load(params, &format!("head.{p}"), d))
+            .collect::<Result<_>>()?;
+        let tokens = params.flat("token_embedding")?;
+        let mut unit = tokens.clone();
+        unit.chunks_mut(d).for_each(unit_length);
+        Ok(PlainNet {
+            shape,
+            tokens,
+            position: params.flat("position")?,
+            blocks,
+            norm: Norm::load(params, "norm")?,
+            heads,
+            unit,
+        })
+    }
+
+    /// Per-position log-probabilities (`positions × vocab`) of the next
+    /// item after a history given as `len × positions` mask columns.
+    pub(crate) fn next_scores(&self, columns: &[u32]) -> Vec<f32> {
+        let s = &self.shape;
+        let (p, v, d) = (s.positions, s.vocab, s.d);
+        let len = columns.len() / p;
+        let start = s.history - len;
+        let scale = 1.0 / (p as f32).sqrt();
+        let mut x = vec![0f32; len * d];
+        for (t, row) in x.chunks_mut(d).enumerate() {
+            for (pos, &c) in columns[t * p..(t + 1) * p].iter().enumerate() {
+                let e = &self.tokens[(pos * v + c as usize) * d..][..d];
+                row.iter_mut().zip(e).for_each(|(r, e)| *r += e * scale);
+            }
+            let at = &self.position[(start + t) * d..][..d];
+            row.iter_mut().zip(at).for_each(|(r, e)| *r += e);
+        }
+        for (i, block) in self.blocks.iter().enumerate() {
+            let last_only = i + 1 == self.blocks.len();
+            x = self.block(block, &x, len, last_only);
+        }
+        let h = self.norm.apply(&x[x.len() - d..]);
+        self.score(&h)
+    }
+
+    /// One block over `x` (`len × d`); with `last_only`, the new state of
+    /// the last row alone (the rest only feed its keys and values).
+    fn block(&self, b: &Block, x: &[f32], len: usize, last_only: bool) -> Vec<f32> {
+        let (d, heads) = (self.shape.d, self.shape.heads);
+        let h = b.norm1.apply(x);
+        let (k, v) = (b.k.apply(&h, len), b.v.apply(&h, len));
+        let first = if last_only { len - 1 } else { 0 };
+        let rows = len - first;
+        let q = b.q.apply(&h[first * d..], rows);
+        let dh = d / heads;
+        let scale = 1.0 / (dh as f32).sqrt();
+        let mut att = vec![0f32; rows * d];
+        let mut w = vec![0f32; len];
+        for r in 0..rows {
+            let t = first + r;
+            for hd in 0..heads {
+                let qh = &q[r * d + hd * dh..][..dh];
+                let w = &mut w[..=t];
+                for (s, ws) in w.iter_mut().enumerate() {
+                    *ws = dot(qh, &k[s * d + hd * dh..][..dh]) * scale;
+                }
+                softmax(w);
+                let out = &mut att[r * d + hd * dh..][..dh];
+                for (s, &ws) in w.iter().enumerate() {
+                    let vs = &v[s * d + hd * dh..][..dh];
+                    out.iter_mut().zip(vs).for_each(|(o, v)| *o += ws * v);
+                }
+            }
+        }
+        let mut x: Vec<f32> = x[first * d..].to_vec();
+        add(&mut x, &b.o.apply(&att, rows));
+        let mut hidden = b.up.apply(&b.norm2.apply(&x), rows);
+        hidden.iter_mut().for_each(|v| *v = v.max(0.0));
+        add(&mut x, &b.down.apply(&hidden, rows));
+        x
+    }
+
+    /// Every position's log-softmax of `cos(h + gelu(W_p h), e_p,c) / τ`.
+    fn score(&self, h: &[f32]) -> Vec<f32> {
+        let (v, d) = (self.shape.vocab, self.shape.d);
+        let inv_t = (1.0 / self.shape.temperature) as f32;
+        let mut out = Vec::with_capacity(self.heads.len() * v);
+        for (p, head) in self.heads.iter().enumerate() {
+            let mut q = head.apply(h, 1);
+            q.iter_mut().zip(h).for_each(|(q, h)| *q = h + gelu(*q));
+            unit_length(&mut q);
+            let table = &self.unit[p * v * d..(p + 1) * v * d];
+            let mut logits: Vec<f32> = table.chunks(d).map(|e| dot(&q, e) * inv_t).collect();
+            log_softmax(&mut logits);
+            out.extend(logits);
+        }
+        out
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(a, b)| a * b).sum()
+}
+
+fn add(x: &mut [f32], y: &[f32]) {
+    x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
+}
+
+/// `x / (‖x‖ + 1e-8)`, as `nn::losses::l2_normalize`.
+fn unit_length(x: &mut [f32]) {
+    let n = x.iter().map(|v| v * v).sum::<f32>().sqrt() + 1e-8;
+    x.iter_mut().for_each(|v| *v /= n);
+}
+
+/// candle's `gelu` (the tanh approximation).
+fn gelu(x: f32) -> f32 {
+    let c = (2.0 / std::f32::consts::PI).sqrt();
+    0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
+}
+
+fn softmax(w: &mut [f32]) {
+    let max = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    w.iter_mut().for_each(|v| *v = (*v - max).exp());
+    let sum: f32 = w.iter().sum();
+    w.iter_mut().for_each(|v| *v /= sum);
+}
+
+fn log_softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let log_sum = x.iter().map(|v| (v - max).exp()).sum::<f32>().ln() + max;
+    x.iter_mut().for_each(|v| *v -= log_sum);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generative::parallel::ParallelNet;
+    use candle_core::{Device, IndexOp};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn matches_the_candle_forward_pass() {
+        let shape = ParallelShape {
+            positions: 4,
+            vocab: 11,
+            d: 16,
+            heads: 4,
+            layers: 2,
+            ff: 32,
+            history: 6,
+            dropout: 0.0,
+            temperature: 0.07,
+            items: 0,
+        };
+        let params = ParamStore::new(Device::Cpu, ChaCha8Rng::seed_from_u64(9));
+        let net = ParallelNet::new(shape, params).unwrap();
+        let plain = PlainNet::new(shape, net.params()).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for len in [1, 2, 5, 6] {
+            let columns: Vec<u32> = (0..len * 4).map(|_| rng.gen_range(0..11)).collect();
+            let h = net.states(&columns, &[], 1, len).unwrap();
+            let last = h.i((.., len - 1, ..)).unwrap();
+            let want = net.log_probs(&last, None).unwrap().to_vec2::<f32>().unwrap();
+            let got = plain.next_scores(&columns);
+            assert_eq!(got.len(), want[0].len());
+            for (g, w) in got.iter().zip(&want[0]) {
+                assert!((g - w).abs() < 1e-4, "len {len}: {g} vs {w}");
+            }
+        }
+    }
+}
