@@ -89,6 +89,10 @@ impl SidIndex for State {
         self.index.position_postings(position, token)
     }
 
+    fn for_each_sid(&self, f: &mut dyn FnMut(ItemId, &[Token])) {
+        self.index.for_each_sid(f)
+    }
+
     fn write_mask(&self, prefix: &[Token], row: &mut [u64]) {
         SidIndex::write_mask(&self.index, prefix, row)
     }

@@ -65,6 +65,7 @@ impl<'a> PositionScores<'a> {
 
     /// The score of an item with these (full or semantic) tokens, summed in
     /// position order (so equal inputs give bit-equal sums everywhere).
+    #[inline]
     pub fn item_score(&self, tokens: &[Token]) -> f32 {
         let k = self.columns - 1;
         (0..self.positions)
@@ -134,6 +135,7 @@ impl Best {
         }
     }
 
+    #[inline]
     fn offer(&mut self, s: Scored) {
         if self.k == 0 {
             return;
@@ -168,19 +170,15 @@ pub fn brute_force(
 ) -> Ranked {
     let mut best = Best::new(k);
     let mut scored = 0;
-    if let Some(all) = index.items(&[]) {
-        for item in all.iter() {
-            if keep.is_some_and(|f| !f(item)) {
-                continue;
-            }
-            let (tokens, _) = index.sid(item).expect("listed items are held");
+    index.for_each_sid(&mut |item, tokens| {
+        if keep.is_none_or(|f| f(item)) {
             best.offer(Scored {
                 item,
                 score: scores.item_score(tokens),
             });
             scored += 1;
         }
-    }
+    });
     Ranked {
         hits: best.finish(),
         scored,
@@ -271,7 +269,7 @@ const BUDGET_DIVISOR: u64 = 64;
 /// The `k` best items (those `keep` accepts, when given) by the sum of
 /// their tokens' position scores: exactly [`brute_force`]'s answer, by the
 /// threshold algorithm while it scores at most 1/64 of the items, by
-/// brute force after that.
+/// brute force after that (from the start when `k` is more than that).
 pub fn top_k(
     index: &dyn SidIndex,
     scores: &PositionScores<'_>,
@@ -299,6 +297,10 @@ fn threshold(
     keep: Option<&dyn Fn(ItemId) -> bool>,
     budget: Option<u64>,
 ) -> Ranked {
+    if budget.is_some_and(|b| k as u64 > b) {
+        // It must score at least k items, more than the scan is worth.
+        return brute_force(index, scores, k, keep);
+    }
     let kk = scores.columns - 1;
     let mut best = Best::new(k);
     let mut frontier = Frontier::new(scores);

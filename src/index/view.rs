@@ -54,6 +54,18 @@ pub trait SidIndex {
     /// position or token the layout does not have).
     fn position_postings(&self, position: usize, token: Token) -> Postings<'_>;
 
+    /// Calls `f` with every item and its full SID, in the order
+    /// `items(&[])` lists them: the scan a ranking of every item makes.
+    fn for_each_sid(&self, f: &mut dyn FnMut(ItemId, &[Token])) {
+        if let Some(all) = self.items(&[]) {
+            for item in all.iter() {
+                if let Some((sid, _)) = self.sid(item) {
+                    f(item, sid);
+                }
+            }
+        }
+    }
+
     /// Writes the next-token bitmask of `prefix` into `row`
     /// ([`SidIndex::mask_words`] words; bit `t` for token `t`, bit K for
     /// [`crate::EMPTY`]); all zero for an invalid prefix.
@@ -145,6 +157,13 @@ impl SidIndex for Index {
         match self.position_items(position, token) {
             Some(b) => Postings::Many(b),
             None => Postings::Slice(&[]),
+        }
+    }
+
+    fn for_each_sid(&self, f: &mut dyn FnMut(ItemId, &[Token])) {
+        // Listed items are held: no membership test per item.
+        if let Some(all) = Index::items(self, &[]) {
+            all.iter().for_each(|item| f(item, self.items.sid(item)));
         }
     }
 

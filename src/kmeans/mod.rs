@@ -14,8 +14,8 @@ mod seeding;
 mod spherical;
 
 pub(crate) use euclidean::gather;
-pub(crate) use linalg::{View, matmul_serial};
 pub use euclidean::{EuclideanParams, nearest, train_euclidean};
+pub(crate) use linalg::{View, matmul_serial};
 pub use product::{OpqParams, ProductQuantizer};
 pub use residual::ResidualQuantizer;
 pub use spherical::{Clustering, dot, normalize_rows, spherical_kmeans};

@@ -369,6 +369,15 @@ impl<D: AsRef<[u8]>> SidIndex for Snapshot<D> {
         Some((self.sid_tokens(item)?, weights.get(s..s + b)?))
     }
 
+    fn for_each_sid(&self, f: &mut dyn FnMut(ItemId, &[Token])) {
+        // Every id in the order is held: no membership test per item.
+        for &item in self.order() {
+            if let Some(sid) = self.sid_tokens(item) {
+                f(item, sid);
+            }
+        }
+    }
+
     fn items(&self, prefix: &[Token]) -> Option<Postings<'_>> {
         Some(match self.locate(prefix)? {
             Loc::Node(n) => Postings::Slice(&self.order()[self.span(n)?]),

@@ -36,6 +36,19 @@ fn check(index: &dyn SidIndex, s: &PositionScores<'_>, k: usize, keep_odd: bool)
     }
 }
 
+/// What `for_each_sid` visits, checked against `items(&[])` and `sid`, sorted.
+fn every_sid(index: &dyn SidIndex) -> Vec<(u32, Vec<u16>)> {
+    let mut seen = Vec::new();
+    index.for_each_sid(&mut |item, sid| seen.push((item, sid.to_vec())));
+    let listed: Vec<u32> = index.items(&[]).map_or(Vec::new(), |p| p.iter().collect());
+    assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), listed);
+    for (item, sid) in &seen {
+        assert_eq!(&index.sid(*item).unwrap().0[..], &sid[..]);
+    }
+    seen.sort();
+    seen
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
@@ -58,6 +71,7 @@ proptest! {
         check(&index, &s, k, keep_odd);
         let snap = Snapshot::new(snapshot::to_bytes(&index, &keys).unwrap()).unwrap();
         check(&snap, &s, k, keep_odd);
+        prop_assert_eq!(every_sid(&index), every_sid(&snap));
     }
 }
 

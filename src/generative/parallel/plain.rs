@@ -275,7 +275,11 @@ mod tests {
             let columns: Vec<u32> = (0..len * 4).map(|_| rng.gen_range(0..11)).collect();
             let h = net.states(&columns, &[], 1, len).unwrap();
             let last = h.i((.., len - 1, ..)).unwrap();
-            let want = net.log_probs(&last, None).unwrap().to_vec2::<f32>().unwrap();
+            let want = net
+                .log_probs(&last, None)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap();
             let got = plain.next_scores(&columns);
             assert_eq!(got.len(), want[0].len());
             for (g, w) in got.iter().zip(&want[0]) {
