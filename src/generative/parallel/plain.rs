@@ -203,8 +203,8 @@ impl PlainNet {
             let mut q = head.apply(h, 1);
             q.iter_mut().zip(h).for_each(|(q, h)| *q = h + gelu(*q));
             unit_length(&mut q);
-            let table = &self.unit[p * v * d..(p + 1) * v * d];
-            let mut logits: Vec<f32> = table.chunks(d).map(|e| dot(&q, e) * inv_t).collect();
+            let table = View::new(&self.unit[p * v * d..(p + 1) * v * d], v, d);
+            let mut logits = matmul_serial(View::new(&q, 1, d), table.t(), inv_t);
             log_softmax(&mut logits);
             out.extend(logits);
         }
