@@ -182,7 +182,7 @@ mod store;
 #[cfg(feature = "filters")]
 pub mod filter;
 
-// `train`: tokenizers, evaluation, the generative retriever.
+// `train`: tokenizers, evaluation, the retrievers, ranking evaluation.
 #[cfg(feature = "train")]
 pub mod eval;
 #[cfg(feature = "train")]
@@ -193,6 +193,8 @@ pub mod kmeans;
 mod nn;
 #[cfg(feature = "train")]
 pub mod pipeline;
+#[cfg(feature = "train")]
+pub mod ranking;
 #[cfg(feature = "train")]
 mod settings;
 #[cfg(feature = "train")]
