@@ -22,27 +22,37 @@ use adasid::generative::{
 use adasid::snapshot::Snapshot;
 use adasid::view::ReadView;
 
-/// Options both commands share.
+/// The database and the data folder's keys and sequences: what the
+/// retrievers and the ranker read.
 #[derive(clap::Args, Debug)]
 pub struct GenData {
-    /// Database whose SIDs the retriever reads and writes.
+    /// Database whose SIDs are read (and where a retriever is stored).
     #[arg(long)]
-    db: PathBuf,
+    pub(super) db: PathBuf,
     /// Data folder with the item keys and the sequences.
     #[arg(long)]
-    data: PathBuf,
+    pub(super) data: PathBuf,
     /// Item keys in the data folder (row order of the sequences' item numbers).
     #[arg(long, default_value = "items.txt")]
-    items: String,
+    pub(super) items: String,
     /// Sequences file in the data folder.
     #[arg(long, default_value = "sequences.tsv")]
-    sequences: String,
+    pub(super) sequences: String,
     /// cpu or cuda:N.
     #[arg(long, default_value = "cpu")]
-    device: String,
+    pub(super) device: String,
     /// Print one JSON object instead of text.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
+}
+
+impl GenData {
+    /// The item keys and the sequences (catalogue rows) of the data folder.
+    pub(super) fn keys_and_sequences(&self) -> Result<(Vec<String>, Vec<Vec<u32>>)> {
+        let keys = read_keys(&self.data, &self.items)?;
+        let seqs = sequences::read(&self.data, &self.sequences, keys.len())?;
+        Ok((keys, seqs))
+    }
 }
 
 /// Which generative retriever.
@@ -104,8 +114,7 @@ pub struct GenEvalArgs {
 }
 
 fn corpus(a: &GenData, db: &Database) -> Result<Corpus> {
-    let keys = read_keys(&a.data, &a.items)?;
-    let seqs = sequences::read(&a.data, &a.sequences, keys.len())?;
+    let (keys, seqs) = a.keys_and_sequences()?;
     Ok(Corpus::new(&*db.read(), &keys, seqs))
 }
 

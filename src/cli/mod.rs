@@ -9,6 +9,7 @@ mod generative;
 mod ingest;
 mod progress;
 mod query;
+mod ranking;
 mod serving;
 mod stats;
 mod train;
@@ -60,8 +61,10 @@ enum Command {
     GenTrain(generative::GenTrainArgs),
     /// Leave-one-out Recall/NDCG of the generative retriever (constrained beam search).
     GenEval(generative::GenEvalArgs),
-    /// Items to recommend after a user's history (the stored parallel retriever, exact top-k).
+    /// Items to recommend after a user's history (whichever retriever the database stores).
     Recommend(generative::RecommendArgs),
+    /// AUC/GAUC of a DIN-style ranker with the database's SIDs (or item ids) as item features.
+    RankEval(ranking::RankEvalArgs),
 }
 
 /// Ranking mode of `similar`.
@@ -92,6 +95,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::GenTrain(a) => generative::train(a),
         Command::GenEval(a) => generative::eval(a),
         Command::Recommend(a) => generative::recommend(a),
+        Command::RankEval(a) => ranking::rank_eval_cmd(a),
     }
 }
 

@@ -17,8 +17,8 @@ use super::stored::Stored;
 use crate::blobs::BlobSource;
 use crate::error::{Error, Result};
 use crate::eval::Split;
-use crate::nn::ParamStore;
 use crate::nn::params::ml;
+use crate::nn::{EarlyStop, ParamStore};
 use crate::sid::{SidLayout, Token};
 use crate::view::ReadView;
 
@@ -144,7 +144,7 @@ impl GenRetriever {
         model.net.set_training(Some(model.cfg.seed ^ 0xd209));
         let mut order: Vec<usize> = (0..examples.len()).collect();
         let mut history: Vec<GenEpoch> = Vec::new();
-        let mut best: Option<(f64, Vec<u8>)> = None;
+        let mut stop = EarlyStop::new(model.cfg.patience);
         for epoch in 1..=model.cfg.epochs {
             let start = Instant::now();
             // Batches of equal history length (bucketed, like SASRec's
@@ -170,21 +170,12 @@ impl GenRetriever {
             progress(&e);
             history.push(e);
             let Some(v) = valid_ndcg10 else { continue };
-            if best.as_ref().is_none_or(|b| v > b.0) {
-                best = Some((v, model.net.params().to_bytes()?));
-            }
-            let threshold = best.as_ref().map_or(f64::NEG_INFINITY, |b| b.0);
-            let stale = history
-                .iter()
-                .rev()
-                .take_while(|h| h.valid_ndcg10.is_some_and(|n| n < threshold))
-                .count();
-            if stale >= model.cfg.patience.max(1) {
+            if stop.record(v, model.net.params())? {
                 break;
             }
         }
         model.net.set_training(None);
-        if let Some((_, weights)) = best {
+        if let Some(weights) = stop.into_weights() {
             model.net.params().load_bytes(&weights)?;
         }
         Ok((model, history))

@@ -66,3 +66,21 @@ mod tests {
         assert!((got - 4f32.ln()).abs() < 1e-5, "{got}");
     }
 }
+
+/// Mean binary cross-entropy of `logits` against 0/1 `targets` (same
+/// shape), as `softplus(x) − y·x` with `softplus(x) = max(x, 0) +
+/// ln(1 + e^−|x|)`, which stays finite for any logit (candle's own takes
+/// the log of a sigmoid that rounds to 0 or 1).
+pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let softplus = logits
+        .abs()
+        .and_then(|a| a.neg())
+        .and_then(|a| a.exp())
+        .and_then(|e| e + 1.0)
+        .and_then(|e| e.log())
+        .and_then(|l| l + logits.relu()?)
+        .map_err(ml)?;
+    (softplus - (logits * targets).map_err(ml)?)
+        .and_then(|l| l.mean_all())
+        .map_err(ml)
+}

@@ -4,8 +4,10 @@
 //!
 //! No I/O: weights go in and out as safetensors bytes ([`params::ParamStore`]).
 
+pub mod early_stop;
 pub mod epochs;
 pub mod losses;
 pub mod params;
 
+pub use early_stop::EarlyStop;
 pub use params::ParamStore;

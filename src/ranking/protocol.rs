@@ -51,7 +51,7 @@ impl Example {
 }
 
 /// Settings of the protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Protocol {
     /// Negatives drawn per positive (≥ 1).
     pub negatives: usize,

@@ -24,7 +24,7 @@ fn cycle_sequences(items: usize, users: usize) -> String {
 
 /// A data folder (`data/`) of 200 synthetic items and 400 users on the
 /// cycle, and a database (`db/`) trained on it by `train` with `tokenizer`.
-fn cycle_db(tokenizer: &[&str]) -> tempfile::TempDir {
+pub fn cycle_db(tokenizer: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let items = 200;
     let data = dir.path().join("data");

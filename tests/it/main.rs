@@ -15,6 +15,7 @@ mod eval;
 mod filter;
 mod generative;
 mod model;
+mod ranking;
 mod snapshot;
 mod topk;
 mod train;

@@ -19,6 +19,7 @@ use crate::generative::corpus::Case;
 use crate::generative::evaluate::report;
 use crate::generative::{Corpus, GEN_CUTOFFS, GenReport};
 use crate::index::{ItemId, SidIndex};
+use crate::nn::EarlyStop;
 use crate::nn::params::ml;
 use crate::sid::Token;
 
@@ -74,7 +75,7 @@ impl ParallelRetriever {
         };
         let mut opt = AdamW::new(model.net.params().vars(), params).map_err(ml)?;
         let mut batches = batches(&seqs, cfg.batch_size);
-        let (mut history, mut best) = (Vec::new(), (f64::NEG_INFINITY, Vec::new()));
+        let (mut history, mut stop) = (Vec::new(), EarlyStop::new(cfg.patience));
         for epoch in 1..=cfg.epochs {
             let start = Instant::now();
             batches.shuffle(&mut rng);
@@ -99,20 +100,14 @@ impl ParallelRetriever {
                 seconds: start.elapsed().as_secs_f64(),
             };
             progress(&e);
-            if e.valid_ndcg10 > best.0 {
-                best = (e.valid_ndcg10, model.net.params().to_bytes()?);
-            }
+            let done = stop.record(e.valid_ndcg10, model.net.params())?;
             history.push(e);
-            let since_best = history
-                .iter()
-                .rev()
-                .take_while(|h| h.valid_ndcg10 < best.0)
-                .count();
-            if since_best >= cfg.patience {
+            if done {
                 break;
             }
         }
-        Ok((model.with_weights(&best.1)?, history))
+        let best = stop.into_weights().expect("at least one epoch");
+        Ok((model.with_weights(&best)?, history))
     }
 
     /// Each user's stored training items (all but the last two), the most

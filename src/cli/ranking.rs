@@ -1,0 +1,112 @@
+//! `rank-eval`: the ranking table (AUC/GAUC) of a database's SIDs as item
+//! features of a DIN-style CTR model, against item ids.
+
+use serde_json::json;
+
+use super::progress::Progress;
+use super::{emit, parse_device};
+use adasid::database::Database;
+use adasid::error::Result;
+use adasid::ranking::{AucReport, FeatureSet, ItemFeatures, RankConfig, RankReport, rank_eval};
+
+/// Item features of the ranker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Features {
+    /// An embedding per item id (the baseline).
+    Id,
+    /// The weighted sum of the item's SID token embeddings.
+    Sid,
+    /// Both, added.
+    Both,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RankEvalArgs {
+    #[command(flatten)]
+    common: super::generative::GenData,
+    /// Item representation.
+    #[arg(long, value_enum, default_value = "sid")]
+    features: Features,
+    /// Negatives drawn per positive impression.
+    #[arg(long, default_value_t = 1)]
+    negatives: usize,
+    /// Training epochs at most (validation AUC picks the epoch).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Impressions per training step.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Random seed (initialisation, shuffling and the negatives).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+pub fn rank_eval_cmd(a: RankEvalArgs) -> Result<()> {
+    let features = match a.features {
+        Features::Id => FeatureSet::Id,
+        Features::Sid => FeatureSet::Sid,
+        Features::Both => FeatureSet::Both,
+    };
+    let mut cfg = RankConfig::new(features, a.negatives);
+    cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
+    cfg.batch_size = a.batch_size.unwrap_or(cfg.batch_size);
+    if let Some(seed) = a.seed {
+        (cfg.seed, cfg.protocol.seed) = (seed, seed);
+    }
+    let device = parse_device(&a.common.device)?;
+    let db = Database::open(&a.common.db)?;
+    let (keys, seqs) = a.common.keys_and_sequences()?;
+    let items = ItemFeatures::new(&*db.read(), &keys)?;
+    let progress = Progress::new("rank-eval");
+    let epochs = cfg.epochs;
+    let report = rank_eval(&cfg, &items, &seqs, device, |e| {
+        let msg = format!(
+            "loss {:.4}, valid AUC {:.4} ({:.1}s)",
+            e.loss, e.valid_auc, e.seconds
+        );
+        progress.step(e.epoch, epochs, &msg)
+    })?;
+    progress.finish();
+    let value = json!({
+        "features": cfg.features,
+        "negatives": cfg.protocol.negatives,
+        "seed": cfg.seed,
+        "overall": report.overall,
+        "quartiles": report.quartiles,
+        "history": report.history,
+        "train_seconds": report.train_seconds,
+        "config": cfg,
+    });
+    emit(a.common.json, &value, || {
+        text(&report, a.features, cfg.protocol.negatives)
+    });
+    Ok(())
+}
+
+fn text(r: &RankReport, features: Features, negatives: usize) -> String {
+    let cell = |x: Option<f64>| x.map_or("     -".to_string(), |v| format!("{v:.4}"));
+    let row = |label: &str, m: &AucReport| {
+        format!(
+            "{label:<10} {:>7} {:>7} {:>11} {:>7}\n",
+            cell(m.auc),
+            cell(m.gauc),
+            m.impressions,
+            m.users
+        )
+    };
+    let mut out = format!(
+        "ranking with {features:?} features, {negatives} negative(s) per positive, {} epochs ({:.1}s):\n{:<10} {:>7} {:>7} {:>11} {:>7}\n",
+        r.history.len(),
+        r.train_seconds,
+        "",
+        "AUC",
+        "GAUC",
+        "impressions",
+        "users"
+    );
+    out += &row("all", &r.overall);
+    for (q, m) in r.quartiles.iter().enumerate() {
+        out += &row(["Q1 head", "Q2", "Q3", "Q4 tail"][q], m);
+    }
+    out
+}

@@ -1,0 +1,55 @@
+//! `rank-eval` end to end on the cycle data of the generative tests: a
+//! DIN-style ranker learns which candidate follows the last history item,
+//! with item ids or SID tokens as the item features.
+
+use crate::common::{adasid, json};
+use crate::generative::cycle_db;
+
+#[test]
+fn ranker_learns_the_next_item_rule_from_ids_and_from_sids() {
+    let dir = cycle_db(&["--tokenizer", "rq-kmeans", "--k", "16", "--levels", "2"]);
+    let p = |s: &str| dir.path().join(s).display().to_string();
+    let (db, data) = (p("db"), p("data"));
+    let run = |features: &str, extra: &[&str]| {
+        let mut args = vec![
+            "rank-eval",
+            "--db",
+            &db,
+            "--data",
+            &data,
+            "--features",
+            features,
+            "--epochs",
+            "15",
+            "--batch-size",
+            "64",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        json(&args)
+    };
+    for features in ["id", "sid", "both"] {
+        let r = run(features, &[]);
+        let (auc, gauc) = (
+            r["overall"]["auc"].as_f64().unwrap(),
+            r["overall"]["gauc"].as_f64().unwrap(),
+        );
+        assert!(auc > 0.7 && gauc > 0.7, "{features}: {auc} {gauc}");
+        // One positive and one negative per user at the test step.
+        assert_eq!(r["overall"]["impressions"], 800);
+        assert_eq!(r["overall"]["users"], 400);
+        assert_eq!(r["quartiles"].as_array().unwrap().len(), 4);
+    }
+    let r = run("id", &["--negatives", "3"]);
+    assert_eq!(r["overall"]["impressions"], 1600);
+    let (ok, _, err) = adasid(&[
+        "rank-eval",
+        "--db",
+        &db,
+        "--data",
+        &data,
+        "--negatives",
+        "0",
+    ]);
+    assert!(!ok && err.contains("at least 1"), "{err}");
+}
