@@ -4,12 +4,14 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
+use super::ranking::{ranking_row, ranking_table};
 use super::train::train_showing_progress;
 use super::{emit, parse_device};
 use adasid::data::embeddings;
 use adasid::database::Database;
 use adasid::error::{Error, Result};
 use adasid::eval::{self, EvalOptions, EvalReport, RankMetrics, RetrievalReport, Split, sequences};
+use adasid::ranking::FeatureSet;
 use adasid::tokenizer::{
     AdaSidConfig, Inputs, NormSource, OpqConfig, RqKmeansConfig, RqVaeConfig, TokenizerConfig,
 };
@@ -60,6 +62,13 @@ pub struct CompareArgs {
     /// Sequences file in the data folder.
     #[arg(long, default_value = "sequences.tsv")]
     sequences: String,
+    /// Also train a DIN-style ranker per row on its SIDs, and one on item
+    /// ids, and report AUC/GAUC (see `rank-eval`).
+    #[arg(long)]
+    ranking: bool,
+    /// Negatives per positive impression of the ranking columns.
+    #[arg(long, default_value_t = 1)]
+    negatives: usize,
     /// cpu or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -325,7 +334,7 @@ pub fn compare(a: CompareArgs) -> Result<()> {
     std::fs::create_dir_all(&base).map_err(|e| Error::io(&base, e))?;
     let data = embeddings::load(&a.data, rows_to_run[0].1.data_spec())?;
     let seqs = sequences::read(&a.data, &a.sequences, data.len())?;
-    let mut rows = Vec::new();
+    let (mut rows, mut item_ids) = (Vec::new(), Value::Null);
     for (name, cfg) in &rows_to_run {
         let path = base.join(name);
         let built = train_showing_progress(&path, name, cfg, (&data, &[]), device.clone())?;
@@ -336,13 +345,26 @@ pub fn compare(a: CompareArgs) -> Result<()> {
             eval::evaluate_loaded(&db, model.name(), &data.keys, recon, &seqs, Split::Test)?;
         super::train::warn_collapsed(&report.quantization.stats);
         eprintln!("{name}: trained in {:.1}s", trained.seconds);
-        rows.push(compare_row(name, trained.seconds, &report));
+        let mut row = compare_row(name, trained.seconds, &report);
+        if a.ranking {
+            let how = (FeatureSet::Sid, a.negatives, a.seed);
+            row["ranking"] = ranking_row(&db, &data.keys, &seqs, how, device.clone())?;
+            if item_ids.is_null() {
+                let how = (FeatureSet::Id, a.negatives, a.seed);
+                item_ids = ranking_row(&db, &data.keys, &seqs, how, device.clone())?;
+            }
+        }
+        rows.push(row);
     }
     if a.out.is_none() {
         let _ = std::fs::remove_dir_all(&scratch);
     }
-    let value = json!({ "data": a.data, "seed": a.seed, "rows": rows });
-    emit(a.json, &value, || compare_table(&rows));
+    let value =
+        json!({ "data": a.data, "seed": a.seed, "rows": rows, "ranking_item_ids": item_ids });
+    emit(a.json, &value, || match a.ranking {
+        true => compare_table(&rows) + &ranking_table(&item_ids, &rows),
+        false => compare_table(&rows),
+    });
     Ok(())
 }
 

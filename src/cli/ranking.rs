@@ -110,3 +110,55 @@ fn text(r: &RankReport, features: Features, negatives: usize) -> String {
     }
     out
 }
+
+/// `compare --ranking`: one ranker trained on `db`'s SIDs (or, with
+/// [`FeatureSet::Id`], on item ids alone), its report as JSON.
+pub(super) fn ranking_row(
+    db: &Database,
+    keys: &[String],
+    seqs: &[Vec<u32>],
+    (features, negatives, seed): (FeatureSet, usize, u64),
+    device: candle_core::Device,
+) -> Result<serde_json::Value> {
+    let mut cfg = RankConfig::new(features, negatives);
+    (cfg.seed, cfg.protocol.seed) = (seed, seed);
+    let items = ItemFeatures::new(&*db.read(), keys)?;
+    let name = format!("rank-eval {features:?}");
+    let progress = Progress::new(&name);
+    let epochs = cfg.epochs;
+    let r = rank_eval(&cfg, &items, seqs, device, |e| {
+        progress.step(e.epoch, epochs, &format!("valid AUC {:.4}", e.valid_auc))
+    })?;
+    progress.finish();
+    Ok(json!({
+        "features": features,
+        "overall": r.overall,
+        "quartiles": r.quartiles,
+        "epochs": r.history.len(),
+        "train_seconds": r.train_seconds,
+    }))
+}
+
+/// The ranking columns of `compare`: AUC and GAUC overall and on the tail
+/// quartile, one line per row (`ranking` of each) after the item-id line.
+pub(super) fn ranking_table(item_ids: &serde_json::Value, rows: &[serde_json::Value]) -> String {
+    let line = |name: &str, r: &serde_json::Value| {
+        let f = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.4}"));
+        format!(
+            "{name:<19} {:>7} {:>7} {:>8} {:>9}\n",
+            f(&r["overall"]["auc"]),
+            f(&r["overall"]["gauc"]),
+            f(&r["quartiles"][3]["auc"]),
+            f(&r["quartiles"][3]["gauc"])
+        )
+    };
+    let mut out = format!(
+        "\nranking (DIN-style, SID features):\n{:<19} {:>7} {:>7} {:>8} {:>9}\n",
+        "tokenizer", "AUC", "GAUC", "tail AUC", "tail GAUC"
+    );
+    out += &line("item ids", item_ids);
+    for r in rows {
+        out += &line(r["name"].as_str().unwrap_or(""), &r["ranking"]);
+    }
+    out
+}

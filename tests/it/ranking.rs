@@ -53,3 +53,32 @@ fn ranker_learns_the_next_item_rule_from_ids_and_from_sids() {
     ]);
     assert!(!ok && err.contains("at least 1"), "{err}");
 }
+
+/// `compare --ranking` adds the ranking columns to its rows, and one
+/// item-id ranker beside them, scored on the same impressions.
+#[test]
+fn compare_adds_ranking_columns() {
+    let dir = cycle_db(&["--tokenizer", "rq-kmeans", "--k", "16", "--levels", "2"]);
+    let data = dir.path().join("data").display().to_string();
+    let c = json(&[
+        "compare",
+        "--data",
+        &data,
+        "--only",
+        "rq-kmeans",
+        "--ranking",
+        "--negatives",
+        "2",
+        "--json",
+    ]);
+    let row = &c["rows"][0]["ranking"];
+    assert_eq!(row["features"], "sid");
+    assert_eq!(row["overall"]["impressions"], 1200);
+    let ids = &c["ranking_item_ids"];
+    assert_eq!(ids["features"], "id");
+    assert_eq!(ids["overall"]["impressions"], 1200);
+    for r in [row, ids] {
+        let auc = r["overall"]["auc"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&auc), "{r}");
+    }
+}
