@@ -179,11 +179,11 @@ fn variants(seed: u64, epochs: Option<usize>) -> Vec<(&'static str, TokenizerCon
         f(&mut c);
         TokenizerConfig::AdaSid(c)
     };
-    let rq_vae = |inputs| {
+    let rq_vae = |base: RqVaeConfig, inputs| {
         let mut c = RqVaeConfig {
             seed,
             inputs,
-            ..Default::default()
+            ..base
         };
         c.epochs = epochs.unwrap_or(c.epochs);
         TokenizerConfig::RqVae(c)
@@ -224,8 +224,9 @@ fn variants(seed: u64, epochs: Option<usize>) -> Vec<(&'static str, TokenizerCon
                 ..Default::default()
             }),
         ),
-        ("rq-vae", rq_vae(Inputs::Content)),
-        ("rq-vae-behavior", rq_vae(Inputs::All)),
+        ("rq-vae", rq_vae(RqVaeConfig::default(), Inputs::Content)),
+        ("rq-vae++", rq_vae(RqVaeConfig::default(), Inputs::All)),
+        ("letter", rq_vae(RqVaeConfig::letter(), Inputs::Content)),
         ("opq-16", opq(16)),
         ("opq-32", opq(32)),
         ("opq-64", opq(64)),

@@ -27,6 +27,8 @@ pub enum TokenizerKind {
     RqKmeans,
     /// TIGER's residual-quantised VAE.
     RqVae,
+    /// LETTER: the RQ-VAE with collaborative and diversity regularisers.
+    Letter,
     /// Product quantisation with a learned rotation (RPG's long SIDs; --levels sub-spaces).
     Opq,
     /// Plain item ids as one-token SIDs (the baseline without semantics).
@@ -171,7 +173,9 @@ fn check_applicable(a: &TrainArgs) -> Result<()> {
             .filter(|f| f.1)
             .map(|f| f.0)
             .collect(),
-        TokenizerKind::RqVae => adasid_only.iter().filter(|f| f.1).map(|f| f.0).collect(),
+        TokenizerKind::RqVae | TokenizerKind::Letter => {
+            adasid_only.iter().filter(|f| f.1).map(|f| f.0).collect()
+        }
     };
     match refused.first() {
         Some(flag) => Err(Error::InvalidArgument(format!(
@@ -198,10 +202,11 @@ fn config(a: &TrainArgs) -> Result<TokenizerConfig> {
             c.validate()?;
             TokenizerConfig::RqKmeans(c)
         }
-        TokenizerKind::RqVae => {
-            let mut c = match &a.config {
-                Some(p) => RqVaeConfig::from_file(p)?,
-                None => RqVaeConfig::default(),
+        TokenizerKind::RqVae | TokenizerKind::Letter => {
+            let mut c = match (&a.config, a.tokenizer) {
+                (Some(p), _) => RqVaeConfig::from_file(p)?,
+                (None, TokenizerKind::Letter) => RqVaeConfig::letter(),
+                (None, _) => RqVaeConfig::default(),
             };
             c.seed = a.seed.unwrap_or(c.seed);
             c.codebook_size = a.k.unwrap_or(c.codebook_size);

@@ -25,7 +25,7 @@ pub enum Recommender {
     /// The autoregressive retriever.
     Autoregressive(GenRetriever),
     /// The parallel retriever (or a hybrid).
-    Parallel(ParallelRetriever),
+    Parallel(Box<ParallelRetriever>),
 }
 
 impl Recommender {
@@ -52,7 +52,7 @@ impl Recommender {
         };
         Ok(match kind {
             RetrieverKind::Parallel => {
-                Recommender::Parallel(ParallelRetriever::from_blobs(db, layout, device)?)
+                Recommender::Parallel(Box::new(ParallelRetriever::from_blobs(db, layout, device)?))
             }
             RetrieverKind::Autoregressive => {
                 Recommender::Autoregressive(GenRetriever::from_blobs(db, layout, device)?)

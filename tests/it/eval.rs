@@ -50,6 +50,12 @@ fn every_tokenizer_round_trips_through_the_store() {
         TokenizerConfig::RqKmeans(small_rq_kmeans(3)),
         TokenizerConfig::RqVae(small_rq_vae(Inputs::Content)),
         TokenizerConfig::RqVae(small_rq_vae(Inputs::All)),
+        // LETTER: the same RQ-VAE with its two regularisers.
+        TokenizerConfig::RqVae(RqVaeConfig {
+            collaborative: 0.1,
+            diversity: 1e-4,
+            ..small_rq_vae(Inputs::Content)
+        }),
         // 40 content columns in 8 sub-spaces of 5: a long, unordered SID.
         TokenizerConfig::Opq(OpqConfig {
             subspaces: 8,
@@ -110,6 +116,39 @@ fn every_tokenizer_round_trips_through_the_store() {
         assert_eq!(recon.behavior.is_some(), reads_behavior, "{}", model.name());
         assert!(recon.content > 0.0 && recon.content < 2.0, "{recon:?}");
     }
+}
+
+/// LETTER's regularisers change what the RQ-VAE learns (the same seed
+/// without them gives other SIDs), and a catalogue without behavior
+/// embeddings is refused rather than trained without the collaborative term.
+#[test]
+fn letter_regularisers_shape_the_rq_vae() {
+    let data = catalog(600, 3);
+    let plain = small_rq_vae(Inputs::Content);
+    let letter = RqVaeConfig {
+        collaborative: 1.0,
+        diversity: 0.1,
+        ..plain.clone()
+    };
+    let sids = |c: &RqVaeConfig| {
+        let (model, history) =
+            adasid::tokenizer::RqVae::train(c.clone(), &data, Device::Cpu, |_| {}).unwrap();
+        assert!(
+            history
+                .iter()
+                .all(|e| e.recon.is_finite() && e.vq.is_finite())
+        );
+        model.encode(&data).unwrap()
+    };
+    assert_ne!(sids(&plain), sids(&letter));
+    let mut no_behavior = catalog(600, 3);
+    no_behavior.behavior.dim = 0;
+    no_behavior.behavior.data.clear();
+    let err = adasid::tokenizer::RqVae::train(letter, &no_behavior, Device::Cpu, |_| {})
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("behavior embedding"), "{err}");
 }
 
 #[test]

@@ -45,6 +45,10 @@ pub struct RqVaeConfig {
     pub inputs: Inputs,
     /// Seed of initialisation, shuffling and k-means.
     pub seed: u64,
+    /// LETTER's collaborative weight α (0: plain RQ-VAE).
+    pub collaborative: f64,
+    /// LETTER's diversity weight β (0: plain RQ-VAE).
+    pub diversity: f64,
     /// Files of the data folder.
     pub data: DataSpec,
 }
@@ -63,7 +67,22 @@ impl Default for RqVaeConfig {
             batch_size: 256,
             inputs: Inputs::Content,
             seed: 42,
+            collaborative: 0.0,
+            diversity: 0.0,
             data: DataSpec::default(),
+        }
+    }
+}
+
+impl RqVaeConfig {
+    /// LETTER (Wang et al., CIKM 2024): the RQ-VAE with its collaborative
+    /// (α = 0.1) and diversity (β = 1e-4) regularisers, the weights of its
+    /// released tokenizer checkpoint and scripts, over content.
+    pub fn letter() -> Self {
+        RqVaeConfig {
+            collaborative: 0.1,
+            diversity: 1e-4,
+            ..RqVaeConfig::default()
         }
     }
 }
@@ -83,6 +102,9 @@ impl RqVaeConfig {
         }
         if self.batch_size < 2 || self.epochs == 0 || !(self.lr > 0.0) {
             return bad("batch_size must be at least 2, epochs at least 1, lr positive");
+        }
+        if !(self.collaborative >= 0.0 && self.diversity >= 0.0) {
+            return bad("collaborative and diversity weights must be at least 0");
         }
         Ok(())
     }

@@ -19,9 +19,11 @@ use crate::kmeans::{EuclideanParams, ResidualQuantizer};
 use crate::nn::epochs::{self, Epoch, Plan};
 use crate::nn::params::ml;
 use crate::sid::SidLayout;
+use letter::Letter;
 use net::Net;
 
 mod config;
+mod letter;
 mod net;
 
 pub use config::{Distance, RqVaeConfig, RqVaeEpoch};
@@ -80,7 +82,8 @@ impl RqVae {
         let (points, d) = model.inputs(data)?;
         let mut rng = ChaCha8Rng::seed_from_u64(model.cfg.seed ^ 0x5eed);
         model.init_codebooks(&points, d, &mut rng)?;
-        let history = model.fit(&points, d, &mut rng, &mut progress)?;
+        let letter = Letter::new(&model.cfg, data, model.net.device().clone())?;
+        let history = model.fit((&points, d), letter, &mut rng, &mut progress)?;
         Ok((model, history))
     }
 
@@ -118,8 +121,8 @@ impl RqVae {
 
     fn fit(
         &self,
-        points: &[f32],
-        d: usize,
+        (points, d): (&[f32], usize),
+        mut letter: Option<Letter>,
         rng: &mut ChaCha8Rng,
         progress: &mut impl FnMut(&RqVaeEpoch),
     ) -> Result<Vec<RqVaeEpoch>> {
@@ -129,7 +132,9 @@ impl RqVae {
             weight_decay: 0.0,
             ..Default::default()
         };
-        let mut opt = AdamW::new(self.net.params.vars(), params).map_err(ml)?;
+        let mut vars = self.net.params.vars();
+        vars.extend(letter.as_ref().map_or(Vec::new(), Letter::vars));
+        let mut opt = AdamW::new(vars, params).map_err(ml)?;
         let plan = Plan {
             rows: points.len() / d,
             batch_size: cfg.batch_size,
@@ -141,7 +146,7 @@ impl RqVae {
         epochs::run(
             plan,
             rng,
-            |e, rng| self.epoch(e, rng, &mut opt, table),
+            |e, rng| self.epoch(e, rng, (&mut opt, letter.as_mut()), table),
             progress,
         )
     }
@@ -152,9 +157,12 @@ impl RqVae {
         &self,
         epoch: &mut Epoch<'_>,
         rng: &mut ChaCha8Rng,
-        opt: &mut AdamW,
+        (opt, mut letter): (&mut AdamW, Option<&mut Letter>),
         (points, d): (&[f32], usize),
     ) -> Result<RqVaeEpoch> {
+        if let Some(l) = letter.as_deref_mut() {
+            l.recluster(&self.net, rng)?;
+        }
         let (mut recon_sum, mut vq_sum, mut steps) = (0f64, 0f64, 0usize);
         let mut last_residuals = Vec::new();
         for idx in epoch.batches() {
@@ -167,7 +175,10 @@ impl RqVae {
                 .and_then(|e| e.sum(D::Minus1))
                 .and_then(|e| e.mean_all())
                 .map_err(ml)?;
-            let total = (&recon + &q.loss).map_err(ml)?;
+            let mut total = (&recon + &q.loss).map_err(ml)?;
+            if let Some(l) = letter.as_deref() {
+                total = (total + l.loss(&self.net, &q, idx, rng)?).map_err(ml)?;
+            }
             opt.backward_step(&total).map_err(ml)?;
             epoch.usage.record(&q.tokens)?;
             recon_sum += recon.to_scalar::<f32>().map_err(ml)? as f64;
