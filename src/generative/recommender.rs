@@ -23,7 +23,7 @@ pub enum RetrieverKind {
 /// A trained retriever, ready to recommend.
 pub enum Recommender {
     /// The autoregressive retriever.
-    Autoregressive(GenRetriever),
+    Autoregressive(Box<GenRetriever>),
     /// The parallel retriever (or a hybrid).
     Parallel(Box<ParallelRetriever>),
 }
@@ -55,7 +55,7 @@ impl Recommender {
                 Recommender::Parallel(Box::new(ParallelRetriever::from_blobs(db, layout, device)?))
             }
             RetrieverKind::Autoregressive => {
-                Recommender::Autoregressive(GenRetriever::from_blobs(db, layout, device)?)
+                Recommender::Autoregressive(Box::new(GenRetriever::from_blobs(db, layout, device)?))
             }
         })
     }
