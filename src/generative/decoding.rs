@@ -29,7 +29,8 @@ impl GenRetriever {
         k: usize,
         keep: Option<&dyn Fn(ItemId) -> bool>,
     ) -> Result<Vec<Scored>> {
-        if view.layout().full_len() != self.net.shape().steps {
+        let shape = self.net.shape();
+        if view.layout().full_len() != shape.steps || view.layout().mask_bits() != shape.vocab {
             return Err(Error::InvalidArgument(
                 "the retriever was trained for another SID layout".into(),
             ));
