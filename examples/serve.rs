@@ -35,6 +35,7 @@ use adasid::filter::Meta;
 use adasid::generative::{Corpus, ParallelConfig, ParallelRetriever, Recommender};
 use adasid::sid::{format_tokens, parse_tokens};
 use adasid::{CandidateMode, CandidateQuery, Database, NewItem, SidLayout, Token};
+use candle_core::Device;
 use clap::Parser;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -246,7 +247,7 @@ fn train_retriever(db: &Database, metas: &[(String, Meta)]) -> adasid::Result<()
     };
     let (model, _) = {
         let state = db.read();
-        ParallelRetriever::train(cfg, &*state, &corpus, candle_core::Device::Cpu, |_| {})?
+        ParallelRetriever::train(cfg, &*state, &corpus, Device::Cpu, |_| {})?
     };
     db.put_blobs(model.to_blobs()?)?;
     Ok(())
@@ -345,8 +346,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => build(tmp.path())?,
     };
-    let recommender =
-        Recommender::from_blobs(&db, db.layout(), candle_core::Device::Cpu, None).ok();
+    let recommender = match Recommender::from_blobs(&db, db.layout(), Device::Cpu, None) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("RECOMMEND is not served: {e}");
+            None
+        }
+    };
     let srv = Arc::new(Server { db, recommender });
     let items = srv.db.read().index.len();
 
