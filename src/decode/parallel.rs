@@ -227,7 +227,7 @@ impl Frontier {
         }
         let row = scores.row(p);
         let by = |a: &u32, b: &u32| row[*b as usize].total_cmp(&row[*a as usize]).then(a.cmp(b));
-        let upto = (done * 2).max(16).min(len).max(self.next[p] + 2).min(len);
+        let upto = (done * 2).max(16).max(self.next[p] + 2).min(len);
         let rest = &mut self.order[p][done..];
         let want = upto - done;
         if want < rest.len() {

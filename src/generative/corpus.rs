@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::eval::Split;
 use crate::index::{ItemId, SidIndex};
-use crate::sid::Token;
+use crate::sid::{SidLayout, Token};
 use crate::view::ReadView;
 
 /// Sequences expressed as full SIDs: what the retriever reads.
@@ -101,13 +101,20 @@ pub(crate) struct Case {
 }
 
 /// The full SIDs of the most recent `history` of `items` (ids of `view`,
-/// oldest first): what a retriever reads to recommend. Every item must be
-/// held, and there must be at least one.
+/// oldest first): what a retriever trained for `layout` reads to
+/// recommend. `view` must hold SIDs of that layout and every item, and
+/// there must be at least one item.
 pub(crate) fn held_sids<'v>(
     view: &'v dyn SidIndex,
+    layout: &SidLayout,
     items: &[ItemId],
     history: usize,
 ) -> Result<Vec<&'v [Token]>> {
+    if view.layout() != layout {
+        return Err(Error::InvalidArgument(
+            "the retriever was trained for another SID layout".into(),
+        ));
+    }
     if items.is_empty() {
         return Err(Error::InvalidArgument("the history is empty".into()));
     }

@@ -5,7 +5,7 @@
 use super::net::token_id;
 use super::retriever::{GenRetriever, column};
 use crate::decode::{BeamSearch, Hit, Precomputed, Scored};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::index::{ItemId, SidIndex};
 use crate::nn::params::ml;
 use crate::sid::Token;
@@ -29,13 +29,7 @@ impl GenRetriever {
         k: usize,
         keep: Option<&dyn Fn(ItemId) -> bool>,
     ) -> Result<Vec<Scored>> {
-        let shape = self.net.shape();
-        if view.layout().full_len() != shape.steps || view.layout().mask_bits() != shape.vocab {
-            return Err(Error::InvalidArgument(
-                "the retriever was trained for another SID layout".into(),
-            ));
-        }
-        let sids = super::corpus::held_sids(view, history, self.cfg.history)?;
+        let sids = super::corpus::held_sids(view, &self.layout, history, self.cfg.history)?;
         let width = if keep.is_some() {
             k * FILTER_WIDENING
         } else {

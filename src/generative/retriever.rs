@@ -56,6 +56,8 @@ pub struct GenEpoch {
 /// A trained generative retriever for one SID layout.
 pub struct GenRetriever {
     pub(super) cfg: GenConfig,
+    /// The SID layout it was trained for.
+    pub(super) layout: SidLayout,
     pub(super) net: GenNet,
 }
 
@@ -69,7 +71,11 @@ impl GenRetriever {
         cfg.validate()?;
         let params = ParamStore::new(device, ChaCha8Rng::seed_from_u64(cfg.seed));
         let net = GenNet::new(cfg.shape(layout), params)?;
-        Ok(GenRetriever { cfg, net })
+        Ok(GenRetriever {
+            cfg,
+            layout: *layout,
+            net,
+        })
     }
 
     /// The configuration trained with.

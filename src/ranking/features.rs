@@ -55,23 +55,19 @@ impl ItemFeatures {
         let (p, k) = (layout.levels(), layout.k() as usize);
         let mut columns = Vec::with_capacity(keys.len() * p);
         let mut weights = Vec::with_capacity(keys.len() * p);
-        let missing: Vec<&str> = keys
-            .iter()
-            .filter(|key| view.id(key).is_err())
-            .map(String::as_str)
-            .collect();
-        if let Some(first) = missing.first() {
+        let ids: Vec<Option<u32>> = keys.iter().map(|key| view.id(key).ok()).collect();
+        let missing = ids.iter().filter(|id| id.is_none()).count();
+        if let Some(first) = ids.iter().position(Option::is_none) {
             return Err(Error::InvalidArgument(format!(
-                "the database holds no SID for {} of the {} items of the data folder \
-                 (first: '{first}'); rank-eval needs them all",
-                missing.len(),
-                keys.len()
+                "the database holds no SID for {missing} of the {} items of the data folder \
+                 (first: '{}'); rank-eval needs them all",
+                keys.len(),
+                keys[first]
             )));
         }
-        for key in keys {
-            let id = view.id(key)?;
+        let first_behavior = layout.first_behavior();
+        for id in ids.into_iter().flatten() {
             let (sid, routed) = view.sid(id).expect("ids name held items");
-            let first_behavior = layout.first_behavior();
             for (pos, &t) in sid[..p].iter().enumerate() {
                 columns.push(token_column(k, t) as u32);
                 weights.push(match pos.checked_sub(first_behavior) {

@@ -250,11 +250,6 @@ impl ParallelRetriever {
         k: usize,
         keep: Option<&dyn Fn(ItemId) -> bool>,
     ) -> Result<Vec<Scored>> {
-        if view.layout() != &self.layout {
-            return Err(Error::InvalidArgument(
-                "the retriever was trained for another SID layout".into(),
-            ));
-        }
         let scores = self.history_scores(view, history)?;
         self.best(view, &scores, k, keep)
     }
@@ -264,7 +259,7 @@ impl ParallelRetriever {
     /// `recommend` ranks by. A trained non-hybrid retriever runs it in
     /// plain Rust on the calling thread (no tensor graph).
     pub fn history_scores(&self, view: &dyn SidIndex, history: &[ItemId]) -> Result<Vec<f32>> {
-        let sids = held_sids(view, history, self.cfg.history)?;
+        let sids = held_sids(view, &self.layout, history, self.cfg.history)?;
         Ok(match &self.plain {
             Some(plain) => plain.next_scores(&self.columns(&sids)),
             None => {
