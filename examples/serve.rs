@@ -323,6 +323,8 @@ fn percentiles(mut v: Vec<f64>) -> serde_json::Value {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // It may train a retriever first, which is faster with freed pages kept.
+    adasid::heap::keep_freed_memory();
     let args = Args::parse();
     let tmp = tempfile::tempdir()?;
     let (db, brands) = match &args.db {

@@ -188,6 +188,8 @@ pub mod eval;
 #[cfg(feature = "train")]
 pub mod generative;
 #[cfg(feature = "train")]
+pub mod heap;
+#[cfg(feature = "train")]
 pub mod kmeans;
 #[cfg(feature = "train")]
 mod nn;

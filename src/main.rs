@@ -15,6 +15,9 @@ fn wants_json(matches: &ArgMatches) -> bool {
 }
 
 fn main() -> ExitCode {
+    // Training and evaluation spend most of their time in page faults
+    // otherwise (see the function's docs).
+    adasid::heap::keep_freed_memory();
     let matches = cli::Cli::command().get_matches();
     let json = wants_json(&matches);
     let cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());

@@ -227,6 +227,7 @@ fn variants(seed: u64, epochs: Option<usize>) -> Vec<(&'static str, TokenizerCon
         ("rq-vae", rq_vae(RqVaeConfig::default(), Inputs::Content)),
         ("rq-vae++", rq_vae(RqVaeConfig::default(), Inputs::All)),
         ("letter", rq_vae(RqVaeConfig::letter(), Inputs::Content)),
+        ("mm-rq-vae", rq_vae(RqVaeConfig::mm(), Inputs::All)),
         ("opq-16", opq(16)),
         ("opq-32", opq(32)),
         ("opq-64", opq(64)),

@@ -29,6 +29,8 @@ pub enum TokenizerKind {
     RqVae,
     /// LETTER: the RQ-VAE with collaborative and diversity regularisers.
     Letter,
+    /// MM-RQ-VAE: a residual quantiser per modality, one shared decoder.
+    MmRqVae,
     /// Product quantisation with a learned rotation (RPG's long SIDs; --levels sub-spaces).
     Opq,
     /// Plain item ids as one-token SIDs (the baseline without semantics).
@@ -173,7 +175,7 @@ fn check_applicable(a: &TrainArgs) -> Result<()> {
             .filter(|f| f.1)
             .map(|f| f.0)
             .collect(),
-        TokenizerKind::RqVae | TokenizerKind::Letter => {
+        TokenizerKind::RqVae | TokenizerKind::Letter | TokenizerKind::MmRqVae => {
             adasid_only.iter().filter(|f| f.1).map(|f| f.0).collect()
         }
     };
@@ -202,10 +204,11 @@ fn config(a: &TrainArgs) -> Result<TokenizerConfig> {
             c.validate()?;
             TokenizerConfig::RqKmeans(c)
         }
-        TokenizerKind::RqVae | TokenizerKind::Letter => {
+        TokenizerKind::RqVae | TokenizerKind::Letter | TokenizerKind::MmRqVae => {
             let mut c = match (&a.config, a.tokenizer) {
                 (Some(p), _) => RqVaeConfig::from_file(p)?,
                 (None, TokenizerKind::Letter) => RqVaeConfig::letter(),
+                (None, TokenizerKind::MmRqVae) => RqVaeConfig::mm(),
                 (None, _) => RqVaeConfig::default(),
             };
             c.seed = a.seed.unwrap_or(c.seed);

@@ -1,5 +1,6 @@
 //! Candle building blocks shared by every trained model: a seeded parameter
-//! registry with dense layers, the generic losses, and the epoch loop with
+//! registry with dense layers, the generic losses, the learning-rate
+//! warm-up, and the epoch loop with
 //! dead-code re-seeding that the tokenizers train under.
 //!
 //! No I/O: weights go in and out as safetensors bytes ([`params::ParamStore`]).
@@ -8,6 +9,8 @@ pub mod early_stop;
 pub mod epochs;
 pub mod losses;
 pub mod params;
+pub mod schedule;
 
 pub use early_stop::EarlyStop;
 pub use params::ParamStore;
+pub use schedule::warmup_lr;

@@ -172,6 +172,14 @@ impl Mlp {
         Ok(Mlp { layers })
     }
 
+    /// Subtracts `delta` (`[out]`) from the last layer's bias, so every
+    /// output moves by `−delta`.
+    pub fn shift_output(&self, delta: &Tensor) -> Result<()> {
+        let last = self.layers.last().expect("at least one layer");
+        let b = (last.b.as_tensor() - delta).map_err(ml)?;
+        last.b.set(&b).map_err(ml)
+    }
+
     /// Applies every layer.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (last, hidden) = self.layers.split_last().expect("at least one layer");

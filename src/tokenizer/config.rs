@@ -84,6 +84,10 @@ pub struct AdaSidConfig {
     pub lr: f64,
     /// AdamW weight decay.
     pub weight_decay: f64,
+    /// Steps over which the learning rate rises linearly to `lr` (0: none).
+    /// Adam's first steps move every weight by about `lr` whatever its
+    /// gradient, which turns all of an expert's latents at once.
+    pub warmup_steps: usize,
     /// Training epochs.
     pub epochs: usize,
     /// Items per step.
@@ -120,6 +124,7 @@ impl Default for AdaSidConfig {
             controller: ControllerConfig::default(),
             lr: 1e-3,
             weight_decay: 0.0,
+            warmup_steps: 30,
             epochs: 40,
             batch_size: 1024,
             seed: 42,

@@ -56,6 +56,13 @@ fn every_tokenizer_round_trips_through_the_store() {
             diversity: 1e-4,
             ..small_rq_vae(Inputs::Content)
         }),
+        // MM-RQ-VAE: a residual quantiser per modality (two content, behavior);
+        // three encoders with 12 steps between them reconstruct nothing yet.
+        TokenizerConfig::RqVae(RqVaeConfig {
+            per_modality: true,
+            epochs: 16,
+            ..small_rq_vae(Inputs::All)
+        }),
         // 40 content columns in 8 sub-spaces of 5: a long, unordered SID.
         TokenizerConfig::Opq(OpqConfig {
             subspaces: 8,
@@ -149,6 +156,44 @@ fn letter_regularisers_shape_the_rq_vae() {
         .expect("refused")
         .to_string();
     assert!(err.contains("behavior embedding"), "{err}");
+}
+
+/// MM-RQ-VAE quantises each modality by itself: `levels` tokens per
+/// modality, and changing one modality's embeddings changes only that
+/// modality's tokens. It does not combine with LETTER's regularisers.
+#[test]
+fn mm_rq_vae_tokens_follow_their_own_modality() {
+    let data = catalog(600, 3);
+    let cfg = RqVaeConfig {
+        per_modality: true,
+        ..small_rq_vae(Inputs::All)
+    };
+    let (model, _) =
+        adasid::tokenizer::RqVae::train(cfg.clone(), &data, Device::Cpu, |_| {}).unwrap();
+    assert_eq!(model.layout().levels(), 3 * cfg.levels);
+    let before = model.encode(&data).unwrap();
+    let mut shifted = data.clone();
+    shifted.behavior.data.iter_mut().for_each(|x| *x = -*x);
+    let after = model.encode(&shifted).unwrap();
+    let content = 2 * cfg.levels;
+    let changed = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b.tokens[content..] != a.tokens[content..])
+        .count();
+    assert!(
+        changed > 300,
+        "behavior tokens of {changed} of 600 items changed"
+    );
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b.tokens[..content], a.tokens[..content], "{}", b.key);
+    }
+    let letter = RqVaeConfig {
+        collaborative: 0.1,
+        ..cfg
+    };
+    let err = letter.validate().unwrap_err().to_string();
+    assert!(err.contains("per_modality"), "{err}");
 }
 
 #[test]

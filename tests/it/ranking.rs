@@ -54,6 +54,31 @@ fn ranker_learns_the_next_item_rule_from_ids_and_from_sids() {
     assert!(!ok && err.contains("at least 1"), "{err}");
 }
 
+/// Items the database has no SID for, and sequences too short for the
+/// protocol, are refused with what is wrong, before any training.
+#[test]
+fn rank_eval_refuses_uncovered_items_and_short_sequences() {
+    let dir = cycle_db(&["--tokenizer", "rq-kmeans", "--k", "16", "--levels", "2"]);
+    let p = |s: &str| dir.path().join(s).display().to_string();
+    let (db, data) = (p("db"), p("data"));
+    let items = std::fs::read_to_string(dir.path().join("data/items.txt")).unwrap();
+    std::fs::write(dir.path().join("data/more.txt"), items + "stranger\n").unwrap();
+    std::fs::write(dir.path().join("data/more.tsv"), "u0\t0 1 2 200\n").unwrap();
+    std::fs::write(dir.path().join("data/short.tsv"), "u0\t0 1 2 3\nu1\t4 5\n").unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["rank-eval", "--db", &db, "--data", &data];
+        args.extend_from_slice(extra);
+        adasid(&args)
+    };
+    let (ok, _, err) = run(&["--items", "more.txt", "--sequences", "more.tsv"]);
+    assert!(
+        !ok && err.contains("no SID for 1 of the 201") && err.contains("stranger"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["--sequences", "short.tsv"]);
+    assert!(!ok && err.contains("sequence 1 has 2 items"), "{err}");
+}
+
 /// `compare --ranking` adds the ranking columns to its rows, and one
 /// item-id ranker beside them, scored on the same impressions.
 #[test]

@@ -41,12 +41,14 @@ fn train(cfg: AdaSidConfig, d: &Dataset) -> (AdaSid, Vec<EpochStats>) {
 }
 
 #[test]
-fn training_halves_reconstruction_loss_and_uses_every_codebook() {
+fn training_cuts_reconstruction_loss_and_uses_every_codebook() {
     let d = data(2000, 1);
     let (model, history) = train(small_config(30, 7), &d);
     let (first, last) = (history.first().unwrap(), history.last().unwrap());
+    // The decoder starts at the data mean, so the first epoch is already
+    // near that trivial reconstruction; the SIDs must explain 40% beyond it.
     assert!(
-        last.recon <= 0.5 * first.recon,
+        last.recon <= 0.6 * first.recon,
         "L_recon {} -> {}",
         first.recon,
         last.recon
@@ -196,4 +198,26 @@ fn each_ablation_changes_what_it_should() {
         h2[0].align,
         h[0].align
     );
+}
+
+/// On a 3,000-item catalogue with the default settings (K 100, batch 1024,
+/// k-means on the whole catalogue) an uncentred network sent one content
+/// codebook's utilisation to 0.01 at epoch 2, below 0.6 until epoch 6.
+#[test]
+fn codebook_utilisation_never_collapses_after_the_first_epoch() {
+    let d = crate::common::catalog(3000, 5);
+    let cfg = AdaSidConfig {
+        epochs: 12,
+        ..AdaSidConfig::default()
+    };
+    let (_, history) = train(cfg, &d);
+    for e in &history {
+        let lowest = e.utilisation.iter().copied().fold(1.0, f64::min);
+        assert!(
+            lowest >= 0.6,
+            "epoch {}: utilisation {:?}",
+            e.epoch,
+            e.utilisation
+        );
+    }
 }

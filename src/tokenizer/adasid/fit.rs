@@ -17,6 +17,7 @@ use crate::data::embeddings::Dataset;
 use crate::error::Result;
 use crate::nn::epochs::{self, Epoch, Plan};
 use crate::nn::params::ml;
+use crate::nn::warmup_lr;
 use crate::tokenizer::config::AdaSidConfig;
 
 /// Figures of one training epoch.
@@ -70,6 +71,8 @@ struct Run<'a> {
     opts: ForwardOptions,
     opt: AdamW,
     controller: SparsityController,
+    /// Optimiser steps taken (1-based after the first).
+    steps: usize,
 }
 
 impl AdaSid {
@@ -132,6 +135,7 @@ impl AdaSid {
             },
             opt: AdamW::new(self.net.params().vars(), params).map_err(ml)?,
             controller: SparsityController::new(cfg.controller, cfg.behavior_experts),
+            steps: 0,
         };
         let plan = Plan {
             rows: data.len(),
@@ -144,7 +148,9 @@ impl AdaSid {
         Ok((history, run.controller.offsets().to_vec()))
     }
 
-    /// k-means initialisation of every codebook from the initial network's outputs.
+    /// k-means initialisation of every codebook from the initial network's
+    /// outputs, then the decoder's bias set so that its mean reconstruction
+    /// is the data mean.
     fn init_codebooks(&self, data: &Dataset, norms: &[f32], rng: &mut ChaCha8Rng) -> Result<()> {
         let mut sample: Vec<usize> = (0..data.len()).collect();
         sample.shuffle(rng);
@@ -156,6 +162,8 @@ impl AdaSid {
                 .codebook(e)
                 .init_kmeans(&points, self.cfg.kmeans_max_iter, rng)?;
         }
+        self.net
+            .centre_decoder(&batch, self.cfg.ablation.no_behavior_routing)?;
         Ok(())
     }
 }
@@ -165,6 +173,10 @@ impl Run<'_> {
         let mut sums = Sums::default();
         let mut last_latents = Vec::new();
         for idx in epoch.batches() {
+            self.steps += 1;
+            let cfg = &self.model.cfg;
+            let lr = warmup_lr(cfg.lr, self.steps, cfg.warmup_steps);
+            self.opt.set_learning_rate(lr);
             let f = self.step(idx, &mut sums)?;
             epoch.usage.record(&f.tokens)?;
             last_latents = f.latents;

@@ -277,6 +277,21 @@ impl AdaSidNet {
         Ok((tokens, self.routing(batch, equal_routing)?.detach()))
     }
 
+    /// Shifts the decoder's output bias so that its mean reconstruction of
+    /// `batch` equals the inputs' mean. Otherwise the reconstruction error
+    /// starts with a large part shared by every item (the data mean), whose
+    /// gradient turns every item's latent the same way at once, and cosine
+    /// matching then sends them all to one code.
+    pub fn centre_decoder(&self, batch: &Batch, equal_routing: bool) -> Result<()> {
+        let mut targets: Vec<&Tensor> = batch.content.iter().collect();
+        targets.push(&batch.behavior);
+        let target = Tensor::cat(&targets, D::Minus1).map_err(ml)?;
+        let mean = |t: &Tensor| t.mean(0).map_err(ml);
+        let delta =
+            (mean(&self.reconstruct(batch, equal_routing)?)? - mean(&target)?).map_err(ml)?;
+        self.decoder.shift_output(&delta)
+    }
+
     /// The decoder's output from hard codes (behavior codes scaled by their
     /// routing weights): what the SIDs alone say about the inputs.
     pub fn reconstruct(&self, batch: &Batch, equal_routing: bool) -> Result<Tensor> {

@@ -49,6 +49,9 @@ pub struct RqVaeConfig {
     pub collaborative: f64,
     /// LETTER's diversity weight β (0: plain RQ-VAE).
     pub diversity: f64,
+    /// MM-RQ-VAE: one encoder and residual quantiser per modality read,
+    /// `levels` tokens each, concatenated in modality order.
+    pub per_modality: bool,
     /// Files of the data folder.
     pub data: DataSpec,
 }
@@ -69,6 +72,7 @@ impl Default for RqVaeConfig {
             seed: 42,
             collaborative: 0.0,
             diversity: 0.0,
+            per_modality: false,
             data: DataSpec::default(),
         }
     }
@@ -88,6 +92,17 @@ impl RqVaeConfig {
 }
 
 impl RqVaeConfig {
+    /// MM-RQ-VAE: a residual quantiser per modality (content and behavior),
+    /// their tokens concatenated, one shared decoder over the concatenated
+    /// quantised latents, each modality's reconstruction in one loss.
+    pub fn mm() -> Self {
+        RqVaeConfig {
+            per_modality: true,
+            inputs: Inputs::All,
+            ..RqVaeConfig::default()
+        }
+    }
+
     /// Reads a TOML file; unknown keys are errors.
     pub fn from_file(path: &Path) -> Result<Self> {
         crate::settings::read(path, Self::validate)
@@ -105,6 +120,9 @@ impl RqVaeConfig {
         }
         if !(self.collaborative >= 0.0 && self.diversity >= 0.0) {
             return bad("collaborative and diversity weights must be at least 0");
+        }
+        if self.per_modality && (self.collaborative > 0.0 || self.diversity > 0.0) {
+            return bad("per_modality does not combine with LETTER's regularisers");
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! RQ-VAE (TIGER's tokenizer): an MLP encoder, residual codebooks over its
 //! latent (L2 or cosine matching, straight-through gradients), an MLP
-//! decoder. Codebooks start from residual k-means of the initial latents;
+//! decoder. With `per_modality` it is MM-RQ-VAE: a residual quantiser per
+//! modality, their tokens concatenated, one shared decoder. Codebooks start from residual k-means of the initial latents;
 //! codes no item chose in an epoch are re-seeded from live residuals.
 
 use candle_core::{D, Device, Tensor};
@@ -50,8 +51,10 @@ impl RqVae {
     pub const NAME: &'static str = "rq-vae";
 
     fn build(cfg: RqVaeConfig, widths: Vec<usize>, device: Device) -> Result<RqVae> {
-        let net = Net::new(&cfg, widths.iter().sum(), device)?;
-        Ok(RqVae { cfg, widths, net })
+        let net = Net::new(&cfg, &widths, device)?;
+        let model = RqVae { cfg, widths, net };
+        residual_layout(model.positions(), model.cfg.codebook_size)?;
+        Ok(model)
     }
 
     /// The configuration trained with.
@@ -59,9 +62,14 @@ impl RqVae {
         &self.cfg
     }
 
+    /// SID positions: `levels`, once per modality for MM-RQ-VAE.
+    fn positions(&self) -> usize {
+        self.cfg.levels * self.net.branches()
+    }
+
     /// The SID layout (no behavior positions).
     pub fn layout(&self) -> SidLayout {
-        residual_layout(self.cfg.levels, self.cfg.codebook_size).expect("validated config")
+        residual_layout(self.positions(), self.cfg.codebook_size).expect("validated config")
     }
 
     fn inputs(&self, data: &Dataset) -> Result<(Vec<f32>, usize)> {
@@ -87,34 +95,27 @@ impl RqVae {
         Ok((model, history))
     }
 
-    /// Residual k-means of the initial latents gives every level its codes.
+    /// Residual k-means of the initial latents gives every level of every
+    /// branch its codes.
     fn init_codebooks(&self, points: &[f32], d: usize, rng: &mut ChaCha8Rng) -> Result<()> {
-        let z: Vec<f32> = self
-            .net
-            .latents(points, d)?
-            .flatten_all()
-            .and_then(|t| t.to_vec1())
-            .map_err(ml)?;
+        let latents = self.net.latents(points, d)?;
         let params = EuclideanParams {
             k: self.cfg.codebook_size,
             ..Default::default()
         };
-        let rq = ResidualQuantizer::train(
-            &z,
-            self.cfg.latent,
-            self.cfg.levels,
-            &params,
-            rng,
-            |_, _| {},
-        );
-        for (var, cb) in self.net.codebooks.iter().zip(rq.codebooks) {
-            let t = Tensor::from_vec(
-                cb,
-                (self.cfg.codebook_size, self.cfg.latent),
-                self.net.device(),
-            )
-            .map_err(ml)?;
-            var.set(&t).map_err(ml)?;
+        let (k, width, levels) = (self.cfg.codebook_size, self.cfg.latent, self.cfg.levels);
+        for b in 0..self.net.branches() {
+            let z: Vec<f32> = self
+                .net
+                .branch_latent(&latents, b)
+                .and_then(|t| t.flatten_all().map_err(ml))
+                .and_then(|t| t.to_vec1().map_err(ml))?;
+            let rq = ResidualQuantizer::train(&z, width, levels, &params, rng, |_, _| {});
+            let vars = &self.net.codebooks[b * levels..(b + 1) * levels];
+            for (var, cb) in vars.iter().zip(rq.codebooks) {
+                let t = Tensor::from_vec(cb, (k, width), self.net.device()).map_err(ml)?;
+                var.set(&t).map_err(ml)?;
+            }
         }
         Ok(())
     }
@@ -139,7 +140,7 @@ impl RqVae {
             rows: points.len() / d,
             batch_size: cfg.batch_size,
             epochs: cfg.epochs,
-            codebooks: cfg.levels,
+            codebooks: self.positions(),
             k: cfg.codebook_size,
         };
         let table = (points, d);
@@ -167,7 +168,7 @@ impl RqVae {
         let mut last_residuals = Vec::new();
         for idx in epoch.batches() {
             let x = self.net.rows(points, d, idx)?;
-            let z = self.net.encoder.forward(&x)?;
+            let z = self.net.encode(&x)?;
             let q = self.net.quantize(&z)?;
             let xhat = self.net.decoder.forward(&q.straight_through)?;
             let recon = (x - xhat)
@@ -204,7 +205,7 @@ impl RqVae {
     pub fn encode(&self, data: &Dataset) -> Result<Vec<NewItem>> {
         let (points, d) = self.inputs(data)?;
         let (codes, _) = self.net.run(&points, d)?;
-        Ok(residual_items(&codes, self.cfg.levels, &data.keys))
+        Ok(residual_items(&codes, self.positions(), &data.keys))
     }
 
     /// The decoder's output from each item's codes, split into modalities.

@@ -1,0 +1,49 @@
+//! Keeping freed memory in the process while candle trains on the CPU.
+//!
+//! candle allocates a fresh buffer for every tensor operation's output.
+//! glibc's malloc serves blocks above its mmap threshold (128 KiB, raised
+//! adaptively to at most 32 MiB) with a fresh `mmap` and gives them back on
+//! free, and trims the heap top past 128 KiB, so each step's activations are
+//! faulted in page by page again, from every thread at once. Raising both
+//! thresholds keeps the pages: one epoch of the Beauty ranker went from
+//! 30.8 s to 12.4 s (33 s of system time to 1.8 s) with identical results.
+
+/// glibc's `M_TRIM_THRESHOLD`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const M_TRIM_THRESHOLD: i32 = -1;
+/// glibc's `M_MMAP_THRESHOLD`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const M_MMAP_THRESHOLD: i32 = -3;
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+unsafe extern "C" {
+    fn mallopt(param: i32, value: i32) -> i32;
+}
+
+/// Serves blocks up to 256 MiB from the heap and keeps up to 1 GiB of freed
+/// heap top in the process (on glibc; elsewhere it does nothing). A process
+/// setting: call it once, early, in a program that trains. Returns whether
+/// both settings took.
+pub fn keep_freed_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only sets allocator parameters; glibc applies
+        // them under its own lock and rejects values out of range.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 256 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn glibc_takes_both_settings() {
+        assert!(super::keep_freed_memory());
+    }
+}
