@@ -5,6 +5,7 @@
 //!
 //! No I/O: weights go in and out as safetensors bytes ([`params::ParamStore`]).
 
+pub(crate) mod dense;
 pub mod early_stop;
 pub mod epochs;
 pub mod losses;

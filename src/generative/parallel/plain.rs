@@ -11,34 +11,7 @@ use super::net::ParallelShape;
 use crate::error::Result;
 use crate::kmeans::{View, matmul_serial};
 use crate::nn::ParamStore;
-
-/// A dense layer's weight (`out × in`, row-major) and bias.
-struct Dense {
-    w: Vec<f32>,
-    b: Vec<f32>,
-    out: usize,
-}
-
-impl Dense {
-    fn load(params: &ParamStore, name: &str, out: usize) -> Result<Self> {
-        Ok(Dense {
-            w: params.flat(&format!("{name}.weight"))?,
-            b: params.flat(&format!("{name}.bias"))?,
-            out,
-        })
-    }
-
-    /// `x Wᵀ + b` for `rows` rows of `x`.
-    fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
-        let fan_in = x.len() / rows;
-        let w = View::new(&self.w, self.out, fan_in).t();
-        let mut y = matmul_serial(View::new(x, rows, fan_in), w, 1.0);
-        for row in y.chunks_mut(self.out) {
-            row.iter_mut().zip(&self.b).for_each(|(v, b)| *v += b);
-        }
-        y
-    }
-}
+use crate::nn::dense::Dense;
 
 /// A layer norm's gain and bias.
 struct Norm {
@@ -99,24 +72,24 @@ pub(crate) struct PlainNet {
 impl PlainNet {
     /// Copies the weights of `params` (a network of `shape`).
     pub(crate) fn new(shape: ParallelShape, params: &ParamStore) -> Result<Self> {
-        let (d, ff) = (shape.d, shape.ff);
+        let d = shape.d;
         let blocks = (0..shape.layers)
             .map(|i| {
                 let n = |part: &str| format!("block.{i}.{part}");
                 Ok(Block {
                     norm1: Norm::load(params, &n("norm1"))?,
-                    q: Dense::load(params, &n("attn.q"), d)?,
-                    k: Dense::load(params, &n("attn.k"), d)?,
-                    v: Dense::load(params, &n("attn.v"), d)?,
-                    o: Dense::load(params, &n("attn.o"), d)?,
+                    q: Dense::load(params, &n("attn.q"))?,
+                    k: Dense::load(params, &n("attn.k"))?,
+                    v: Dense::load(params, &n("attn.v"))?,
+                    o: Dense::load(params, &n("attn.o"))?,
                     norm2: Norm::load(params, &n("norm2"))?,
-                    up: Dense::load(params, &n("ff.up"), ff)?,
-                    down: Dense::load(params, &n("ff.down"), d)?,
+                    up: Dense::load(params, &n("ff.up"))?,
+                    down: Dense::load(params, &n("ff.down"))?,
                 })
             })
             .collect::<Result<_>>()?;
         let heads = (0..shape.positions)
-            .map(|p| Dense::load(params, &format!("head.{p}"), d))
+            .map(|p| Dense::load(params, &format!("head.{p}")))
             .collect::<Result<_>>()?;
         let tokens = params.flat("token_embedding")?;
         let mut unit = tokens.clone();

@@ -17,11 +17,17 @@ use crate::nn::ParamStore;
 use crate::nn::params::ml;
 use crate::sid::{EMPTY, SidLayout, Token};
 use net::{AdaSidNet, Batch, NetShape};
+use plain::{PlainEncoder, Rows};
+use rayon::prelude::*;
 use weights::n_norm;
+
+/// Items per encoding task (each runs its products on one core).
+const ENCODE_ROWS: usize = 512;
 
 mod codebook;
 mod fit;
 mod net;
+mod plain;
 mod router;
 mod stored;
 mod weights;
@@ -160,38 +166,49 @@ impl AdaSid {
     pub fn encode(&self, data: &Dataset) -> Result<Vec<NewItem>> {
         self.check_dims(data)?;
         let norms = self.n_norms(data)?;
-        let nb = self.cfg.behavior_experts;
-        let equal = self.cfg.ablation.no_behavior_routing;
+        let plain = PlainEncoder::new(&self.net)?;
         let idx: Vec<usize> = (0..data.len()).collect();
-        let mut out = Vec::with_capacity(data.len());
-        for chunk in idx.chunks(8192) {
-            let batch = self.batch(data, chunk, &norms, &self.meta.router_offsets)?;
-            let (tokens, routing) = self.net.encode(&batch, equal)?;
-            let tokens: Vec<Vec<u32>> = tokens
-                .iter()
-                .map(|t| t.to_vec1::<u32>().map_err(ml))
-                .collect::<Result<_>>()?;
-            let routing: Vec<Vec<f32>> = routing.to_vec2().map_err(ml)?;
-            let first_behavior = tokens.len() - nb;
-            for (row, &i) in chunk.iter().enumerate() {
-                let weights = routing[row].clone();
-                let sid: Vec<Token> = (0..tokens.len())
-                    .map(|e| {
-                        if e >= first_behavior && weights[e - first_behavior] == 0.0 {
-                            EMPTY
-                        } else {
-                            tokens[e][row] as Token
-                        }
+        let chunks: Vec<Vec<NewItem>> = idx
+            .par_chunks(ENCODE_ROWS)
+            .map(|chunk| self.encode_rows(&plain, data, chunk, &norms))
+            .collect();
+        Ok(chunks.into_iter().flatten().collect())
+    }
+
+    /// The items of rows `idx` of `data`.
+    fn encode_rows(
+        &self,
+        plain: &PlainEncoder,
+        data: &Dataset,
+        idx: &[usize],
+        norms: &[f32],
+    ) -> Vec<NewItem> {
+        let content: Vec<Vec<f32>> = data.content.iter().map(|t| t.gather(idx).data).collect();
+        let rows = Rows {
+            content: &content,
+            behavior: &data.behavior.gather(idx).data,
+            n_norm: &idx.iter().map(|&i| norms[i]).collect::<Vec<_>>(),
+        };
+        let equal = self.cfg.ablation.no_behavior_routing;
+        let (tokens, routing) = plain.encode(&rows, &self.meta.router_offsets, equal);
+        let (e, nb) = (self.net.shape().experts(), self.cfg.behavior_experts);
+        idx.iter()
+            .enumerate()
+            .map(|(r, &i)| {
+                let weights = routing[r * nb..(r + 1) * nb].to_vec();
+                let sid = (0..e)
+                    .map(|j| match j.checked_sub(e - nb) {
+                        Some(b) if weights[b] == 0.0 => EMPTY,
+                        _ => tokens[r * e + j] as Token,
                     })
                     .collect();
-                out.push(NewItem {
+                NewItem {
                     key: data.keys[i].clone(),
                     tokens: sid,
                     weights,
-                });
-            }
-        }
-        Ok(out)
+                }
+            })
+            .collect()
     }
 
     /// The decoder's output from every item's SID, split into modalities

@@ -71,11 +71,28 @@ mod tests {
     }
 }
 
+/// What an expert reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Input {
+pub(super) enum Input {
+    /// Every projected modality, concatenated.
     Shared,
+    /// One content modality's projection.
     Content(usize),
+    /// The behavior projection.
     Behavior,
+}
+
+impl NetShape {
+    /// Each expert's input, in expert order: shared, each content
+    /// modality's, behavior.
+    pub(super) fn inputs(&self) -> Vec<Input> {
+        let mut inputs = vec![Input::Shared; self.shared];
+        for m in 0..self.content_dims.len() {
+            inputs.extend(std::iter::repeat_n(Input::Content(m), self.per_content));
+        }
+        inputs.extend(std::iter::repeat_n(Input::Behavior, self.behavior));
+        inputs
+    }
 }
 
 struct Expert {
@@ -154,13 +171,8 @@ impl AdaSidNet {
             &[shape.behavior_dim, h, w],
         )?);
         let modalities = shape.content_dims.len() + 1;
-        let mut inputs = vec![Input::Shared; shape.shared];
-        for m in 0..shape.content_dims.len() {
-            inputs.extend(std::iter::repeat_n(Input::Content(m), shape.per_content));
-        }
-        inputs.extend(std::iter::repeat_n(Input::Behavior, shape.behavior));
         let mut experts = Vec::new();
-        for (i, input) in inputs.into_iter().enumerate() {
+        for (i, input) in shape.inputs().into_iter().enumerate() {
             let fan_in = if input == Input::Shared {
                 w * modalities
             } else {
@@ -262,7 +274,9 @@ impl AdaSidNet {
             .collect()
     }
 
-    /// Tokens and routing weights only (no losses, no graph kept by the caller).
+    /// Tokens and routing weights only (no losses, no graph kept by the
+    /// caller): the reference `plain::PlainEncoder` is held to.
+    #[cfg(test)]
     pub fn encode(&self, batch: &Batch, equal_routing: bool) -> Result<(Vec<Tensor>, Tensor)> {
         let projected = self.project(batch)?;
         let shared_input = Tensor::cat(&projected, D::Minus1).map_err(ml)?;

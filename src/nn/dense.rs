@@ -1,0 +1,71 @@
+//! Dense layers over fixed weights in plain Rust, for inference paths
+//! where candle's per-operation cost dominates (one request's forward
+//! pass) or where batches are cut small to run on every core (encoding).
+//! Each product is one `gemm` call on the calling thread.
+
+use super::ParamStore;
+use crate::error::Result;
+use crate::kmeans::{View, matmul_serial};
+
+/// A dense layer's weight (`out × in`, row-major) and bias.
+pub(crate) struct Dense {
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl Dense {
+    /// The `Linear` named `name` of `params`.
+    pub(crate) fn load(params: &ParamStore, name: &str) -> Result<Self> {
+        Ok(Dense {
+            w: params.flat(&format!("{name}.weight"))?,
+            b: params.flat(&format!("{name}.bias"))?,
+        })
+    }
+
+    /// Output width.
+    pub(crate) fn out(&self) -> usize {
+        self.b.len()
+    }
+
+    /// `x Wᵀ + b` for `rows` rows of `x`.
+    pub(crate) fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        let fan_in = x.len() / rows.max(1);
+        let w = View::new(&self.w, self.out(), fan_in).t();
+        let mut y = matmul_serial(View::new(x, rows, fan_in), w, 1.0);
+        for row in y.chunks_mut(self.out()) {
+            row.iter_mut().zip(&self.b).for_each(|(v, b)| *v += b);
+        }
+        y
+    }
+}
+
+/// An `Mlp`'s layers, ReLU between them.
+pub(crate) struct DenseMlp {
+    layers: Vec<Dense>,
+}
+
+impl DenseMlp {
+    /// The `layers`-layer `Mlp` named `name` of `params`.
+    pub(crate) fn load(params: &ParamStore, name: &str, layers: usize) -> Result<Self> {
+        let layers = (0..layers)
+            .map(|i| Dense::load(params, &format!("{name}.{i}")))
+            .collect::<Result<_>>()?;
+        Ok(DenseMlp { layers })
+    }
+
+    /// Output width.
+    pub(crate) fn out(&self) -> usize {
+        self.layers.last().map_or(0, Dense::out)
+    }
+
+    /// Every layer applied to `rows` rows of `x`.
+    pub(crate) fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        let (last, hidden) = self.layers.split_last().expect("at least one layer");
+        let mut h = x.to_vec();
+        for l in hidden {
+            h = l.apply(&h, rows);
+            h.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        last.apply(&h, rows)
+    }
+}
