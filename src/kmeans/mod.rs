@@ -17,5 +17,5 @@ pub(crate) use euclidean::gather;
 pub use euclidean::{EuclideanParams, nearest, train_euclidean};
 pub(crate) use linalg::{View, matmul_serial};
 pub use product::{OpqParams, ProductQuantizer};
-pub use residual::ResidualQuantizer;
+pub use residual::{ENCODE_ROWS, ResidualQuantizer};
 pub use spherical::{Clustering, dot, normalize_rows, spherical_kmeans};

@@ -6,6 +6,9 @@ use rayon::prelude::*;
 
 use super::euclidean::{EuclideanParams, nearest, train_euclidean};
 
+/// Rows per encoding batch: enough to keep every core busy in `nearest`.
+pub const ENCODE_ROWS: usize = 1 << 16;
+
 /// `levels` codebooks of `k` centroids in `d` dimensions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResidualQuantizer {
@@ -61,8 +64,23 @@ impl ResidualQuantizer {
     }
 
     /// Codes of every row, row-major `n × levels`, and the squared norm of each
-    /// row's final residual (its squared reconstruction error).
+    /// row's final residual (its squared reconstruction error). Rows go
+    /// through in batches of [`ENCODE_ROWS`], so beyond the input and the
+    /// output it holds one batch's residuals.
     pub fn encode(&self, points: &[f32]) -> (Vec<u32>, Vec<f32>) {
+        let n = points.len() / self.d;
+        let (mut codes, mut errors) =
+            (Vec::with_capacity(n * self.levels()), Vec::with_capacity(n));
+        for batch in points.chunks(ENCODE_ROWS * self.d) {
+            let (c, e) = self.encode_batch(batch);
+            codes.extend(c);
+            errors.extend(e);
+        }
+        (codes, errors)
+    }
+
+    /// [`Self::encode`] of one batch of rows.
+    fn encode_batch(&self, points: &[f32]) -> (Vec<u32>, Vec<f32>) {
         let n = points.len() / self.d;
         let mut residual = points.to_vec();
         let mut codes = vec![0u32; n * self.levels()];
@@ -105,6 +123,19 @@ mod tests {
         let mut v: Vec<f32> = (0..n * d).map(|_| rng.gen_range(-1.0..1.0)).collect();
         crate::kmeans::normalize_rows(&mut v, d);
         v
+    }
+
+    #[test]
+    fn batched_encoding_equals_one_pass() {
+        let d = 4;
+        let params = EuclideanParams {
+            k: 8,
+            ..Default::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let rq = ResidualQuantizer::train(&data(2000, d, 2), d, 2, &params, &mut rng, |_, _| {});
+        let points = data(ENCODE_ROWS + 1234, d, 3);
+        assert_eq!(rq.encode(&points), rq.encode_batch(&points));
     }
 
     #[test]

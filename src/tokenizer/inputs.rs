@@ -38,11 +38,20 @@ impl Inputs {
 /// `rows × Σ widths` row-major: each modality's row L2-normalised and scaled
 /// by `1/√M`. A zero row stays zero.
 pub fn concatenated(data: &Dataset, inputs: Inputs) -> (Vec<f32>, usize) {
+    concatenated_rows(data, inputs, 0..data.len())
+}
+
+/// [`concatenated`] of the rows `rows` alone.
+pub fn concatenated_rows(
+    data: &Dataset,
+    inputs: Inputs,
+    rows: std::ops::Range<usize>,
+) -> (Vec<f32>, usize) {
     let tables = inputs.tables(data);
     let width: usize = tables.iter().map(|t| t.dim).sum();
     let scale = 1.0 / (tables.len() as f32).sqrt();
-    let mut out = Vec::with_capacity(data.len() * width);
-    for i in 0..data.len() {
+    let mut out = Vec::with_capacity(rows.len() * width);
+    for i in rows {
         for t in &tables {
             let row = t.row(i);
             let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -82,17 +91,21 @@ pub(crate) fn model_inputs(
     inputs: Inputs,
     data: &Dataset,
 ) -> Result<(Vec<f32>, usize)> {
+    check_widths(widths, inputs, data)?;
+    Ok(concatenated(data, inputs))
+}
+
+/// The error for data whose modality widths are not the model's.
+pub(crate) fn check_widths(widths: &[usize], inputs: Inputs, data: &Dataset) -> Result<()> {
     let found = inputs.widths(data);
     if found != widths {
         return Err(Error::InvalidArgument(format!(
             "the model was trained on modality widths {widths:?}, the data has {found:?}"
         )));
     }
-    Ok(concatenated(data, inputs))
+    Ok(())
 }
 
-/// One item per `levels`-token row of `codes`, keyed in row order (no
-/// behavior positions, so no routing weights).
 /// The layout of a residual tokenizer's SIDs: `levels` positions of
 /// `k ≥ 2` codes each, no behavior positions.
 pub(crate) fn residual_layout(levels: usize, k: usize) -> Result<SidLayout> {
@@ -104,6 +117,8 @@ pub(crate) fn residual_layout(levels: usize, k: usize) -> Result<SidLayout> {
     SidLayout::new(levels as u32, k as u32, 0)
 }
 
+/// One item per `levels`-token row of `codes`, keyed in row order (no
+/// behavior positions, so no routing weights).
 pub(crate) fn residual_items(codes: &[u32], levels: usize, keys: &[String]) -> Vec<NewItem> {
     codes
         .chunks_exact(levels)

@@ -10,13 +10,16 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::Reconstruction;
-use super::inputs::{Inputs, concatenated, model_inputs, residual_items, residual_layout, split};
+use super::inputs::{
+    Inputs, check_widths, concatenated, concatenated_rows, residual_items, residual_layout, split,
+};
 use super::stored;
 use crate::blobs::BlobSource;
 use crate::codec::Matrix;
 use crate::data::embeddings::{DataSpec, Dataset};
 use crate::error::{Error, Result};
 use crate::item::NewItem;
+use crate::kmeans::ENCODE_ROWS;
 use crate::kmeans::{EuclideanParams, ResidualQuantizer};
 use crate::sid::SidLayout;
 
@@ -135,19 +138,28 @@ impl RqKmeans {
         residual_layout(self.cfg.levels, self.cfg.codebook_size).expect("validated config")
     }
 
-    fn inputs(&self, data: &Dataset) -> Result<Vec<f32>> {
-        Ok(model_inputs(&self.widths, self.cfg.inputs, data)?.0)
+    /// Every item's codes (`n × levels`), the concatenated view built one
+    /// batch of rows at a time, so only one batch of it is held.
+    fn codes(&self, data: &Dataset) -> Result<Vec<u32>> {
+        check_widths(&self.widths, self.cfg.inputs, data)?;
+        let mut codes = Vec::with_capacity(data.len() * self.cfg.levels);
+        for start in (0..data.len()).step_by(ENCODE_ROWS) {
+            let rows = start..(start + ENCODE_ROWS).min(data.len());
+            let (batch, _) = concatenated_rows(data, self.cfg.inputs, rows);
+            codes.extend(self.quantizer.encode(&batch).0);
+        }
+        Ok(codes)
     }
 
     /// The SID of every item of `data`, in row order.
     pub fn encode(&self, data: &Dataset) -> Result<Vec<NewItem>> {
-        let (codes, _) = self.quantizer.encode(&self.inputs(data)?);
+        let codes = self.codes(data)?;
         Ok(residual_items(&codes, self.cfg.levels, &data.keys))
     }
 
     /// The sum of each item's centroids, split back into modalities.
     pub fn reconstruct(&self, data: &Dataset) -> Result<Reconstruction> {
-        let (codes, _) = self.quantizer.encode(&self.inputs(data)?);
+        let codes = self.codes(data)?;
         let tables = split(&self.quantizer.decode(&codes), &self.widths);
         Ok(Reconstruction::from_tables(tables, data.content.len()))
     }

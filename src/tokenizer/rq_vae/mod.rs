@@ -1,8 +1,9 @@
 //! RQ-VAE (TIGER's tokenizer): an MLP encoder, residual codebooks over its
 //! latent (L2 or cosine matching, straight-through gradients), an MLP
 //! decoder. With `per_modality` it is MM-RQ-VAE: a residual quantiser per
-//! modality, their tokens concatenated, one shared decoder. Codebooks start from residual k-means of the initial latents;
-//! codes no item chose in an epoch are re-seeded from live residuals.
+//! modality, their tokens concatenated, one shared decoder. Codebooks start
+//! from residual k-means of the initial latents; codes no item chose in an
+//! epoch are re-seeded from live residuals.
 
 use candle_core::{D, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
