@@ -60,12 +60,12 @@ impl DenseMlp {
 
     /// Every layer applied to `rows` rows of `x`.
     pub(crate) fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
-        let (last, hidden) = self.layers.split_last().expect("at least one layer");
-        let mut h = x.to_vec();
-        for l in hidden {
-            h = l.apply(&h, rows);
+        let (first, rest) = self.layers.split_first().expect("at least one layer");
+        let mut h = first.apply(x, rows);
+        for l in rest {
             h.iter_mut().for_each(|v| *v = v.max(0.0));
+            h = l.apply(&h, rows);
         }
-        last.apply(&h, rows)
+        h
     }
 }
