@@ -47,7 +47,7 @@ pub struct ValidItem {
 }
 
 /// What a database write accepts: an item to validate, or one already valid.
-pub trait ItemInput {
+pub trait ItemInput: Sync {
     /// The external key.
     fn key(&self) -> &str;
     /// The item's SID checked against `layout`; the error says what is wrong.

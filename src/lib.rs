@@ -176,6 +176,8 @@ pub mod data;
 #[cfg(feature = "store")]
 pub mod database;
 #[cfg(feature = "store")]
+pub mod heap;
+#[cfg(feature = "store")]
 mod store;
 
 // `filters`: the tantivy metadata index.
@@ -187,8 +189,6 @@ pub mod filter;
 pub mod eval;
 #[cfg(feature = "train")]
 pub mod generative;
-#[cfg(feature = "train")]
-pub mod heap;
 #[cfg(feature = "train")]
 pub mod kmeans;
 #[cfg(feature = "train")]

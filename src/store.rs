@@ -36,8 +36,8 @@ const FORMAT_MARKER: &str = "adasid-store";
 /// A set of chunk rewrites and the new id counter, applied atomically.
 #[derive(Debug, Default)]
 pub struct Commit {
-    /// Chunks to write (`None` deletes an emptied chunk).
-    pub chunks: Vec<(u32, Option<Chunk>)>,
+    /// Encoded chunks to write (`None` deletes an emptied chunk).
+    pub chunks: Vec<(u32, Option<Vec<u8>>)>,
     /// The next unused item id after this commit.
     pub next_id: u32,
     /// Named blobs to write alongside.
@@ -225,10 +225,10 @@ impl Store {
     /// whole commit survives a crash; if the process dies first, none of it does.
     pub fn commit(&mut self, commit: Commit) -> Result<()> {
         let mut batch = sled::Batch::default();
-        for (number, chunk) in &commit.chunks {
+        for (number, chunk) in commit.chunks {
             match chunk {
-                Some(c) if !c.entries.is_empty() => batch.insert(&chunk_key(*number), c.encode()),
-                _ => batch.remove(&chunk_key(*number)),
+                Some(bytes) => batch.insert(&chunk_key(number), bytes),
+                None => batch.remove(&chunk_key(number)),
             }
         }
         for (name, bytes) in &commit.blobs {

@@ -1,12 +1,16 @@
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use roaring::RoaringBitmap;
 use serde_json::json;
 
+use super::progress::Progress;
 use super::{DbArgs, emit};
-use adasid::data::tokens;
+use adasid::data::tokens::{self, TokenLine, TokenReader};
 use adasid::database::Database;
 use adasid::error::{Error, Result};
+use adasid::{SidLayout, ValidItem, WriteReport};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -21,42 +25,45 @@ pub struct Args {
     /// Behavior positions (the last ones) of a new database; default: the weight count of the first line.
     #[arg(long)]
     behavior: Option<u32>,
+    /// Lines per commit: a longer file is checked whole first, then committed a batch at a time.
+    #[arg(long, default_value_t = 1_000_000)]
+    batch: usize,
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.batch == 0 {
+        return Err(Error::InvalidArgument("--batch must be at least 1".into()));
+    }
     let start = Instant::now();
     let file = a.tokens.display().to_string();
-    let text = std::fs::read_to_string(&a.tokens).map_err(|e| Error::io(&a.tokens, e))?;
-    let lines = tokens::parse(&file, &text)?;
-    let (db, report) = if Database::exists(&a.db.db) {
-        let db = Database::open(&a.db.db)?;
-        let items = tokens::validate(&file, lines, &db.layout())?;
-        let report = db.upsert(&items)?;
-        (db, report)
-    } else {
-        // An exported file names its layout in its header line; otherwise --codebook-size
-        // and the first line decide it.
-        let layout = match (tokens::header_layout(&text), a.k) {
-            (Some(header), None) => header?,
-            (_, k) => {
-                let k = k.ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "{} does not exist yet: pass --codebook-size to create it",
-                        a.db.db.display()
-                    ))
-                })?;
-                tokens::infer_layout(&lines, k, a.behavior)?
-            }
-        };
-        let items = tokens::validate(&file, lines, &layout)?;
-        Database::create_with(&a.db.db, layout, &items, &[], Vec::new())?
+    let size = std::fs::metadata(&a.tokens)
+        .map_err(|e| Error::io(&a.tokens, e))?
+        .len();
+    let mut reader = TokenReader::new(&file, open(&a.tokens)?);
+    let first = first_batch(&file, &mut reader, a.batch)?;
+    let exists = Database::exists(&a.db.db);
+    let layout = match exists {
+        true => Database::open(&a.db.db)?.layout(),
+        false => new_layout(&a, &first)?,
     };
+    let progress = Progress::new("ingest-tokens");
+    let (db, report, batches) = match reader.next_batch(1)? {
+        None => commit_one(&a, tokens::validate(&file, first, &layout)?, layout, exists)?,
+        Some(next) => {
+            tokens::validate(&file, first, &layout)?;
+            tokens::validate(&file, next, &layout)?;
+            check_rest(&file, reader, &layout, a.batch, size, &progress)?;
+            commit_batches(&a, &file, layout, exists, size, &progress)?
+        }
+    };
+    progress.finish();
     let total = db.read().index.len();
     let seconds = start.elapsed().as_secs_f64();
     let value = json!({
         "inserted": report.inserted,
         "updated": report.updated,
         "items": total,
+        "batches": batches,
         "seconds": seconds,
     });
     emit(a.db.json, &value, || {
@@ -66,4 +73,139 @@ pub fn run(a: Args) -> Result<()> {
         )
     });
     Ok(())
+}
+
+/// A file of one batch: one atomic commit (creating the database with it).
+fn commit_one(
+    a: &Args,
+    items: Vec<ValidItem>,
+    layout: SidLayout,
+    exists: bool,
+) -> Result<(Database, WriteReport, usize)> {
+    let (db, report) = match exists {
+        true => {
+            let db = Database::open(&a.db.db)?;
+            let report = db.upsert(&items)?;
+            (db, report)
+        }
+        false => Database::create_with(&a.db.db, layout, &items, &[], Vec::new())?,
+    };
+    Ok((db, report, 1))
+}
+
+fn open(path: &Path) -> Result<BufReader<std::fs::File>> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    Ok(BufReader::with_capacity(1 << 20, f))
+}
+
+/// The first batch that holds an item; an error when the file holds none.
+fn first_batch(
+    file: &str,
+    reader: &mut TokenReader<impl BufRead>,
+    batch: usize,
+) -> Result<Vec<TokenLine>> {
+    loop {
+        match reader.next_batch(batch)? {
+            Some(lines) if lines.is_empty() => continue,
+            Some(lines) => return Ok(lines),
+            None => return Err(tokens::empty_file(file)),
+        }
+    }
+}
+
+/// An exported file names its layout in its header line; otherwise
+/// `--codebook-size` and the first line decide it.
+fn new_layout(a: &Args, first: &[TokenLine]) -> Result<SidLayout> {
+    let mut header = String::new();
+    open(&a.tokens)?
+        .read_line(&mut header)
+        .map_err(|e| Error::io(&a.tokens, e))?;
+    match (tokens::header_layout(&header), a.k) {
+        (Some(layout), None) => layout,
+        (_, k) => {
+            let k = k.ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "{} does not exist yet: pass --codebook-size to create it",
+                    a.db.db.display()
+                ))
+            })?;
+            tokens::infer_layout(first, k, a.behavior)
+        }
+    }
+}
+
+/// Parses and validates the rest of the file, so that a bad line anywhere
+/// fails the ingest before anything is written.
+fn check_rest(
+    file: &str,
+    mut reader: TokenReader<impl BufRead>,
+    layout: &SidLayout,
+    batch: usize,
+    size: u64,
+    progress: &Progress,
+) -> Result<()> {
+    while let Some(lines) = reader.next_batch(batch)? {
+        tokens::validate(file, lines, layout)?;
+        progress.step(mib(reader.bytes_read()), mib(size), "MiB checked");
+    }
+    Ok(())
+}
+
+fn mib(bytes: u64) -> usize {
+    bytes.div_ceil(1 << 20) as usize
+}
+
+/// Commits the file a batch at a time (each batch atomic and durable).
+fn commit_batches(
+    a: &Args,
+    file: &str,
+    layout: SidLayout,
+    exists: bool,
+    size: u64,
+    progress: &Progress,
+) -> Result<(Database, WriteReport, usize)> {
+    let db = match exists {
+        true => Database::open(&a.db.db)?,
+        false => Database::create(&a.db.db, layout)?,
+    };
+    let mut reader = TokenReader::new(file, open(&a.tokens)?);
+    let (mut report, mut batches) = (WriteReport::default(), 0);
+    // Ids this ingest wrote: a key met again in a later batch is a repeat.
+    let mut written = RoaringBitmap::new();
+    loop {
+        let from = reader.lines_read() + 1;
+        let Some(lines) = reader.next_batch(a.batch)? else {
+            break;
+        };
+        let items = tokens::validate(file, lines, &layout)?;
+        let repeat = {
+            let state = db.read();
+            items
+                .iter()
+                .find(|it| {
+                    state
+                        .keys
+                        .id(&it.key)
+                        .is_some_and(|id| written.contains(id))
+                })
+                .map(|it| it.key.clone())
+        };
+        if let Some(key) = repeat {
+            return Err(Error::InvalidArgument(format!(
+                "{file}: item '{key}' appears twice, once before line {from} and once from it on; \
+                 the {} items of the lines before line {from} were committed",
+                report.inserted + report.updated
+            )));
+        }
+        let r = db.upsert(&items)?;
+        let state = db.read();
+        written.extend(items.iter().filter_map(|it| state.keys.id(&it.key)));
+        drop(state);
+        report.inserted += r.inserted;
+        report.updated += r.updated;
+        batches += 1;
+        let message = format!("MiB, {} items committed", report.inserted + report.updated);
+        progress.step(mib(reader.bytes_read()), mib(size), &message);
+    }
+    Ok((db, report, batches))
 }

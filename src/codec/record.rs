@@ -24,6 +24,39 @@ pub struct ItemRecord {
     pub weights: Vec<f32>,
 }
 
+/// An [`ItemRecord`] borrowed for writing: it encodes to exactly the bytes
+/// of the owned record with the same fields.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RecordRef<'a> {
+    /// The user's key for the item.
+    pub key: &'a str,
+    /// Full SID: semantic tokens then the disambiguation token.
+    pub tokens: &'a [Token],
+    /// Routing weights of the behavior positions.
+    pub weights: &'a [f32],
+}
+
+impl<'a> From<&'a ItemRecord> for RecordRef<'a> {
+    fn from(r: &'a ItemRecord) -> Self {
+        RecordRef {
+            key: &r.key,
+            tokens: &r.tokens,
+            weights: &r.weights,
+        }
+    }
+}
+
+/// Frames `(slot, record)` pairs (strictly increasing slots) as a [`Chunk`]
+/// that decodes to the owned records.
+pub fn encode_chunk(entries: &[(u8, RecordRef<'_>)]) -> Vec<u8> {
+    /// Serialises as `Chunk` does: a struct of one sequence.
+    #[derive(Serialize)]
+    struct ChunkRef<'a, 'b> {
+        entries: &'b [(u8, RecordRef<'a>)],
+    }
+    super::encode(Kind::Chunk, &ChunkRef { entries })
+}
+
 /// Up to [`CHUNK_SLOTS`] records, ordered by slot, each slot at most once.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Chunk {
@@ -97,6 +130,21 @@ mod tests {
         assert_eq!(Chunk::decode(&c.encode()).unwrap(), c);
         assert_eq!(c.remove(3).unwrap().key, "a");
         assert!(c.get(3).is_none());
+    }
+
+    #[test]
+    fn a_borrowed_chunk_encodes_as_the_owned_one() {
+        let r = |k: &str, w: Vec<f32>| ItemRecord {
+            key: k.into(),
+            tokens: vec![7, u16::MAX, 300],
+            weights: w,
+        };
+        let mut c = Chunk::default();
+        c.put(0, r("", vec![]));
+        c.put(200, r("ключ", vec![0.0, 0.25]));
+        let borrowed: Vec<_> = c.entries.iter().map(|(s, r)| (*s, r.into())).collect();
+        assert_eq!(encode_chunk(&borrowed), c.encode());
+        assert_eq!(Chunk::decode(&encode_chunk(&borrowed)).unwrap(), c);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use crate::item::NewItem;
 use crate::sid::{EMPTY, SidLayout, Token};
@@ -45,43 +46,57 @@ fn gcd(a: usize, b: usize) -> usize {
 
 /// `n` items `item0..item{n-1}` with skewed, prefix-correlated SIDs.
 pub fn items(n: usize, layout: &SidLayout, seed: u64) -> Vec<NewItem> {
-    let k = layout.k() as usize;
-    let cdf = zipf_cdf(k);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let first_behavior = layout.first_behavior();
-    (0..n)
+    items_in(0..n, layout, seed)
+}
+
+/// Items `item{start}..item{end-1}`, exactly as [`items`] makes them: each
+/// item draws from its own random stream, so a catalogue too large to hold
+/// can be made a batch at a time (and in parallel).
+pub fn items_in(range: std::ops::Range<usize>, layout: &SidLayout, seed: u64) -> Vec<NewItem> {
+    let cdf = zipf_cdf(layout.k() as usize);
+    let base = ChaCha8Rng::seed_from_u64(seed);
+    range
+        .into_par_iter()
         .map(|i| {
-            let mut prefix_hash = seed ^ 0x9e3779b97f4a7c15;
-            let mut tokens = Vec::with_capacity(layout.levels());
-            let mut weights = Vec::new();
-            for pos in 0..layout.levels() {
-                let u: f64 = rng.r#gen();
-                let rank = cdf.partition_point(|&c| c < u).min(k - 1);
-                // rank -> (a * rank + b) mod k with gcd(a, k) = 1 is a permutation of 0..k.
-                let mut a = (mix(prefix_hash) % k as u64) as usize;
-                while gcd(a, k) != 1 {
-                    a += 1;
-                }
-                let b = (mix(prefix_hash ^ 0xabcdef) % k as u64) as usize;
-                let token = ((rank * a + b) % k) as Token;
-                prefix_hash = mix(prefix_hash ^ (token as u64 + 1).wrapping_mul(0x100000001b3));
-                if pos >= first_behavior {
-                    if rng.gen_bool(MASKED_SHARE) {
-                        tokens.push(EMPTY);
-                        weights.push(0.0);
-                        continue;
-                    }
-                    weights.push(rng.gen_range(0.05f32..=1.0));
-                }
-                tokens.push(token);
-            }
-            NewItem {
-                key: format!("item{i}"),
-                tokens,
-                weights,
-            }
+            let mut rng = base.clone();
+            rng.set_stream(i as u64);
+            item(i, layout, seed, &cdf, &mut rng)
         })
         .collect()
+}
+
+fn item(i: usize, layout: &SidLayout, seed: u64, cdf: &[f64], rng: &mut ChaCha8Rng) -> NewItem {
+    let k = layout.k() as usize;
+    let first_behavior = layout.first_behavior();
+    let mut prefix_hash = seed ^ 0x9e3779b97f4a7c15;
+    let mut tokens = Vec::with_capacity(layout.levels());
+    let mut weights = Vec::new();
+    for pos in 0..layout.levels() {
+        let u: f64 = rng.r#gen();
+        let rank = cdf.partition_point(|&c| c < u).min(k - 1);
+        // rank -> (a * rank + b) mod k with gcd(a, k) = 1 is a permutation of 0..k.
+        let mut a = (mix(prefix_hash) % k as u64) as usize;
+        while gcd(a, k) != 1 {
+            a += 1;
+        }
+        let b = (mix(prefix_hash ^ 0xabcdef) % k as u64) as usize;
+        let token = ((rank * a + b) % k) as Token;
+        prefix_hash = mix(prefix_hash ^ (token as u64 + 1).wrapping_mul(0x100000001b3));
+        if pos >= first_behavior {
+            if rng.gen_bool(MASKED_SHARE) {
+                tokens.push(EMPTY);
+                weights.push(0.0);
+                continue;
+            }
+            weights.push(rng.gen_range(0.05f32..=1.0));
+        }
+        tokens.push(token);
+    }
+    NewItem {
+        key: format!("item{i}"),
+        tokens,
+        weights,
+    }
 }
 
 /// Full SIDs of `items`: each with the disambiguation token a database would
@@ -121,5 +136,13 @@ mod tests {
         );
         let masked = a.iter().filter(|it| it.tokens[3] == EMPTY).count();
         assert!((400..800).contains(&masked), "{masked}");
+    }
+
+    #[test]
+    fn a_range_is_a_slice_of_the_whole() {
+        let layout = SidLayout::new(5, 32, 2).unwrap();
+        let whole = items(1000, &layout, 3);
+        assert_eq!(items_in(400..700, &layout, 3), whole[400..700]);
+        assert_ne!(items(1000, &layout, 4), whole);
     }
 }

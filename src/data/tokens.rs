@@ -5,7 +5,10 @@
 //! field holds one routing weight per behavior position. Blank lines and lines
 //! starting with `#` are skipped.
 
-use std::collections::HashMap;
+use std::io::BufRead;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
 use crate::item::{NewItem, ValidItem};
@@ -22,60 +25,139 @@ pub struct TokenLine {
 
 /// Parses the whole text of a token file; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Vec<TokenLine>> {
-    let err = |line: usize, message: String| Error::Input {
+    let lines: Vec<(usize, &str)> = text.lines().enumerate().map(|(i, l)| (i + 1, l)).collect();
+    let out = parse_lines(file, &lines)?;
+    if out.is_empty() {
+        return Err(empty_file(file));
+    }
+    Ok(out)
+}
+
+/// The error for a token file without a single item.
+pub fn empty_file(file: &str) -> Error {
+    input(file, 1, "no items: the file is empty".into())
+}
+
+fn input(file: &str, line: usize, message: String) -> Error {
+    Error::Input {
         file: file.to_string(),
         line,
         message,
-    };
-    let mut out = Vec::new();
-    let mut first_line: HashMap<&str, usize> = HashMap::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        let trimmed = raw.trim_end_matches('\r');
-        if trimmed.trim().is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let fields: Vec<&str> = trimmed.split('\t').collect();
-        if !(2..=3).contains(&fields.len()) {
-            return Err(err(
-                line,
-                format!(
-                    "expected 'key<TAB>tokens[<TAB>weights]', found {} tab-separated fields",
-                    fields.len()
-                ),
-            ));
-        }
-        let key = fields[0];
-        if key.is_empty() {
-            return Err(err(line, "empty item key".into()));
-        }
-        if let Some(first) = first_line.insert(key, line) {
-            return Err(err(
-                line,
-                format!("item '{key}' already appears on line {first}"),
-            ));
-        }
-        let tokens = parse_tokens(fields[1]).map_err(|m| err(line, m))?;
-        if tokens.is_empty() {
-            return Err(err(line, format!("item '{key}' has no tokens")));
-        }
-        let weights = match fields.get(2) {
-            Some(w) => parse_weights(w).map_err(|m| err(line, m))?,
-            None => Vec::new(),
-        };
-        out.push(TokenLine {
-            line,
-            item: NewItem {
-                key: key.to_string(),
-                tokens,
-                weights,
-            },
-        });
     }
-    if out.is_empty() {
-        return Err(err(1, "no items: the file is empty".into()));
+}
+
+/// Parses numbered lines (in parallel; the first error in line order) and
+/// refuses a key given twice among them.
+fn parse_lines(file: &str, lines: &[(usize, &str)]) -> Result<Vec<TokenLine>> {
+    let parsed: Vec<Option<TokenLine>> = lines
+        .par_iter()
+        .map(|&(line, raw)| {
+            let item = parse_line(raw).map_err(|m| input(file, line, m))?;
+            Ok(item.map(|item| TokenLine { line, item }))
+        })
+        .collect::<Result<_>>()?;
+    let out: Vec<TokenLine> = parsed.into_iter().flatten().collect();
+    let mut first_line: FxHashMap<&str, usize> =
+        FxHashMap::with_capacity_and_hasher(out.len(), Default::default());
+    for l in &out {
+        if let Some(first) = first_line.insert(&l.item.key, l.line) {
+            return Err(input(
+                file,
+                l.line,
+                format!("item '{}' already appears on line {first}", l.item.key),
+            ));
+        }
     }
     Ok(out)
+}
+
+/// One line of a token file: `None` for a blank or comment line.
+fn parse_line(raw: &str) -> std::result::Result<Option<NewItem>, String> {
+    let trimmed = raw.trim_end_matches(['\r', '\n']);
+    if trimmed.trim().is_empty() || trimmed.starts_with('#') {
+        return Ok(None);
+    }
+    let fields: Vec<&str> = trimmed.split('\t').collect();
+    if !(2..=3).contains(&fields.len()) {
+        return Err(format!(
+            "expected 'key<TAB>tokens[<TAB>weights]', found {} tab-separated fields",
+            fields.len()
+        ));
+    }
+    let key = fields[0];
+    if key.is_empty() {
+        return Err("empty item key".into());
+    }
+    let tokens = parse_tokens(fields[1])?;
+    if tokens.is_empty() {
+        return Err(format!("item '{key}' has no tokens"));
+    }
+    let weights = match fields.get(2) {
+        Some(w) => parse_weights(w)?,
+        None => Vec::new(),
+    };
+    Ok(Some(NewItem {
+        key: key.to_string(),
+        tokens,
+        weights,
+    }))
+}
+
+/// Reads a token file a batch of lines at a time, so memory stays bounded
+/// by the batch, not the file.
+pub struct TokenReader<R> {
+    file: String,
+    reader: R,
+    line: usize,
+    bytes: u64,
+    buf: String,
+}
+
+impl<R: BufRead> TokenReader<R> {
+    /// Reads from `reader`; `file` names it in errors.
+    pub fn new(file: &str, reader: R) -> Self {
+        TokenReader {
+            file: file.to_string(),
+            reader,
+            line: 0,
+            bytes: 0,
+            buf: String::new(),
+        }
+    }
+
+    /// The next up to `max_lines` lines, parsed (blank and comment lines
+    /// skipped, so a batch may hold fewer items); `None` at the end.
+    pub fn next_batch(&mut self, max_lines: usize) -> Result<Option<Vec<TokenLine>>> {
+        self.buf.clear();
+        let first = self.line + 1;
+        for _ in 0..max_lines.max(1) {
+            let read = self
+                .reader
+                .read_line(&mut self.buf)
+                .map_err(|e| Error::io(std::path::Path::new(&self.file), e))?;
+            if read == 0 {
+                break;
+            }
+            self.bytes += read as u64;
+            self.line += 1;
+        }
+        if self.line < first {
+            return Ok(None);
+        }
+        let lines: Vec<(usize, &str)> =
+            self.buf.lines().zip(first..).map(|(l, n)| (n, l)).collect();
+        parse_lines(&self.file, &lines).map(Some)
+    }
+
+    /// Bytes consumed so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Lines consumed so far.
+    pub fn lines_read(&self) -> usize {
+        self.line
+    }
 }
 
 fn parse_weights(text: &str) -> std::result::Result<Vec<f32>, String> {
@@ -101,14 +183,12 @@ pub fn infer_layout(lines: &[TokenLine], k: u32, behavior: Option<u32>) -> Resul
 /// returns are written without being checked again.
 pub fn validate(file: &str, lines: Vec<TokenLine>, layout: &SidLayout) -> Result<Vec<ValidItem>> {
     lines
-        .into_iter()
+        .into_par_iter()
         .map(|l| {
             let line = l.line;
-            l.item.into_valid(layout).map_err(|message| Error::Input {
-                file: file.to_string(),
-                line,
-                message,
-            })
+            l.item
+                .into_valid(layout)
+                .map_err(|message| input(file, line, message))
         })
         .collect()
 }
@@ -164,5 +244,33 @@ mod tests {
             e.starts_with("t.tsv:2:") && e.contains("not below K"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_reader_gives_the_whole_file_a_batch_at_a_time() {
+        let text = "# header\na\t1,2\n\nb\t3,4\r\nc\t5,6\nd\t7,-\t0\n";
+        let mut reader = TokenReader::new("f", text.as_bytes());
+        let mut all = Vec::new();
+        let mut sizes = Vec::new();
+        while let Some(batch) = reader.next_batch(2).unwrap() {
+            sizes.push(batch.len());
+            all.extend(batch);
+        }
+        assert_eq!(sizes, vec![1, 1, 2]);
+        assert_eq!(all, parse("f", text).unwrap());
+        assert_eq!(
+            (reader.lines_read(), reader.bytes_read()),
+            (6, text.len() as u64)
+        );
+
+        let mut reader = TokenReader::new("g", "a\t1\nb\t2\nc\tx\n".as_bytes());
+        assert_eq!(reader.next_batch(2).unwrap().unwrap().len(), 2);
+        let e = reader.next_batch(2).unwrap_err().to_string();
+        assert!(e.starts_with("g:3:"), "{e}");
+        let e = TokenReader::new("h", "a\t1\na\t2\n".as_bytes())
+            .next_batch(5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("h:2:") && e.contains("line 1"), "{e}");
     }
 }

@@ -82,6 +82,8 @@ impl Database {
     pub fn open(path: &Path) -> Result<Database> {
         let store = Store::open(path)?;
         let (index, keys) = load_state(&store)?;
+        // The decoded records are dropped by now; do not keep their pages.
+        crate::heap::release_free_memory();
         let db = Self::from_parts(store, index, keys);
         #[cfg(feature = "filters")]
         db.open_filters()?;

@@ -1,13 +1,15 @@
 //! Writes: upserts (with blobs and metadata) and removals, each one atomic,
 //! durable store commit published to readers whole.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::Database;
 use super::plan::{Planned, plan};
 use super::state::State;
-use crate::codec::record::{CHUNK_SLOTS, Chunk, ItemRecord};
+use rayon::prelude::*;
+
+use crate::codec::record::{CHUNK_SLOTS, Chunk, RecordRef, encode_chunk};
 use crate::data::meta::Meta;
 use crate::error::{Error, Result};
 use crate::index::{Index, ItemId};
@@ -134,14 +136,17 @@ impl Database {
             .max()
             .unwrap_or(0)
             .max(store.next_id());
-        let records = planned.iter().map(|p| {
-            let rec = ItemRecord {
-                key: p.key.clone(),
-                tokens: p.full.clone(),
-                weights: p.weights.clone(),
-            };
-            (p.id, Some(rec))
-        });
+        let records = planned
+            .iter()
+            .map(|p| {
+                let rec = RecordRef {
+                    key: &p.key,
+                    tokens: &p.full,
+                    weights: &p.weights,
+                };
+                (p.id, Some(rec))
+            })
+            .collect();
         let commit = Commit {
             chunks: rewrite_chunks(store, records)?,
             next_id,
@@ -176,7 +181,7 @@ impl Database {
             false => Vec::new(),
         };
         let commit = Commit {
-            chunks: rewrite_chunks(&store, ids.iter().map(|&id| (id, None)))?,
+            chunks: rewrite_chunks(&store, ids.iter().map(|&id| (id, None)).collect())?,
             next_id: store.next_id(),
             blobs: Vec::new(),
             meta: meta_records(&meta),
@@ -212,7 +217,8 @@ impl Database {
     fn reload_filters(&self) {}
 }
 
-/// Applies a committed batch to the index and key map.
+/// Applies a committed batch to the index and key map (side by side: they
+/// share nothing).
 fn publish(state: &mut State, planned: &[Planned]) -> WriteReport {
     // Remove every re-encoded item first: a new item may take the full SID
     // another item of the same batch is leaving.
@@ -220,18 +226,26 @@ fn publish(state: &mut State, planned: &[Planned]) -> WriteReport {
         let removed = state.index.remove(p.id);
         debug_assert!(removed.is_ok(), "a planned item is indexed");
     }
-    let mut report = WriteReport::default();
-    for p in planned {
-        let inserted = state.index.insert(p.id, &p.full, &p.weights);
-        debug_assert!(inserted.is_ok(), "a planned SID is valid and free");
-        if p.existing {
-            report.updated += 1;
-        } else {
-            state.keys.insert(&p.key, p.id);
-            report.inserted += 1;
-        }
+    let sids: Vec<_> = planned
+        .iter()
+        .map(|p| (p.id, &p.full[..], &p.weights[..]))
+        .collect();
+    let State { index, keys } = state;
+    let (inserted, ()) = rayon::join(
+        || index.insert_many(&sids),
+        || {
+            for p in planned.iter().filter(|p| !p.existing) {
+                keys.insert(&p.key, p.id);
+            }
+        },
+    );
+    debug_assert!(inserted.is_ok(), "planned SIDs are valid and free");
+    let updated = planned.iter().filter(|p| p.existing).count();
+    WriteReport {
+        inserted: planned.len() - updated,
+        updated,
+        removed: 0,
     }
-    report
 }
 
 /// Takes items out of the index and key map; returns what they held.
@@ -284,32 +298,50 @@ pub(super) fn parse_meta(json: &[u8]) -> Result<Meta> {
 }
 
 /// Loads each chunk touched by `changes` once, applies the changes
-/// (`None` removes), and returns the rewritten chunks.
+/// (`None` removes), and returns the rewritten chunks encoded (`None` for
+/// an emptied one), chunks in parallel.
 fn rewrite_chunks(
     store: &Store,
-    changes: impl Iterator<Item = (ItemId, Option<ItemRecord>)>,
-) -> Result<Vec<(u32, Option<Chunk>)>> {
-    let mut chunks: BTreeMap<u32, Chunk> = BTreeMap::new();
-    for (id, record) in changes {
-        let number = Chunk::number(id);
-        let chunk = match chunks.entry(number) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => {
-                let existing = if Chunk::item_id(number, 0) < store.next_id() {
-                    store.chunk(number)?
-                } else {
-                    None
-                };
-                e.insert(existing.unwrap_or_default())
-            }
-        };
+    mut changes: Vec<(ItemId, Option<RecordRef<'_>>)>,
+) -> Result<Vec<(u32, Option<Vec<u8>>)>> {
+    changes.par_sort_unstable_by_key(|(id, _)| *id);
+    let groups: Vec<&[(ItemId, Option<RecordRef<'_>>)]> = changes
+        .chunk_by(|a, b| Chunk::number(a.0) == Chunk::number(b.0))
+        .collect();
+    groups
+        .into_par_iter()
+        .map(|group| {
+            let number = Chunk::number(group[0].0);
+            let existing = match Chunk::item_id(number, 0) < store.next_id() {
+                true => store.chunk(number)?.unwrap_or_default(),
+                false => Chunk::default(),
+            };
+            let entries = merge_slots(&existing, group);
+            Ok((
+                number,
+                (!entries.is_empty()).then(|| encode_chunk(&entries)),
+            ))
+        })
+        .collect()
+}
+
+/// The records of `existing` with `changes` (ascending ids of its chunk) applied.
+fn merge_slots<'a>(
+    existing: &'a Chunk,
+    changes: &[(ItemId, Option<RecordRef<'a>>)],
+) -> Vec<(u8, RecordRef<'a>)> {
+    let mut out = Vec::with_capacity(existing.entries.len() + changes.len());
+    let mut old = existing.entries.iter().peekable();
+    for (id, change) in changes {
         let slot = (id % CHUNK_SLOTS) as u8;
-        match record {
-            Some(rec) => chunk.put(slot, rec),
-            None => {
-                chunk.remove(slot);
-            }
+        while let Some((s, rec)) = old.next_if(|(s, _)| *s < slot) {
+            out.push((*s, rec.into()));
+        }
+        old.next_if(|(s, _)| *s == slot);
+        if let Some(rec) = change {
+            out.push((slot, *rec));
         }
     }
-    Ok(chunks.into_iter().map(|(n, c)| (n, Some(c))).collect())
+    out.extend(old.map(|(s, rec)| (*s, rec.into())));
+    out
 }

@@ -194,3 +194,88 @@ fn bulk_load_matches_inserts_and_rejects_bad_input() {
     );
     assert!(ix.is_empty() && !ix.contains(5));
 }
+
+/// `n` distinct full SIDs of `layout()` (EMPTY at the behavior position now and then).
+fn distinct_sids(n: usize) -> Vec<(Vec<Token>, Vec<f32>)> {
+    let mut seen = std::collections::HashMap::new();
+    (0..n)
+        .map(|i| {
+            let mut s: Vec<Token> = vec![(i % 8) as Token, (i / 8 % 8) as Token];
+            let w = if i % 4 == 0 { 0.0 } else { 0.5 };
+            s.push(if w == 0.0 {
+                EMPTY
+            } else {
+                (i / 64 % 8) as Token
+            });
+            let d = seen.entry(s.clone()).or_insert(0);
+            s.push(*d);
+            *d += 1;
+            (s, vec![w])
+        })
+        .collect()
+}
+
+/// Every observable answer of `ix` over the prefixes of `sids`.
+fn answers(ix: &Index, sids: &[(Vec<Token>, Vec<f32>)]) -> Vec<(Vec<u32>, Option<Vec<Token>>)> {
+    let mut out = vec![(vec![ix.len() as u32, ix.node_count() as u32], None)];
+    for (s, _) in sids {
+        for len in 0..=s.len() {
+            out.push((
+                tokens(ix.items(&s[..len])),
+                ix.next_tokens(&s[..len]).map(<[Token]>::to_vec),
+            ));
+        }
+    }
+    for pos in 0..3 {
+        for t in (0..8).chain([EMPTY]) {
+            out.push((tokens(ix.position_items(pos, t).map(Postings::Many)), None));
+        }
+    }
+    out
+}
+
+#[test]
+fn insert_many_matches_inserts_and_changes_nothing_on_error() {
+    let sids = distinct_sids(400);
+    let (old, new) = sids.split_at(150);
+    let mut one_by_one = Index::new(layout());
+    let mut batched = Index::new(layout());
+    for (i, (s, w)) in old.iter().enumerate() {
+        one_by_one.insert(i as u32 * 2, s, w).unwrap();
+        batched.insert(i as u32 * 2, s, w).unwrap();
+    }
+    // New ids interleave with the old ones and do not ascend.
+    let id = |i: usize| {
+        if i % 2 == 0 {
+            2 * i as u32 + 1
+        } else {
+            1000 - i as u32
+        }
+    };
+    for (i, (s, w)) in new.iter().enumerate() {
+        one_by_one.insert(id(i), s, w).unwrap();
+    }
+    let batch: Vec<_> = new
+        .iter()
+        .enumerate()
+        .map(|(i, (s, w))| (id(i), &s[..], &w[..]))
+        .collect();
+    let before = batched.clone();
+    batched.insert_many(&batch).unwrap();
+    assert_eq!(answers(&batched, &sids), answers(&one_by_one, &sids));
+
+    // A taken full SID (another id), a repeated id, a bad token: nothing changes.
+    let mut ix = before.clone();
+    let mut taken = batch.clone();
+    taken.push((5000, &old[3].0[..], &old[3].1[..]));
+    let bad_sid = [9u16, 0, 0, 0];
+    for bad in [
+        taken,
+        vec![batch[0], batch[0]],
+        vec![batch[0], (5001, &bad_sid[..], &[0.5][..])],
+    ] {
+        assert!(ix.insert_many(&bad).is_err());
+        assert_eq!(answers(&ix, &sids), answers(&before, &sids));
+        assert!(!ix.contains(batch[0].0));
+    }
+}

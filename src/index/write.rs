@@ -33,6 +33,61 @@ impl Index {
         Ok(())
     }
 
+    /// Inserts many items at once, as [`Index::insert`] would one by one:
+    /// the trie an item at a time while the per-position postings fill in
+    /// parallel beside it. On error nothing changed.
+    pub fn insert_many(&mut self, items: &[(ItemId, &[Token], &[f32])]) -> Result<()> {
+        let mut ids = RoaringBitmap::new();
+        for &(item, full, weights) in items {
+            if item > MAX_ITEM_ID || self.contains(item) || !ids.insert(item) {
+                return Err(Error::InvalidArgument(format!(
+                    "item id {item} is too large, already indexed or given twice"
+                )));
+            }
+            self.layout.check_full(full, weights)?;
+        }
+        let mut by_position = std::mem::take(&mut self.by_position);
+        let (geo, levels) = (self.geo, self.layout.levels());
+        let (trie, ()) = rayon::join(
+            || self.insert_trie_many(items),
+            || {
+                by_position
+                    .par_iter_mut()
+                    .enumerate()
+                    .for_each(|(pos, bitmaps)| {
+                        for &(item, full, _) in items {
+                            add(&mut bitmaps[geo.bit(full[pos])], item);
+                        }
+                    });
+            },
+        );
+        self.by_position = by_position;
+        if let Err(e) = trie {
+            for pos in 0..levels {
+                for &(item, full, _) in items {
+                    self.by_position[pos][geo.bit(full[pos])].remove(item);
+                }
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Threads `items` through the trie and the item table; on error takes
+    /// out again the ones already in.
+    fn insert_trie_many(&mut self, items: &[(ItemId, &[Token], &[f32])]) -> Result<()> {
+        for (n, &(item, full, weights)) in items.iter().enumerate() {
+            self.items.set(item, full, weights);
+            if let Err(e) = self.insert_trie(item, full) {
+                for &(done, _, _) in &items[..n] {
+                    self.remove_trie(done);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// Loads many items into an empty index at once; `records` must be in
     /// strictly increasing id order. The result equals inserting them one by
     /// one, but the trie is built from the items sorted by SID (each node's
@@ -211,8 +266,20 @@ impl Index {
                 "item {item} is not indexed"
             )));
         }
-        let full: Vec<Token> = self.items.sid(item).to_vec();
-        let mut path = vec![ROOT];
+        for (pos, &token) in self.items.sid(item)[..self.layout.levels()]
+            .iter()
+            .enumerate()
+        {
+            self.by_position[pos][self.geo.bit(token)].remove(item);
+        }
+        self.remove_trie(item);
+        Ok(())
+    }
+
+    /// Takes an indexed `item` out of the trie and the item table.
+    fn remove_trie(&mut self, item: ItemId) {
+        let full: SmallVec<[Token; 16]> = SmallVec::from_slice(self.items.sid(item));
+        let mut path: SmallVec<[u32; 16]> = SmallVec::from_slice(&[ROOT]);
         let mut depth = 0;
         while let Some(Child::Node(c)) =
             self.nodes[*path.last().unwrap() as usize].child(&self.geo, full[depth])
@@ -234,11 +301,7 @@ impl Index {
                 self.free_nodes.push(n);
             }
         }
-        for (pos, &token) in full[..self.layout.levels()].iter().enumerate() {
-            self.by_position[pos][self.geo.bit(token)].remove(item);
-        }
         self.items.clear(item);
-        Ok(())
     }
 
     /// Replaces the SID of an indexed item.

@@ -124,6 +124,103 @@ fn ingest_then_query_as_json() {
     assert_eq!(r["items"][0]["key"], "e");
 }
 
+/// A token file of `n` items over 4 levels of K = 8 (one behavior position),
+/// with a comment and blank lines between them.
+fn many_tokens(n: usize) -> String {
+    let mut text = String::from("# many items\n");
+    for i in 0..n {
+        let b = if i % 3 == 0 {
+            "-\t0".to_string()
+        } else {
+            format!("{}\t0.5", i % 8)
+        };
+        text.push_str(&format!(
+            "k{i}\t{},{},{},{b}\n",
+            i % 8,
+            i / 8 % 8,
+            i / 64 % 8
+        ));
+        if i % 10 == 0 {
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// `ingest-tokens` of `file` into `db` (K = 8), `batch` lines per commit.
+fn ingest_args<'a>(db: &'a str, file: &'a str, batch: &'a str) -> Vec<&'a str> {
+    vec![
+        "ingest-tokens",
+        "--db",
+        db,
+        "--tokens",
+        file,
+        "--k",
+        "8",
+        "--batch",
+        batch,
+    ]
+}
+
+#[test]
+fn ingest_in_batches_equals_one_commit_and_checks_the_whole_file_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let tokens = write(dir.path(), "many.tsv", &many_tokens(300));
+    let ingest = |db: &str, file: &str, batch: &str| {
+        json(&[ingest_args(db, file, batch), vec!["--json"]].concat())
+    };
+    let one = ingest(&path("one"), &tokens, "1000000");
+    let many = ingest(&path("many"), &tokens, "7");
+    assert_eq!(
+        (one["batches"].as_u64(), one["inserted"].as_u64()),
+        (Some(1), Some(300))
+    );
+    assert_eq!(many["inserted"].as_u64(), Some(300));
+    assert!(many["batches"].as_u64().unwrap() > 40, "{many}");
+    let all = |db: &str| {
+        json(&[
+            "lookup", "--db", db, "--prefix", "", "--limit", "1000", "--json",
+        ])
+    };
+    assert_eq!(all(&path("one")), all(&path("many")));
+    // Re-ingesting in batches updates every item once.
+    let again = ingest(&path("many"), &tokens, "13");
+    assert_eq!(
+        (again["inserted"].as_u64(), again["updated"].as_u64()),
+        (Some(0), Some(300))
+    );
+
+    let ingest_fails = |db: &str, file: &str, batch: &str| fails(&ingest_args(db, file, batch));
+    // A bad line in the last batch fails before anything is written.
+    let bad = write(
+        dir.path(),
+        "bad.tsv",
+        &(many_tokens(100) + "z\t1,2,9,1\t1\n"),
+    );
+    let err = ingest_fails(&path("new"), &bad, "7");
+    assert!(
+        err.contains("bad.tsv:112:") && err.contains("not below K"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("new").exists(),
+        "a rejected file must not create a database"
+    );
+    // A key repeated across batches is found while committing, and said so.
+    let repeat = write(
+        dir.path(),
+        "repeat.tsv",
+        &(many_tokens(100) + "k5\t1,1,1,1\t1\n"),
+    );
+    let err = ingest_fails(&path("rep"), &repeat, "50");
+    assert!(
+        err.contains("'k5' appears twice") && err.contains("were committed"),
+        "{err}"
+    );
+    assert!(ingest_fails(&path("x"), &tokens, "0").contains("--batch"));
+}
+
 #[test]
 fn bad_inputs_name_file_and_line_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
