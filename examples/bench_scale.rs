@@ -265,8 +265,8 @@ fn queries<V: ReadView>(a: &Args, view: &V) -> Value {
             black_box(view.next_tokens(p));
         }
     });
-    let mut mask = vec![0u64; 100 * layout.mask_words()];
     let beams: Vec<&[Token]> = prefixes.iter().take(100).copied().collect();
+    let mut mask = vec![0u64; beams.len() * layout.mask_words()];
     let mask_ns = median_ns(reps.max(21), 1, || {
         view.allowed_mask(&beams, &mut mask)
             .expect("valid prefixes");

@@ -49,18 +49,36 @@ impl KeyMap {
 
     /// Binds `key` to `id`; returns false (and changes nothing) if either is taken.
     pub fn insert(&mut self, key: &str, id: ItemId) -> bool {
-        if self.id(key).is_some() || self.key(id).is_some() {
+        if self.key(id).is_some() {
             return false;
         }
+        let names = &self.names;
+        let entry = self.table.entry(
+            hash(key),
+            |&i| names[i as usize].as_deref() == Some(key),
+            |&i| hash(names[i as usize].as_deref().expect("bound id")),
+        );
+        let hashbrown::hash_table::Entry::Vacant(slot) = entry else {
+            return false;
+        };
+        slot.insert(id);
         if self.names.len() <= id as usize {
             self.names.resize(id as usize + 1, None);
         }
         self.names[id as usize] = Some(key.into());
+        true
+    }
+
+    /// Makes room for `additional` more keys and for ids below `ids`, so a
+    /// bulk load does not rehash (each rehash reads every key again).
+    pub fn reserve(&mut self, additional: usize, ids: u32) {
         let names = &self.names;
-        self.table.insert_unique(hash(key), id, |&i| {
+        self.table.reserve(additional, |&i| {
             hash(names[i as usize].as_deref().expect("bound id"))
         });
-        true
+        if self.names.len() < ids as usize {
+            self.names.resize(ids as usize, None);
+        }
     }
 
     /// Unbinds `id`; returns its key.

@@ -2,8 +2,9 @@
 //!
 //! Tokens are semantic tokens (no disambiguation token: the database assigns
 //! it); `-` is the empty token of a masked behavior SID. The optional third
-//! field holds one routing weight per behavior position. Blank lines and lines
-//! starting with `#` are skipped.
+//! field holds one routing weight per behavior position. Blank lines are
+//! skipped, and so are comments: lines that start with `#` and hold no tab (a
+//! key may start with `#`: its line has tabs).
 
 use std::io::BufRead;
 
@@ -74,7 +75,7 @@ fn parse_lines(file: &str, lines: &[(usize, &str)]) -> Result<Vec<TokenLine>> {
 /// One line of a token file: `None` for a blank or comment line.
 fn parse_line(raw: &str) -> std::result::Result<Option<NewItem>, String> {
     let trimmed = raw.trim_end_matches(['\r', '\n']);
-    if trimmed.trim().is_empty() || trimmed.starts_with('#') {
+    if trimmed.trim().is_empty() || (trimmed.starts_with('#') && !trimmed.contains('\t')) {
         return Ok(None);
     }
     let fields: Vec<&str> = trimmed.split('\t').collect();
@@ -244,6 +245,13 @@ mod tests {
             e.starts_with("t.tsv:2:") && e.contains("not below K"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_key_may_start_with_a_hash() {
+        let lines = parse("f", "# comment\n#tag\t1,2\n").unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!((lines[0].line, lines[0].item.key.as_str()), (2, "#tag"));
     }
 
     #[test]

@@ -202,6 +202,8 @@ fn load_state(store: &Store) -> Result<(Index, KeyMap)> {
         },
         || -> Result<KeyMap> {
             let mut keys = KeyMap::default();
+            let count = chunks.iter().map(|(_, c)| c.entries.len()).sum();
+            keys.reserve(count, store.next_id());
             for (id, rec) in records() {
                 if !keys.insert(&rec.key, id) {
                     return Err(corrupt(id, format!("key '{}' appears twice", rec.key)));

@@ -234,7 +234,9 @@ fn publish(state: &mut State, planned: &[Planned]) -> WriteReport {
     let (inserted, ()) = rayon::join(
         || index.insert_many(&sids),
         || {
-            for p in planned.iter().filter(|p| !p.existing) {
+            let new = planned.iter().filter(|p| !p.existing);
+            keys.reserve(new.clone().count(), 0);
+            for p in new {
                 keys.insert(&p.key, p.id);
             }
         },

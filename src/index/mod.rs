@@ -19,6 +19,7 @@ mod postings;
 mod view;
 mod write;
 
+use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use crate::sid::{SidLayout, Token};
@@ -44,6 +45,33 @@ pub(crate) fn add(bitmap: &mut RoaringBitmap, item: ItemId) {
     if !bitmap.push(item) {
         bitmap.insert(item);
     }
+}
+
+/// The first four tokens of a SID packed so that integer order is SID
+/// order on them.
+fn sort_key(full: &[Token]) -> u64 {
+    (0..4).fold(0, |key, i| key << 16 | full.get(i).map_or(0, |&t| t as u64))
+}
+
+/// Items ordered by `full`, given each item's `head`: a `u64` whose order
+/// agrees with `full` (a packed prefix of what `full` compares). Sorting
+/// `(head, id)` pairs keeps the comparisons in cache; only runs that tie on
+/// the head are sorted again by `full`.
+pub(crate) fn sort_by_head(
+    mut keyed: Vec<(u64, ItemId)>,
+    full: impl Fn(ItemId, ItemId) -> std::cmp::Ordering,
+) -> Vec<ItemId> {
+    keyed.par_sort_unstable();
+    let mut order: Vec<ItemId> = keyed.iter().map(|&(_, i)| i).collect();
+    let mut start = 0;
+    for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+        let end = start + run.len();
+        if run.len() > 1 {
+            order[start..end].sort_unstable_by(|&a, &b| full(a, b));
+        }
+        start = end;
+    }
+    order
 }
 
 /// Where a prefix ends in the trie.
@@ -113,6 +141,17 @@ impl Index {
     pub fn sid(&self, item: ItemId) -> Option<(&[Token], &[f32])> {
         self.contains(item)
             .then(|| (self.items.sid(item), self.items.weights(item)))
+    }
+
+    /// Live items in SID order (see [`sort_by_head`]).
+    pub(crate) fn items_by_sid(&self) -> Vec<ItemId> {
+        let items = &self.items;
+        let keyed = items
+            .live
+            .iter()
+            .map(|i| (sort_key(items.sid(i)), i))
+            .collect();
+        sort_by_head(keyed, |a, b| items.sid(a).cmp(items.sid(b)))
     }
 
     /// Number of trie nodes (prefixes shared by two or more items, plus the root).

@@ -106,9 +106,7 @@ impl Index {
             *self = Index::new(self.layout);
             return Err(e);
         }
-        let mut order: Vec<ItemId> = self.items.live.iter().collect();
-        let items = &self.items;
-        order.par_sort_unstable_by(|&a, &b| items.sid(a).cmp(items.sid(b)));
+        let order = self.items_by_sid();
         // A contiguous copy of the SIDs in sorted order keeps the trie build sequential in memory.
         let stride = self.layout.full_len();
         let mut sorted = Vec::with_capacity(order.len() * stride);

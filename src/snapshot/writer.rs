@@ -3,8 +3,6 @@
 use std::io::Write;
 use std::path::Path;
 
-use rayon::prelude::*;
-
 use super::format::{self, Section};
 use crate::error::{Error, Result};
 
@@ -124,9 +122,14 @@ fn key_sections(
         }
     }
     offsets[bound] = bytes.len() as u64;
-    let mut by_key = live.to_vec();
     let key = |i: ItemId| &bytes[offsets[i as usize] as usize..offsets[i as usize + 1] as usize];
-    by_key.par_sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
+    let head = |k: &[u8]| {
+        let mut b = [0u8; 8];
+        b[..k.len().min(8)].copy_from_slice(&k[..k.len().min(8)]);
+        u64::from_be_bytes(b)
+    };
+    let keyed = live.iter().map(|&i| (head(key(i)), i)).collect();
+    let by_key = crate::index::sort_by_head(keyed, |a, b| key(a).cmp(key(b)));
     Ok((offsets, bytes, by_key))
 }
 
@@ -136,8 +139,7 @@ fn sections(index: &Index, keys: &KeyMap) -> Result<Vec<Vec<u8>>> {
     let live: Vec<ItemId> = SidIndex::items(index, &[]).map_or(Vec::new(), |p| p.to_sorted_vec());
     let bound = live.last().map_or(0, |&l| l as usize + 1);
     let sid = |i: ItemId| Index::sid(index, i).expect("live item");
-    let mut order = live.clone();
-    order.par_sort_unstable_by(|&a, &b| sid(a).0.cmp(sid(b).0));
+    let order = index.items_by_sid();
     let mut rank = vec![u32::MAX; bound];
     for (r, &i) in order.iter().enumerate() {
         rank[i as usize] = r as u32;
