@@ -164,9 +164,10 @@ fn commit_batches(
     size: u64,
     progress: &Progress,
 ) -> Result<(Database, WriteReport, usize)> {
-    let db = match exists {
-        true => Database::open(&a.db.db)?,
-        false => Database::create(&a.db.db, layout)?,
+    // A new database is created with the first batch, so a failure there leaves none.
+    let mut db = match exists {
+        true => Some(Database::open(&a.db.db)?),
+        false => None,
     };
     let mut reader = TokenReader::new(file, open(&a.tokens)?);
     let (mut report, mut batches) = (WriteReport::default(), 0);
@@ -178,26 +179,31 @@ fn commit_batches(
             break;
         };
         let items = tokens::validate(file, lines, &layout)?;
-        let repeat = {
-            let state = db.read();
-            items
-                .iter()
-                .find(|it| {
-                    state
-                        .keys
-                        .id(&it.key)
-                        .is_some_and(|id| written.contains(id))
-                })
-                .map(|it| it.key.clone())
+        let committed = report.inserted + report.updated;
+        let r = match &db {
+            None => {
+                let (created, r) =
+                    Database::create_with(&a.db.db, layout, &items, &[], Vec::new())?;
+                db = Some(created);
+                r
+            }
+            Some(db) => {
+                if let Some(key) = repeated(db, &items, &written) {
+                    return Err(Error::InvalidArgument(format!(
+                        "{file}: item '{key}' appears twice, once before line {from} and once from it on; \
+                         the {committed} items of the lines before line {from} were committed"
+                    )));
+                }
+                db.upsert(&items).inspect_err(|_| {
+                    if !a.db.json {
+                        eprintln!(
+                            "the {committed} items of the lines before line {from} were committed"
+                        );
+                    }
+                })?
+            }
         };
-        if let Some(key) = repeat {
-            return Err(Error::InvalidArgument(format!(
-                "{file}: item '{key}' appears twice, once before line {from} and once from it on; \
-                 the {} items of the lines before line {from} were committed",
-                report.inserted + report.updated
-            )));
-        }
-        let r = db.upsert(&items)?;
+        let db = db.as_ref().expect("created or opened");
         let state = db.read();
         written.extend(items.iter().filter_map(|it| state.keys.id(&it.key)));
         drop(state);
@@ -207,5 +213,20 @@ fn commit_batches(
         let message = format!("MiB, {} items committed", report.inserted + report.updated);
         progress.step(mib(reader.bytes_read()), mib(size), &message);
     }
+    let db = db.ok_or_else(|| tokens::empty_file(file))?;
     Ok((db, report, batches))
+}
+
+/// The key of an item of `items` that this ingest already wrote (ids in `written`).
+fn repeated(db: &Database, items: &[ValidItem], written: &RoaringBitmap) -> Option<String> {
+    let state = db.read();
+    items
+        .iter()
+        .find(|it| {
+            state
+                .keys
+                .id(&it.key)
+                .is_some_and(|id| written.contains(id))
+        })
+        .map(|it| it.key.clone())
 }
