@@ -131,6 +131,74 @@ fn bad(file: &str, message: impl Into<String>) -> Error {
     }
 }
 
+/// Refuses an `.npy` file whose header promises more data than the file
+/// holds, before a reader allocates what the header says. A header this
+/// does not understand is left to the reader's own checks.
+fn check_npy_size(path: &Path) -> std::result::Result<(), String> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let size = file.metadata().map_err(|e| e.to_string())?.len();
+    file.take(4096)
+        .read_to_end(&mut head)
+        .map_err(|e| e.to_string())?;
+    let Some((header, data_start)) = npy_header(&head) else {
+        return Ok(());
+    };
+    let field = |name: &str, open: char, close: char| -> Option<&str> {
+        let rest = &header[header.find(name)? + name.len()..];
+        let rest = &rest[rest.find(open)? + 1..];
+        Some(&rest[..rest.find(close)?])
+    };
+    let (Some(descr), Some(shape)) = (field("'descr'", '\'', '\''), field("'shape'", '(', ')'))
+    else {
+        return Ok(());
+    };
+    let Ok(width) = descr
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .parse::<u64>()
+    else {
+        return Ok(());
+    };
+    let dims: Vec<u64> = shape
+        .split(',')
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| {
+            d.trim()
+                .parse()
+                .map_err(|_| format!("shape ({shape}) is not a list of sizes"))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let need = dims.iter().try_fold(width, |acc, &d| acc.checked_mul(d));
+    let have = size.saturating_sub(data_start);
+    match need {
+        Some(need) if need <= have => Ok(()),
+        _ => Err(format!(
+            "the header says shape ({shape}) of {descr}, {} bytes, but the file holds {have}",
+            need.map_or("more than 2^64".to_string(), |n| n.to_string())
+        )),
+    }
+}
+
+/// The header text of an `.npy` file and where its data starts.
+fn npy_header(head: &[u8]) -> Option<(&str, u64)> {
+    if head.get(..6)? != b"\x93NUMPY" {
+        return None;
+    }
+    let (len, start) = match head.get(6)? {
+        1 => (
+            u16::from_le_bytes(head.get(8..10)?.try_into().ok()?) as usize,
+            10,
+        ),
+        _ => (
+            u32::from_le_bytes(head.get(8..12)?.try_into().ok()?) as usize,
+            12,
+        ),
+    };
+    let text = std::str::from_utf8(head.get(start..start + len)?).ok()?;
+    Some((text, (start + len) as u64))
+}
+
 /// Reads a 1-D or 2-D numeric array as f32 from `.npy` or `.safetensors[:name]`.
 fn read_tensor(dir: &Path, spec: &str) -> Result<Tensor> {
     let (file, name) = match spec.split_once(".safetensors:") {
@@ -168,6 +236,7 @@ fn read_tensor(dir: &Path, spec: &str) -> Result<Tensor> {
             }
         }
     } else if file.ends_with(".npy") {
+        check_npy_size(&path).map_err(|m| bad(&file, m))?;
         Tensor::read_npy(&path).map_err(|e| {
             let msg = e.to_string();
             if msg.contains("fortran") {

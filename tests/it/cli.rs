@@ -486,6 +486,13 @@ fn meta_then_filtered_lookup_and_snapshot() {
     let r = json(&["snapshot", "--db", &db, "--out", &snap, "--json"]);
     assert_eq!(r["items"], 5);
     assert!(r["bytes"].as_u64().unwrap() > 0);
+    // Never over the store's own files (this once replaced DB/db and reported success).
+    for inside in ["db", "blobs/x.snap"] {
+        let out = Path::new(&db).join(inside).display().to_string();
+        let err = fails(&["snapshot", "--db", &db, "--out", &out]);
+        assert!(err.contains("inside the database folder"), "{err}");
+    }
+    assert_eq!(json(&["stats", "--db", &db, "--json"])["items"], 5);
     // A corrupt snapshot is a clear error, not a crash.
     let mut bytes = std::fs::read(&snap).unwrap();
     let last = bytes.len() - 1;

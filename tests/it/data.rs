@@ -88,6 +88,24 @@ fn bad_tables_are_refused_with_file_and_row() {
     std::fs::write(p.join("text.npy"), &fortran).unwrap();
     let e = message(load(p, &spec).unwrap_err());
     assert!(e.starts_with("text.npy:") && e.contains("Fortran"), "{e}");
+    // A header that claims far more rows than the file holds: an error before
+    // anything is allocated (this once aborted the process asking for 25.6 GB).
+    let mut dict =
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (400000000, 16), }".to_string();
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut huge = b"\x93NUMPY\x01\x00".to_vec();
+    huge.extend((dict.len() as u16).to_le_bytes());
+    huge.extend(dict.as_bytes());
+    huge.extend([0u8; 256]);
+    std::fs::write(p.join("text.npy"), &huge).unwrap();
+    let e = message(load(p, &spec).unwrap_err());
+    assert!(
+        e.starts_with("text.npy:") && e.contains("but the file holds 256"),
+        "{e}"
+    );
     std::fs::write(p.join("text.npy"), &bytes).unwrap();
 
     // Integer dtype.

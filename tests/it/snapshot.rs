@@ -327,6 +327,35 @@ fn write_replaces_the_file_atomically_and_open_maps_it() {
     assert!(matches!(err, Error::Io { .. }), "{err}");
 }
 
+/// This process's umask, from /proc (Linux), without changing it.
+#[cfg(target_os = "linux")]
+fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+    u32::from_str_radix(line.split_whitespace().nth(1).unwrap(), 8).unwrap()
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn snapshots_honour_the_umask_and_clear_what_killed_writers_left() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // Left by a writer that no longer runs (no pid is that large), and one by a live one.
+    let stale = dir.path().join(".adasid-snapshot-999999999-abc");
+    let live = dir
+        .path()
+        .join(format!(".adasid-snapshot-{}-abc", std::process::id()));
+    std::fs::write(&stale, b"half a snapshot").unwrap();
+    std::fs::write(&live, b"being written").unwrap();
+    let path = dir.path().join("index.snap");
+    let (index, keys) = small();
+    snapshot::write(&index, &keys, &path).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666 & !umask(), "created as any file is");
+    assert!(!stale.exists(), "a dead writer's temporary file is removed");
+    assert!(live.exists(), "a running writer's temporary file is kept");
+}
+
 #[test]
 fn an_empty_index_snapshots() {
     let index = Index::new(SidLayout::new(3, 16, 1).unwrap());
