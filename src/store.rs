@@ -92,6 +92,13 @@ impl Store {
                 path: path.to_path_buf(),
             });
         }
+        // Never write into a folder of someone else's files.
+        if std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_some()) {
+            return Err(Error::InvalidArgument(format!(
+                "{} holds files that are not an adasid database: give a new or empty folder",
+                path.display()
+            )));
+        }
         let db = open_sled(path)?;
         let mut batch = sled::Batch::default();
         batch.insert(FORMAT_KEY, codec::encode(Kind::Format, &FORMAT_MARKER));
@@ -109,7 +116,8 @@ impl Store {
 
     /// Opens an existing store, checking its format version.
     pub fn open(path: &Path) -> Result<Store> {
-        if !Self::exists(path) {
+        // Both of sled's files, or sled would take a stranger's `db` file for its log.
+        if !Self::exists(path) || !path.join("conf").is_file() {
             return Err(Error::NotFound {
                 path: path.to_path_buf(),
             });

@@ -295,6 +295,63 @@ fn bad_inputs_name_file_and_line_and_change_nothing() {
 }
 
 #[test]
+fn a_folder_of_someone_elses_files_is_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let listing = |p: &Path| {
+        let mut names: Vec<_> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    // A file that happens to be called `db` (this once became a sled log, beside new `conf` and `blobs/`).
+    let x = dir.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    std::fs::write(x.join("db"), "notes\n").unwrap();
+    let xs = x.display().to_string();
+    for args in [
+        vec!["stats", "--db", &xs],
+        vec!["lookup", "--db", &xs, "--prefix", "1"],
+    ] {
+        assert!(fails(&args).contains("no adasid database"), "{args:?}");
+    }
+    assert_eq!(std::fs::read_to_string(x.join("db")).unwrap(), "notes\n");
+    assert_eq!(listing(&x), ["db"]);
+    // A folder of other files is not made into a database.
+    let y = dir.path().join("y");
+    std::fs::create_dir(&y).unwrap();
+    std::fs::write(y.join("notes.txt"), "mine").unwrap();
+    let tokens = write(dir.path(), "t.tsv", TOKENS);
+    let ys = y.display().to_string();
+    let err = fails(&[
+        "ingest-tokens",
+        "--db",
+        &ys,
+        "--tokens",
+        &tokens,
+        "--k",
+        "32",
+    ]);
+    assert!(err.contains("not an adasid database"), "{err}");
+    assert_eq!(listing(&y), ["notes.txt"]);
+    // An empty folder is fine.
+    let z = dir.path().join("z");
+    std::fs::create_dir(&z).unwrap();
+    let zs = z.display().to_string();
+    json(&[
+        "ingest-tokens",
+        "--db",
+        &zs,
+        "--tokens",
+        &tokens,
+        "--k",
+        "32",
+        "--json",
+    ]);
+}
+
+#[test]
 fn missing_database_and_missing_k_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("none").display().to_string();
