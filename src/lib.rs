@@ -162,6 +162,7 @@ pub mod item;
 pub mod keymap;
 pub mod sid;
 pub mod snapshot;
+mod stale;
 pub mod stats;
 pub mod view;
 

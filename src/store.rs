@@ -99,15 +99,51 @@ impl Store {
                 path.display()
             )));
         }
-        let db = open_sled(path)?;
-        let mut batch = sled::Batch::default();
-        batch.insert(FORMAT_KEY, codec::encode(Kind::Format, &FORMAT_MARKER));
-        batch.insert(LAYOUT_KEY, codec::encode(Kind::Layout, &layout));
-        batch.insert(NEXT_ID_KEY, codec::encode(Kind::Counter, &0u32));
-        db.apply_batch(batch).map_err(store_error)?;
-        db.flush().map_err(store_error)?;
+        // Made complete under a hidden sibling, then renamed into place: a
+        // folder at `path` is never a half-made store (a killed create leaves
+        // only the sibling, which the next create beside it removes).
+        let (parent, name) = match (path.parent(), path.file_name()) {
+            (Some(p), Some(n)) => (
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                },
+                n,
+            ),
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "{} cannot be a database folder",
+                    path.display()
+                )));
+            }
+        };
+        let prefix = format!(".{}.adasid-new-", name.to_string_lossy());
+        for stale in crate::stale::left_by_dead_writers(parent, &prefix) {
+            let _ = std::fs::remove_dir_all(stale);
+        }
+        let staging = crate::stale::own_name(parent, &prefix, "");
+        let io = |e| Error::io(path, e);
+        let _ = std::fs::remove_dir_all(&staging);
+        {
+            let db = open_sled(&staging)?;
+            let mut batch = sled::Batch::default();
+            batch.insert(FORMAT_KEY, codec::encode(Kind::Format, &FORMAT_MARKER));
+            batch.insert(LAYOUT_KEY, codec::encode(Kind::Layout, &layout));
+            batch.insert(NEXT_ID_KEY, codec::encode(Kind::Counter, &0u32));
+            db.apply_batch(batch).map_err(store_error)?;
+            db.flush().map_err(store_error)?;
+        }
+        if path.is_dir() {
+            std::fs::remove_dir(path).map_err(io)?; // empty, checked above
+        }
+        std::fs::rename(&staging, path).map_err(io)?;
+        std::fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+        mark_opened(path);
         Ok(Store {
-            db,
+            db: open_sled(path)?,
             path: path.to_path_buf(),
             layout,
             next_id: 0,
@@ -274,6 +310,15 @@ static OPENED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new()
 const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 const FOREIGN_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
 
+/// Records that this process had `path` open, so a reopen waits for sled
+/// to release its lock rather than report another process's.
+fn mark_opened(path: &Path) {
+    let mut opened = OPENED.lock().unwrap_or_else(|p| p.into_inner());
+    if !opened.iter().any(|p| p == path) {
+        opened.push(path.to_path_buf());
+    }
+}
+
 fn open_sled(path: &Path) -> Result<sled::Db> {
     let ours = OPENED
         .lock()
@@ -303,10 +348,7 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
             Err(other) => return Err(store_error(other)),
         }
     };
-    let mut opened = OPENED.lock().unwrap_or_else(|p| p.into_inner());
-    if !opened.iter().any(|p| p == path) {
-        opened.push(path.to_path_buf());
-    }
+    mark_opened(path);
     Ok(db)
 }
 

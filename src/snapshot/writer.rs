@@ -199,34 +199,6 @@ pub fn to_bytes(index: &Index, keys: &KeyMap) -> Result<Vec<u8>> {
 /// Temporary snapshot files are named `TEMP_PREFIX` + writer's pid + `-` + random.
 const TEMP_PREFIX: &str = ".adasid-snapshot-";
 
-/// Removes temporary snapshot files in `dir` left by writers that are no
-/// longer running (a killed `snapshot`). Where `/proc` does not tell which
-/// processes run, nothing is removed.
-fn remove_stale_temp_files(dir: &Path) {
-    let proc = Path::new("/proc");
-    if !proc.join("self").exists() {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(TEMP_PREFIX))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !proc.join(pid.to_string()).exists() {
-            // Best effort: a file another cleaner took first is gone either way.
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
 /// Writes a snapshot of `index` and `keys` to `path`: into a temporary file
 /// beside it, fsynced, then renamed over `path` (and the folder fsynced), so
 /// `path` is always either the old file or the whole new one.
@@ -237,9 +209,12 @@ pub fn write(index: &Index, keys: &KeyMap, path: &Path) -> Result<u64> {
         _ => Path::new("."),
     };
     let io = |e| Error::io(path, e);
-    remove_stale_temp_files(dir);
+    for stale in crate::stale::left_by_dead_writers(dir, TEMP_PREFIX) {
+        // Best effort: a file another cleaner took first is gone either way.
+        let _ = std::fs::remove_file(stale);
+    }
     let mut builder = tempfile::Builder::new();
-    let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
+    let prefix = crate::stale::own_name(Path::new(""), TEMP_PREFIX, "");
     builder.prefix(&prefix);
     // Created like any file (0666 less the umask), so a reader running as another user can open it.
     #[cfg(unix)]

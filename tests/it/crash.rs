@@ -158,3 +158,53 @@ fn crash_recovery_keeps_every_acknowledged_batch() {
         "children acknowledged too little to test anything ({total_acked})"
     );
 }
+
+/// SIGKILL `adasid ingest-tokens` into a new folder at random moments: the
+/// folder is then absent or a database that opens (empty, or with the whole
+/// file), and the same command run again always succeeds.
+#[test]
+fn a_killed_create_never_poisons_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..3000)
+        .map(|i| format!("k{i}\t{},{},{}\n", i % 256, i / 256 % 256, i * 7 % 256))
+        .collect();
+    let tokens = dir.path().join("t.tsv");
+    std::fs::write(&tokens, text).unwrap();
+    let ingest = |db: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_adasid"))
+            .args(["ingest-tokens", "--k", "256", "--db"])
+            .arg(db)
+            .arg("--tokens")
+            .arg(&tokens)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for round in 0..16 {
+        let db = dir.path().join(format!("db{round}"));
+        let mut child = ingest(&db);
+        std::thread::sleep(Duration::from_micros(rng.gen_range(0..60_000)));
+        let _ = child.kill();
+        child.wait().unwrap();
+        if db.exists() {
+            let n = Database::open(&db).unwrap().read().index.len();
+            assert!(n == 0 || n == 3000, "round {round}: {n} items");
+        }
+        assert!(
+            ingest(&db).wait().unwrap().success(),
+            "round {round}: ingest again"
+        );
+        assert_eq!(Database::open(&db).unwrap().read().index.len(), 3000);
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "staging folders of killed creates are removed: {left:?}"
+    );
+}

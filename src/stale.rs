@@ -1,0 +1,51 @@
+//! Temporary files and folders named for the process writing them
+//! (`PREFIX` + pid + `-`…), and removing those whose writer no longer runs
+//! (killed mid-write): on Linux `/proc` tells which processes run; elsewhere
+//! nothing is removed.
+
+use std::path::{Path, PathBuf};
+
+/// `dir/PREFIX{pid}-{rest}` for this process.
+pub(crate) fn own_name(dir: &Path, prefix: &str, rest: &str) -> PathBuf {
+    dir.join(format!("{prefix}{}-{rest}", std::process::id()))
+}
+
+/// The entries of `dir` named `prefix` + the pid of a process that no longer runs.
+pub(crate) fn left_by_dead_writers(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name();
+            name.to_str()
+                .and_then(|n| n.strip_prefix(prefix))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !proc.join(pid.to_string()).exists())
+        })
+        .map(|entry| entry.path())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn only_dead_writers_leave_stale_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join(".t-999999999-x");
+        std::fs::write(&dead, b"").unwrap();
+        std::fs::write(own_name(dir.path(), ".t-", "y"), b"").unwrap();
+        std::fs::write(dir.path().join(".t-notapid-z"), b"").unwrap();
+        std::fs::write(dir.path().join("other-999999999-x"), b"").unwrap();
+        assert_eq!(left_by_dead_writers(dir.path(), ".t-"), vec![dead]);
+    }
+}
