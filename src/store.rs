@@ -87,6 +87,14 @@ fn meta_key(id: u32) -> [u8; 6] {
 impl Store {
     /// Creates a new, empty store at `path`.
     pub fn create(path: &Path, layout: SidLayout) -> Result<Store> {
+        Self::stage(path, layout)?.finish()
+    }
+
+    /// Starts a new store for `path` under a hidden sibling folder, where
+    /// it can take its first commit before [`Staged::finish`] renames it
+    /// into place: a folder at `path` is never a half-made store (a killed
+    /// create leaves only the sibling, which the next create beside it removes).
+    pub fn stage(path: &Path, layout: SidLayout) -> Result<Staged> {
         if Self::exists(path) {
             return Err(Error::AlreadyExists {
                 path: path.to_path_buf(),
@@ -99,18 +107,9 @@ impl Store {
                 path.display()
             )));
         }
-        // Made complete under a hidden sibling, then renamed into place: a
-        // folder at `path` is never a half-made store (a killed create leaves
-        // only the sibling, which the next create beside it removes).
         let (parent, name) = match (path.parent(), path.file_name()) {
-            (Some(p), Some(n)) => (
-                if p.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    p
-                },
-                n,
-            ),
+            (Some(p), Some(n)) if p.as_os_str().is_empty() => (Path::new("."), n),
+            (Some(p), Some(n)) => (p, n),
             _ => {
                 return Err(Error::InvalidArgument(format!(
                     "{} cannot be a database folder",
@@ -123,30 +122,23 @@ impl Store {
             let _ = std::fs::remove_dir_all(stale);
         }
         let staging = crate::stale::own_name(parent, &prefix, "");
-        let io = |e| Error::io(path, e);
         let _ = std::fs::remove_dir_all(&staging);
-        {
-            let db = open_sled(&staging)?;
-            let mut batch = sled::Batch::default();
-            batch.insert(FORMAT_KEY, codec::encode(Kind::Format, &FORMAT_MARKER));
-            batch.insert(LAYOUT_KEY, codec::encode(Kind::Layout, &layout));
-            batch.insert(NEXT_ID_KEY, codec::encode(Kind::Counter, &0u32));
-            db.apply_batch(batch).map_err(store_error)?;
-            db.flush().map_err(store_error)?;
-        }
-        if path.is_dir() {
-            std::fs::remove_dir(path).map_err(io)?; // empty, checked above
-        }
-        std::fs::rename(&staging, path).map_err(io)?;
-        std::fs::File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
-        mark_opened(path);
-        Ok(Store {
-            db: open_sled(path)?,
-            path: path.to_path_buf(),
-            layout,
-            next_id: 0,
+        let db = open_sled(&staging)?;
+        let mut batch = sled::Batch::default();
+        batch.insert(FORMAT_KEY, codec::encode(Kind::Format, &FORMAT_MARKER));
+        batch.insert(LAYOUT_KEY, codec::encode(Kind::Layout, &layout));
+        batch.insert(NEXT_ID_KEY, codec::encode(Kind::Counter, &0u32));
+        db.apply_batch(batch).map_err(store_error)?;
+        db.flush().map_err(store_error)?;
+        Ok(Staged {
+            store: Some(Store {
+                db,
+                path: staging,
+                layout,
+                next_id: 0,
+            }),
+            target: path.to_path_buf(),
+            parent: parent.to_path_buf(),
         })
     }
 
@@ -298,6 +290,57 @@ impl Store {
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
         self.db.size_on_disk().map_err(store_error)
+    }
+}
+
+/// A new store under its hidden sibling folder (see [`Store::stage`]);
+/// dropped unfinished, the sibling is removed.
+pub struct Staged {
+    store: Option<Store>,
+    target: PathBuf,
+    parent: PathBuf,
+}
+
+impl Staged {
+    /// The store, for its first commits.
+    pub fn store(&mut self) -> &mut Store {
+        self.store.as_mut().expect("a staged store until finished")
+    }
+
+    /// Renames the store into place (the parent folder fsynced) and reopens it there.
+    pub fn finish(mut self) -> Result<Store> {
+        let store = self.store.take().expect("finished once");
+        let (staging, layout, next_id) = (store.path.clone(), store.layout, store.next_id);
+        drop(store);
+        let io = |e| Error::io(&self.target, e);
+        let moved = (|| {
+            if self.target.is_dir() {
+                std::fs::remove_dir(&self.target)?; // empty, checked by `stage`
+            }
+            std::fs::rename(&staging, &self.target)?;
+            std::fs::File::open(&self.parent).and_then(|d| d.sync_all())
+        })();
+        if let Err(e) = moved {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(io(e));
+        }
+        mark_opened(&self.target);
+        Ok(Store {
+            db: open_sled(&self.target)?,
+            path: self.target.clone(),
+            layout,
+            next_id,
+        })
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(store) = self.store.take() {
+            let staging = store.path.clone();
+            drop(store);
+            let _ = std::fs::remove_dir_all(staging);
+        }
     }
 }
 

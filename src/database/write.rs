@@ -115,8 +115,12 @@ impl Database {
         };
         let planned = plan(&empty, items, 0)?;
         let changes = meta_changes(&empty, &planned, meta)?;
-        let db = Self::create(path, layout)?;
-        let report = db.apply(&mut db.lock_store(), planned, blobs, changes)?;
+        // The first batch is committed before the folder is put in place, so
+        // a crash leaves no database rather than an empty one.
+        let mut staged = Store::stage(path, layout)?;
+        commit_planned(staged.store(), &planned, blobs, &changes)?;
+        let db = Self::from_parts(staged.finish()?, empty.index, empty.keys);
+        let report = db.publish_committed(&db.lock_store(), &planned, &changes);
         Ok((db, report))
     }
 
@@ -130,35 +134,23 @@ impl Database {
         blobs: Vec<(String, Vec<u8>)>,
         meta: MetaChanges,
     ) -> Result<WriteReport> {
-        let next_id = planned
-            .iter()
-            .map(|p| p.id + 1)
-            .max()
-            .unwrap_or(0)
-            .max(store.next_id());
-        let records = planned
-            .iter()
-            .map(|p| {
-                let rec = RecordRef {
-                    key: &p.key,
-                    tokens: &p.full,
-                    weights: &p.weights,
-                };
-                (p.id, Some(rec))
-            })
-            .collect();
-        let commit = Commit {
-            chunks: rewrite_chunks(store, records)?,
-            next_id,
-            blobs,
-            meta: meta_records(&meta),
-        };
-        store.commit(commit)?;
-        self.update_filters(store, &meta);
+        commit_planned(store, &planned, blobs, &meta)?;
+        Ok(self.publish_committed(store, &planned, &meta))
+    }
+
+    /// Makes a committed batch visible: the metadata index, then the index
+    /// and key map under the write lock.
+    fn publish_committed(
+        &self,
+        store: &Store,
+        planned: &[Planned],
+        meta: &MetaChanges,
+    ) -> WriteReport {
+        self.update_filters(store, meta);
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        let report = publish(&mut state, &planned);
+        let report = publish(&mut state, planned);
         self.reload_filters();
-        Ok(report)
+        report
     }
 
     /// Removes items by key as one atomic, durable batch. Unknown keys are an
@@ -215,6 +207,39 @@ impl Database {
 
     #[cfg(not(feature = "filters"))]
     fn reload_filters(&self) {}
+}
+
+/// Writes a planned batch (records, blobs, metadata) as one durable store commit.
+fn commit_planned(
+    store: &mut Store,
+    planned: &[Planned],
+    blobs: Vec<(String, Vec<u8>)>,
+    meta: &MetaChanges,
+) -> Result<()> {
+    let next_id = planned
+        .iter()
+        .map(|p| p.id + 1)
+        .max()
+        .unwrap_or(0)
+        .max(store.next_id());
+    let records = planned
+        .iter()
+        .map(|p| {
+            let rec = RecordRef {
+                key: &p.key,
+                tokens: &p.full,
+                weights: &p.weights,
+            };
+            (p.id, Some(rec))
+        })
+        .collect();
+    let commit = Commit {
+        chunks: rewrite_chunks(store, records)?,
+        next_id,
+        blobs,
+        meta: meta_records(meta),
+    };
+    store.commit(commit)
 }
 
 /// Applies a committed batch to the index and key map (side by side: they
