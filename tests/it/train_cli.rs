@@ -185,3 +185,42 @@ fn popularity_source_and_missing_model() {
     let (ok, _, err) = adasid(&["encode", "--db", &p("tok"), "--data", &p("data")]);
     assert!(!ok && err.contains("holds no trained model"), "{err}");
 }
+
+#[test]
+fn bad_metadata_fails_train_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(s).display().to_string();
+    write(
+        &dir.path().join("data"),
+        &catalog(300, 3),
+        &DataSpec::default(),
+    )
+    .unwrap();
+    std::fs::write(p("cfg.toml"), CONFIG.replace("epochs = 12", "epochs = 1")).unwrap();
+    let items = std::fs::read_to_string(dir.path().join("data/items.txt")).unwrap();
+    let first = items.lines().next().unwrap();
+    for (name, text) in [
+        ("malformed", format!("{{\"asin\": \"{first}\"}}\n{{oops\n")),
+        (
+            "duplicate",
+            format!("{{\"asin\": \"{first}\"}}\n{{\"asin\": \"{first}\"}}\n"),
+        ),
+    ] {
+        std::fs::write(dir.path().join("data/meta.jsonl"), text).unwrap();
+        let db = p(name);
+        let (ok, _, err) = adasid(&[
+            "train",
+            "--data",
+            &p("data"),
+            "--db",
+            &db,
+            "--config",
+            &p("cfg.toml"),
+        ]);
+        assert!(!ok && err.contains("meta.jsonl:2"), "{name}: {err}");
+        assert!(
+            !dir.path().join(name).exists(),
+            "{name}: no database is left"
+        );
+    }
+}
