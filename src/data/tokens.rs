@@ -53,6 +53,12 @@ fn parse_lines(file: &str, lines: &[(usize, &str)]) -> Result<Vec<TokenLine>> {
     let parsed: Vec<Option<TokenLine>> = lines
         .par_iter()
         .map(|&(line, raw)| {
+            // A byte-order mark opens the file, not its first key.
+            let raw = if line == 1 {
+                raw.trim_start_matches('\u{feff}')
+            } else {
+                raw
+            };
             let item = parse_line(raw).map_err(|m| input(file, line, m))?;
             Ok(item.map(|item| TokenLine { line, item }))
         })
@@ -111,7 +117,7 @@ pub struct TokenReader<R> {
     reader: R,
     line: usize,
     bytes: u64,
-    buf: String,
+    buf: Vec<u8>,
 }
 
 impl<R: BufRead> TokenReader<R> {
@@ -122,7 +128,7 @@ impl<R: BufRead> TokenReader<R> {
             reader,
             line: 0,
             bytes: 0,
-            buf: String::new(),
+            buf: Vec::new(),
         }
     }
 
@@ -134,7 +140,7 @@ impl<R: BufRead> TokenReader<R> {
         for _ in 0..max_lines.max(1) {
             let read = self
                 .reader
-                .read_line(&mut self.buf)
+                .read_until(b'\n', &mut self.buf)
                 .map_err(|e| Error::io(std::path::Path::new(&self.file), e))?;
             if read == 0 {
                 break;
@@ -145,8 +151,15 @@ impl<R: BufRead> TokenReader<R> {
         if self.line < first {
             return Ok(None);
         }
-        let lines: Vec<(usize, &str)> =
-            self.buf.lines().zip(first..).map(|(l, n)| (n, l)).collect();
+        let text = std::str::from_utf8(&self.buf).map_err(|e| {
+            let line = first
+                + self.buf[..e.valid_up_to()]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count();
+            input(&self.file, line, "not valid UTF-8".into())
+        })?;
+        let lines: Vec<(usize, &str)> = text.lines().zip(first..).map(|(l, n)| (n, l)).collect();
         parse_lines(&self.file, &lines).map(Some)
     }
 
@@ -275,6 +288,19 @@ mod tests {
         assert_eq!(reader.next_batch(2).unwrap().unwrap().len(), 2);
         let e = reader.next_batch(2).unwrap_err().to_string();
         assert!(e.starts_with("g:3:"), "{e}");
+        let mut bytes = b"a\t1\nb\t2\n\xffc\t3\n".to_vec();
+        let e = TokenReader::new("u", &bytes[..])
+            .next_batch(9)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("u:3:") && e.contains("UTF-8"), "{e}");
+        bytes.splice(0..0, "\u{feff}".bytes());
+        let mut bom = TokenReader::new("b", &bytes[..7]);
+        assert_eq!(
+            bom.next_batch(9).unwrap().unwrap()[0].item.key,
+            "a",
+            "a BOM is not part of a key"
+        );
         let e = TokenReader::new("h", "a\t1\na\t2\n".as_bytes())
             .next_batch(5)
             .unwrap_err()
