@@ -46,6 +46,10 @@ pub struct ValidItem {
     pub sid: ValidSid,
 }
 
+/// Longest item key a database accepts, in bytes (keys are held in memory
+/// for every item, and written into snapshots and exports).
+pub const MAX_KEY_BYTES: usize = 4096;
+
 /// What a database write accepts: an item to validate, or one already valid.
 pub trait ItemInput: Sync {
     /// The external key.

@@ -43,7 +43,7 @@ pub fn run(a: Args) -> Result<()> {
     let first = first_batch(&file, &mut reader, a.batch)?;
     let exists = Database::exists(&a.db.db);
     let layout = match exists {
-        true => Database::open(&a.db.db)?.layout(),
+        true => existing_layout(&a)?,
         false => new_layout(&a, &first)?,
     };
     let progress = Progress::new("ingest-tokens");
@@ -110,6 +110,24 @@ fn first_batch(
             Some(lines) => return Ok(lines),
             None => return Err(tokens::empty_file(file)),
         }
+    }
+}
+
+/// The layout of the database being ingested into; `--codebook-size` and
+/// `--behavior`, when given, must agree with it.
+fn existing_layout(a: &Args) -> Result<SidLayout> {
+    let layout = Database::open(&a.db.db)?.layout();
+    let clash = |flag: &str, given: u32, has: u32| {
+        Error::InvalidArgument(format!(
+            "{flag} {given} does not match the database, which has {has}; leave it out for an existing database"
+        ))
+    };
+    match (a.k, a.behavior) {
+        (Some(k), _) if k != layout.k() => Err(clash("--codebook-size", k, layout.k())),
+        (_, Some(b)) if b != layout.behavior as u32 => {
+            Err(clash("--behavior", b, layout.behavior as u32))
+        }
+        _ => Ok(layout),
     }
 }
 

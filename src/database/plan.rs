@@ -8,7 +8,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::State;
 use crate::error::{Error, Result};
 use crate::index::{Index, ItemId, MAX_ITEM_ID};
-use crate::item::ItemInput;
+use crate::item::{ItemInput, MAX_KEY_BYTES};
 use crate::sid::{Token, format_tokens};
 
 /// One item of a planned batch.
@@ -36,6 +36,14 @@ pub(super) fn plan(
         .enumerate()
         .map(|(i, item)| {
             let key = item.key();
+            if key.len() > MAX_KEY_BYTES {
+                let head: String = key.chars().take(40).collect();
+                return Err(Error::InvalidArgument(format!(
+                    "item '{head}…' (#{}): its key has {} bytes, more than {MAX_KEY_BYTES}",
+                    i + 1,
+                    key.len()
+                )));
+            }
             let sid = item
                 .valid(&layout)
                 .map_err(|m| Error::InvalidArgument(format!("item '{key}' (#{}): {m}", i + 1)))?;

@@ -77,6 +77,12 @@ impl Snapshot<memmap2::Mmap> {
     /// (it replaces a snapshot by renaming a new file over it, and a mapping
     /// keeps reading the old one).
     pub fn open(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            return Err(Error::InvalidArgument(format!(
+                "{} is a folder, not a snapshot file",
+                path.display()
+            )));
+        }
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         // SAFETY: snapshot files are immutable once renamed into place (see above).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;

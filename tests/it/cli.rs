@@ -280,6 +280,25 @@ fn bad_inputs_name_file_and_line_and_change_nothing() {
         &dir.path().join("missing.tsv").display().to_string(),
     ]);
     assert!(err.contains("missing.tsv"), "{err}");
+    let long = write(
+        dir.path(),
+        "long.tsv",
+        &format!("{}\t1,2,3,4\t1\n", "k".repeat(5000)),
+    );
+    let err = fails(&["ingest-tokens", "--db", &db, "--tokens", &long]);
+    assert!(err.contains("5000 bytes, more than 4096"), "{err}");
+    for (flag, value) in [("--k", "16"), ("--behavior", "0")] {
+        let err = fails(&["ingest-tokens", "--db", &db, "--tokens", &good, flag, value]);
+        assert!(err.contains("does not match the database"), "{flag}: {err}");
+    }
+    let err = fails(&[
+        "lookup",
+        "--snapshot",
+        dir.path().to_str().unwrap(),
+        "--prefix",
+        "3",
+    ]);
+    assert!(err.contains("is a folder, not a snapshot file"), "{err}");
     let after = json(&[
         "lookup", "--db", &db, "--prefix", "", "--limit", "100", "--json",
     ]);
