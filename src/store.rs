@@ -150,6 +150,7 @@ impl Store {
                 path: path.to_path_buf(),
             });
         }
+        ensure_room(path)?;
         let db = open_sled(path)?;
         let get = |key: &[u8], what: &str| -> Result<sled::IVec> {
             db.get(key)
@@ -352,6 +353,32 @@ impl Drop for Staged {
 static OPENED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 const FOREIGN_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Free space an open needs. sled writes on every open (recovery, a new
+/// snapshot file); run out of space doing so, it can leave a log that it
+/// reads as corrupt ever after (seen on a full tmpfs: a `stats` there made
+/// the database unreadable once space was back).
+const OPEN_ROOM_BYTES: usize = 1 << 20;
+
+/// Refuses to open a store on a disk without [`OPEN_ROOM_BYTES`] free, by
+/// writing (and removing) a probe file of that size in its folder.
+fn ensure_room(dir: &Path) -> Result<()> {
+    use std::io::Write;
+    const PREFIX: &str = ".adasid-room-";
+    for stale in crate::stale::left_by_dead_writers(dir, PREFIX) {
+        let _ = std::fs::remove_file(stale);
+    }
+    let probe = crate::stale::own_name(dir, PREFIX, "");
+    let written = std::fs::File::create(&probe).and_then(|mut f| {
+        f.write_all(&vec![0u8; OPEN_ROOM_BYTES])?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(&probe);
+    written.map_err(|e| {
+        let why = format!("{e}; opening needs 1 MiB free for the store's own recovery writes");
+        Error::io(dir, std::io::Error::new(e.kind(), why))
+    })
+}
 
 /// Records that this process had `path` open, so a reopen waits for sled
 /// to release its lock rather than report another process's.

@@ -11,6 +11,7 @@ mod compat;
 mod concurrency;
 mod crash;
 mod data;
+mod disk;
 mod eval;
 mod filter;
 mod generative;
