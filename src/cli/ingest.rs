@@ -41,19 +41,23 @@ pub fn run(a: Args) -> Result<()> {
         .len();
     let mut reader = TokenReader::new(&file, open(&a.tokens)?);
     let first = first_batch(&file, &mut reader, a.batch)?;
-    let exists = Database::exists(&a.db.db);
-    let layout = match exists {
-        true => existing_layout(&a)?,
-        false => new_layout(&a, &first)?,
+    // Opened once: an open rebuilds the index from every record.
+    let db = match Database::exists(&a.db.db) {
+        true => Some(Database::open(&a.db.db)?),
+        false => None,
+    };
+    let layout = match &db {
+        Some(db) => agreed_layout(&a, db.layout())?,
+        None => new_layout(&a, &first)?,
     };
     let progress = Progress::new("ingest-tokens");
     let (db, report, batches) = match reader.next_batch(1)? {
-        None => commit_one(&a, tokens::validate(&file, first, &layout)?, layout, exists)?,
+        None => commit_one(&a, tokens::validate(&file, first, &layout)?, layout, db)?,
         Some(next) => {
             tokens::validate(&file, first, &layout)?;
             tokens::validate(&file, next, &layout)?;
             check_rest(&file, reader, &layout, a.batch, size, &progress)?;
-            commit_batches(&a, &file, layout, exists, size, &progress)?
+            commit_batches(&a, &file, layout, db, size, &progress)?
         }
     };
     progress.finish();
@@ -80,15 +84,14 @@ fn commit_one(
     a: &Args,
     items: Vec<ValidItem>,
     layout: SidLayout,
-    exists: bool,
+    db: Option<Database>,
 ) -> Result<(Database, WriteReport, usize)> {
-    let (db, report) = match exists {
-        true => {
-            let db = Database::open(&a.db.db)?;
+    let (db, report) = match db {
+        Some(db) => {
             let report = db.upsert(&items)?;
             (db, report)
         }
-        false => Database::create_with(&a.db.db, layout, &items, &[], Vec::new())?,
+        None => Database::create_with(&a.db.db, layout, &items, &[], Vec::new())?,
     };
     Ok((db, report, 1))
 }
@@ -113,10 +116,9 @@ fn first_batch(
     }
 }
 
-/// The layout of the database being ingested into; `--codebook-size` and
-/// `--behavior`, when given, must agree with it.
-fn existing_layout(a: &Args) -> Result<SidLayout> {
-    let layout = Database::open(&a.db.db)?.layout();
+/// `layout`, the existing database's, when `--codebook-size` and
+/// `--behavior` (if given) agree with it.
+fn agreed_layout(a: &Args, layout: SidLayout) -> Result<SidLayout> {
     let clash = |flag: &str, given: u32, has: u32| {
         Error::InvalidArgument(format!(
             "{flag} {given} does not match the database, which has {has}; leave it out for an existing database"
@@ -181,15 +183,11 @@ fn commit_batches(
     a: &Args,
     file: &str,
     layout: SidLayout,
-    exists: bool,
+    mut db: Option<Database>,
     size: u64,
     progress: &Progress,
 ) -> Result<(Database, WriteReport, usize)> {
     // A new database is created with the first batch, so a failure there leaves none.
-    let mut db = match exists {
-        true => Some(Database::open(&a.db.db)?),
-        false => None,
-    };
     let mut reader = TokenReader::new(file, open(&a.tokens)?);
     let (mut report, mut batches) = (WriteReport::default(), 0);
     // Ids this ingest wrote: a key met again in a later batch is a repeat.
