@@ -358,26 +358,22 @@ const FOREIGN_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
 /// snapshot file); run out of space doing so, it can leave a log that it
 /// reads as corrupt ever after (seen on a full tmpfs: a `stats` there made
 /// the database unreadable once space was back).
-const OPEN_ROOM_BYTES: usize = 1 << 20;
+const OPEN_ROOM_BYTES: u64 = 1 << 20;
 
-/// Refuses to open a store on a disk without [`OPEN_ROOM_BYTES`] free, by
-/// writing (and removing) a probe file of that size in its folder.
+/// Refuses to open a store on a disk with less than [`OPEN_ROOM_BYTES`]
+/// available to this process.
 fn ensure_room(dir: &Path) -> Result<()> {
-    use std::io::Write;
-    const PREFIX: &str = ".adasid-room-";
-    for stale in crate::stale::left_by_dead_writers(dir, PREFIX) {
-        let _ = std::fs::remove_file(stale);
+    let available = fs2::available_space(dir).map_err(|e| Error::io(dir, e))?;
+    if available < OPEN_ROOM_BYTES {
+        let why = format!(
+            "{available} bytes free on its disk; opening needs {OPEN_ROOM_BYTES} for the store's own recovery writes"
+        );
+        return Err(Error::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::StorageFull, why),
+        ));
     }
-    let probe = crate::stale::own_name(dir, PREFIX, "");
-    let written = std::fs::File::create(&probe).and_then(|mut f| {
-        f.write_all(&vec![0u8; OPEN_ROOM_BYTES])?;
-        f.sync_all()
-    });
-    let _ = std::fs::remove_file(&probe);
-    written.map_err(|e| {
-        let why = format!("{e}; opening needs 1 MiB free for the store's own recovery writes");
-        Error::io(dir, std::io::Error::new(e.kind(), why))
-    })
+    Ok(())
 }
 
 /// Records that this process had `path` open, so a reopen waits for sled
