@@ -5,9 +5,14 @@
 
 use std::path::{Path, PathBuf};
 
-/// `dir/PREFIX{pid}-{rest}` for this process.
-pub(crate) fn own_name(dir: &Path, prefix: &str, rest: &str) -> PathBuf {
-    dir.join(format!("{prefix}{}-{rest}", std::process::id()))
+/// `PREFIX{pid}-` for this process: what its temporary names start with.
+pub(crate) fn own_prefix(prefix: &str) -> String {
+    format!("{prefix}{}-", std::process::id())
+}
+
+/// `dir/PREFIX{pid}-` for this process.
+pub(crate) fn own_name(dir: &Path, prefix: &str) -> PathBuf {
+    dir.join(own_prefix(prefix))
 }
 
 /// The entries of `dir` named `prefix` + the pid of a process that no longer runs.
@@ -43,7 +48,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dead = dir.path().join(".t-999999999-x");
         std::fs::write(&dead, b"").unwrap();
-        std::fs::write(own_name(dir.path(), ".t-", "y"), b"").unwrap();
+        std::fs::write(own_name(dir.path(), ".t-"), b"").unwrap();
         std::fs::write(dir.path().join(".t-notapid-z"), b"").unwrap();
         std::fs::write(dir.path().join("other-999999999-x"), b"").unwrap();
         assert_eq!(left_by_dead_writers(dir.path(), ".t-"), vec![dead]);

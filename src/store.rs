@@ -121,7 +121,7 @@ impl Store {
         for stale in crate::stale::left_by_dead_writers(parent, &prefix) {
             let _ = std::fs::remove_dir_all(stale);
         }
-        let staging = crate::stale::own_name(parent, &prefix, "");
+        let staging = crate::stale::own_name(parent, &prefix);
         let _ = std::fs::remove_dir_all(&staging);
         let db = open_sled(&staging)?;
         let mut batch = sled::Batch::default();

@@ -140,10 +140,7 @@ fn new_layout(a: &Args, first: &[TokenLine]) -> Result<SidLayout> {
     open(&a.tokens)?
         .read_line(&mut header)
         .map_err(|e| Error::io(&a.tokens, e))?;
-    match (
-        tokens::header_layout(header.trim_start_matches('\u{feff}')),
-        a.k,
-    ) {
+    match (tokens::header_layout(&header), a.k) {
         (Some(layout), None) => layout,
         (_, k) => {
             let k = k.ok_or_else(|| {

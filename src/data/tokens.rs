@@ -24,6 +24,9 @@ pub struct TokenLine {
     pub item: NewItem,
 }
 
+/// A byte-order mark, which may open a file (and is then not part of its first line).
+const BOM: char = '\u{feff}';
+
 /// Parses the whole text of a token file; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Vec<TokenLine>> {
     let lines: Vec<(usize, &str)> = text.lines().enumerate().map(|(i, l)| (i + 1, l)).collect();
@@ -55,7 +58,7 @@ fn parse_lines(file: &str, lines: &[(usize, &str)]) -> Result<Vec<TokenLine>> {
         .map(|&(line, raw)| {
             // A byte-order mark opens the file, not its first key.
             let raw = if line == 1 {
-                raw.trim_start_matches('\u{feff}')
+                raw.trim_start_matches(BOM)
             } else {
                 raw
             };
@@ -209,7 +212,11 @@ pub fn validate(file: &str, lines: Vec<TokenLine>, layout: &SidLayout) -> Result
 
 /// The layout named by an export header line `# adasid levels=L k=K behavior=B`.
 pub fn header_layout(text: &str) -> Option<Result<SidLayout>> {
-    let first = text.lines().next()?.strip_prefix("# adasid ")?;
+    let first = text
+        .lines()
+        .next()?
+        .trim_start_matches(BOM)
+        .strip_prefix("# adasid ")?;
     let get = |name: &str| -> Option<u32> {
         first
             .split_whitespace()
@@ -258,6 +265,12 @@ mod tests {
             e.starts_with("t.tsv:2:") && e.contains("not below K"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_header_after_a_byte_order_mark_names_the_layout() {
+        let layout = header_layout("\u{feff}# adasid levels=3 k=16 behavior=1\n").unwrap();
+        assert_eq!(layout.unwrap(), SidLayout::new(3, 16, 1).unwrap());
     }
 
     #[test]

@@ -214,7 +214,7 @@ pub fn write(index: &Index, keys: &KeyMap, path: &Path) -> Result<u64> {
         let _ = std::fs::remove_file(stale);
     }
     let mut builder = tempfile::Builder::new();
-    let prefix = crate::stale::own_name(Path::new(""), TEMP_PREFIX, "");
+    let prefix = crate::stale::own_prefix(TEMP_PREFIX);
     builder.prefix(&prefix);
     // Created like any file (0666 less the umask), so a reader running as another user can open it.
     #[cfg(unix)]
