@@ -68,9 +68,13 @@ impl<'a> PositionScores<'a> {
     #[inline]
     pub fn item_score(&self, tokens: &[Token]) -> f32 {
         let k = self.columns - 1;
-        (0..self.positions)
-            .map(|p| self.row(p)[token_column(k, tokens[p])])
-            .sum()
+        let mut sum = 0.0;
+        // One flat index per position instead of a row slice each: this is
+        // the whole cost of a scan.
+        for (p, &t) in tokens[..self.positions].iter().enumerate() {
+            sum += self.scores[p * self.columns + token_column(k, t)];
+        }
+        sum
     }
 }
 
@@ -148,6 +152,16 @@ impl Best {
         }
     }
 
+    /// The lowest score that may still enter (an equal one enters on a
+    /// lower id): −∞ until `k` items are held.
+    #[inline]
+    fn floor(&self) -> f32 {
+        match self.heap.peek() {
+            Some(w) if self.heap.len() == self.k => w.0.score,
+            _ => f32::NEG_INFINITY,
+        }
+    }
+
     /// Whether no item scoring at most `threshold` can still enter.
     fn beats(&self, threshold: f32) -> bool {
         self.heap.len() == self.k && self.heap.peek().is_some_and(|w| w.0.score > threshold)
@@ -169,14 +183,16 @@ pub fn brute_force(
     keep: Option<&dyn Fn(ItemId) -> bool>,
 ) -> Ranked {
     let mut best = Best::new(k);
-    let mut scored = 0;
+    let (mut scored, mut floor) = (0, f32::NEG_INFINITY);
     index.for_each_sid(&mut |item, tokens| {
         if keep.is_none_or(|f| f(item)) {
-            best.offer(Scored {
-                item,
-                score: scores.item_score(tokens),
-            });
+            let score = scores.item_score(tokens);
             scored += 1;
+            // Most items of a scan fall below the k-th best: one comparison.
+            if score >= floor {
+                best.offer(Scored { item, score });
+                floor = best.floor();
+            }
         }
     });
     Ranked {
@@ -337,23 +353,21 @@ fn threshold(
         let Some((p, col)) = frontier.pick(index, scores) else {
             break;
         };
-        for item in index
-            .position_postings(p, column_token(kk, col as usize))
-            .iter()
-        {
+        let postings = index.position_postings(p, column_token(kk, col as usize));
+        postings.for_each(|item| {
             let (tokens, _) = index.sid(item).expect("posted items are held");
             // Met before iff another position's token was visited earlier.
             let met =
                 (0..scores.positions).any(|q| q != p && visited[q][token_column(kk, tokens[q])]);
             if met || keep.is_some_and(|f| !f(item)) {
-                continue;
+                return;
             }
             best.offer(Scored {
                 item,
                 score: scores.item_score(tokens),
             });
             scored += 1;
-        }
+        });
         visited[p][col as usize] = true;
         frontier.advance(scores, p);
     }

@@ -52,6 +52,19 @@ impl<'a> Postings<'a> {
         }
     }
 
+    /// Calls `f` with every item id, in [`Postings::iter`]'s order. One
+    /// dispatch for the whole list, and roaring's own `fold` runs the loop:
+    /// a scan of every item through the boxed iterator costs about twice
+    /// as much (a virtual `next` per item).
+    #[inline]
+    pub fn for_each(&self, f: impl FnMut(u32)) {
+        match *self {
+            Postings::Many(b) => b.iter().for_each(f),
+            Postings::One(i) => std::iter::once(i).for_each(f),
+            Postings::Slice(s) => s.iter().copied().for_each(f),
+        }
+    }
+
     /// Item ids, ascending, in a new vector.
     pub fn to_sorted_vec(&self) -> Vec<u32> {
         match *self {

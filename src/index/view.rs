@@ -58,11 +58,11 @@ pub trait SidIndex {
     /// `items(&[])` lists them: the scan a ranking of every item makes.
     fn for_each_sid(&self, f: &mut dyn FnMut(ItemId, &[Token])) {
         if let Some(all) = self.items(&[]) {
-            for item in all.iter() {
+            all.for_each(|item| {
                 if let Some((sid, _)) = self.sid(item) {
                     f(item, sid);
                 }
-            }
+            });
         }
     }
 
@@ -163,7 +163,7 @@ impl SidIndex for Index {
     fn for_each_sid(&self, f: &mut dyn FnMut(ItemId, &[Token])) {
         // Listed items are held: no membership test per item.
         if let Some(all) = Index::items(self, &[]) {
-            all.iter().for_each(|item| f(item, self.items.sid(item)));
+            all.for_each(|item| f(item, self.items.sid(item)));
         }
     }
 

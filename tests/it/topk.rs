@@ -22,11 +22,36 @@ fn scores(seed: u64, layout: &SidLayout, positions: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The definition: every kept item scored, sorted by score (best first,
+/// ties by id), the first `k`.
+fn sorted_all(
+    index: &dyn SidIndex,
+    s: &PositionScores<'_>,
+    k: usize,
+    keep_odd: bool,
+) -> Vec<(u32, f32)> {
+    let mut all = Vec::new();
+    index.for_each_sid(&mut |item, sid| {
+        if !keep_odd || item % 2 == 1 {
+            all.push((item, s.item_score(sid)));
+        }
+    });
+    all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    all.truncate(k);
+    all
+}
+
 fn check(index: &dyn SidIndex, s: &PositionScores<'_>, k: usize, keep_odd: bool) {
     let odd = |i: u32| i % 2 == 1;
     let keep: Option<&dyn Fn(u32) -> bool> = if keep_odd { Some(&odd) } else { None };
     let fast = threshold_only(index, s, k, keep);
     let slow = brute_force(index, s, k, keep);
+    let pairs: Vec<(u32, f32)> = slow.hits.iter().map(|h| (h.item, h.score)).collect();
+    assert_eq!(
+        pairs,
+        sorted_all(index, s, k, keep_odd),
+        "brute force, k = {k}"
+    );
     assert_eq!(fast.hits, slow.hits, "k = {k}");
     assert_eq!(top_k(index, s, k, keep).hits, slow.hits, "k = {k}");
     assert!(fast.scored <= slow.scored.max(1) * s.positions() as u64);
