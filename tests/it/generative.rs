@@ -199,6 +199,53 @@ fn hybrid_retriever_learns_the_rule_and_recommends() {
     assert!(items.iter().any(|i| i["key"] == "item24"), "{items:?}");
 }
 
+/// A hybrid whose head is tied to the whole input embedding (`sid_output`)
+/// learns the rule too, and the stored model scores as the trained one did:
+/// `gen-eval` on the validation split, from the reloaded weights and the
+/// item SIDs kept with them, gives the NDCG@10 training kept.
+#[test]
+fn hybrid_with_sid_output_is_stored_as_it_trained() {
+    let dir = cycle_db(&["--tokenizer", "rq-kmeans", "--k", "16", "--levels", "2"]);
+    let p = |s: &str| dir.path().join(s).display().to_string();
+    std::fs::write(p("hy.toml"), format!("{SMALL_PARALLEL}sid_output = true\n")).unwrap();
+    let t = json(&[
+        "gen-train",
+        "--retriever",
+        "hybrid",
+        "--db",
+        &p("db"),
+        "--data",
+        &p("data"),
+        "--config",
+        &p("hy.toml"),
+        "--epochs",
+        "12",
+        "--json",
+    ]);
+    assert_eq!(t["config"]["sid_output"], true);
+    let kept = t["best_valid_ndcg10"].as_f64().unwrap();
+    let eval = |split: &str| {
+        json(&[
+            "gen-eval",
+            "--retriever",
+            "hybrid",
+            "--db",
+            &p("db"),
+            "--data",
+            &p("data"),
+            "--split",
+            split,
+            "--json",
+        ])
+    };
+    let valid = eval("valid")["overall"]["ndcg"][1].as_f64().unwrap();
+    assert!((valid - kept).abs() < 1e-6, "kept {kept}, reloaded {valid}");
+    let r10 = eval("test")["overall"]["recall"][1].as_f64().unwrap();
+    assert!(r10 > 0.5, "R@10 {r10}");
+    let items = served_after_item3(&p("db"), "hybrid");
+    assert!(items.iter().any(|i| i["key"] == "item24"), "{items:?}");
+}
+
 /// The parallel retriever on the same rule, over long unordered OPQ SIDs:
 /// trained with validation early stopping, evaluated through exact top-k,
 /// and served by `recommend`.

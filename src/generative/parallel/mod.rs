@@ -82,6 +82,9 @@ pub struct ParallelConfig {
     /// Hybrid: item ids in and out (SASRec's item softmax), SID tokens
     /// added to each input item; `gen-train --retriever hybrid`.
     pub hybrid: bool,
+    /// A hybrid's head is tied to each item's whole input embedding (id
+    /// and SID part) instead of its id embedding alone.
+    pub sid_output: bool,
     /// A hybrid's item-id rows (ids `0..items`): set by training to one past
     /// the largest id it saw; later items read their SID part alone and are
     /// never recommended.
@@ -106,6 +109,7 @@ impl Default for ParallelConfig {
             valid_users: 2000,
             seed: 42,
             hybrid: false,
+            sid_output: false,
             items: 0,
         }
     }
@@ -147,6 +151,7 @@ impl ParallelConfig {
             dropout: self.dropout,
             temperature: self.temperature,
             items: if self.hybrid { self.items.max(1) } else { 0 },
+            sid_output: self.sid_output,
         }
     }
 }
@@ -156,7 +161,8 @@ pub struct ParallelRetriever {
     cfg: ParallelConfig,
     layout: SidLayout,
     net: ParallelNet,
-    /// [`ParallelNet::score_table`] of the final weights (none while training).
+    /// [`ParallelNet::score_table`] (a hybrid's [`ParallelNet::item_table`])
+    /// of the final weights (none while training).
     table: Option<Tensor>,
     /// The final weights for one-history passes (none while training, and
     /// for a hybrid).
@@ -305,7 +311,9 @@ impl ParallelRetriever {
     /// are fixed from here on).
     fn with_weights(mut self, weights: &[u8]) -> Result<Self> {
         self.net.params().load_bytes(weights)?;
-        if !self.is_hybrid() {
+        if self.is_hybrid() {
+            self.table = Some(self.net.item_table()?);
+        } else {
             self.table = Some(self.net.score_table()?);
             self.plain = Some(PlainNet::new(*self.net.shape(), self.net.params())?);
         }

@@ -11,7 +11,12 @@
 //! embedding (`(id + SID part) / √2`, the same scale again), and the only
 //! head is a softmax over item ids tied to those embeddings (SASRec's
 //! output, SID tokens only on the input side). Ids at or past `items` (not
-//! in the catalogue it was trained on) read their SID part alone.
+//! in the catalogue it was trained on) read their SID part alone. With
+//! `sid_output` the head is tied to the whole input embedding instead, id
+//! and SID part alike, so an item seldom seen as a target still gets the
+//! output direction its tokens learned from other items; the SIDs it
+//! trained with are kept among its parameters (`item_sids`, never updated),
+//! so a stored hybrid scores exactly as it trained.
 
 use candle_core::{D, Device, Tensor, Var};
 
@@ -44,6 +49,9 @@ pub struct ParallelShape {
     pub temperature: f64,
     /// Item-id rows of a hybrid (ids `0..items`); 0 for SIDs alone.
     pub items: usize,
+    /// A hybrid's output embedding of an item is its input embedding (id
+    /// and SID part), not its id's alone.
+    pub sid_output: bool,
 }
 
 /// The network and its parameters.
@@ -56,6 +64,10 @@ pub struct ParallelNet {
     heads: Vec<Linear>,
     /// A hybrid's item-id table and its head.
     ids: Option<(Var, Linear)>,
+    /// With `sid_output`: each id's semantic mask columns, `[items,
+    /// positions]` (whole numbers in f32, so they are stored with the
+    /// weights; no gradient reaches them).
+    item_sids: Option<Var>,
     params: ParamStore,
     dropout: Dropout,
 }
@@ -87,6 +99,10 @@ impl ParallelNet {
                 Linear::new(&mut params, "head.item", d, d)?,
             )),
         };
+        let item_sids = match shape.items > 0 && shape.sid_output {
+            true => Some(params.constant("item_sids", &[shape.items, shape.positions], 0.0)?),
+            false => None,
+        };
         Ok(ParallelNet {
             shape,
             tokens,
@@ -95,6 +111,7 @@ impl ParallelNet {
             norm,
             heads,
             ids,
+            item_sids,
             params,
             dropout: Dropout::new(shape.dropout),
         })
@@ -135,26 +152,14 @@ impl ParallelNet {
         batch: usize,
         len: usize,
     ) -> Result<Tensor> {
-        let (p, v, d) = (self.shape.positions, self.shape.vocab, self.shape.d);
-        let ids: Vec<u32> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| ((i % p) * v) as u32 + c)
-            .collect();
-        let idx = Tensor::from_vec(ids, columns.len(), self.device()).map_err(ml)?;
-        let sid_part = self
-            .tokens
-            .as_tensor()
-            .index_select(&idx, 0)
-            .and_then(|e| e.reshape((batch, len, p, d)))
-            .and_then(|e| e.sum(2))
-            .and_then(|e| e / (p as f64).sqrt())
-            .map_err(ml)?;
+        let d = self.shape.d;
+        let idx = self.token_rows(columns)?;
+        let sid_part = self.sid_part(&idx)?.reshape((batch, len, d)).map_err(ml)?;
         let items = match &self.ids {
-            Some((table, _)) => ((self.id_inputs(table, items)?.reshape((batch, len, d)))
-                .and_then(|e| e + sid_part)
-                .and_then(|e| e / 2f64.sqrt()))
-            .map_err(ml)?,
+            Some((table, _)) => {
+                let ids = self.id_inputs(table, items)?.reshape((batch, len, d));
+                combined(&ids.map_err(ml)?, &sid_part)?
+            }
             None => sid_part,
         };
         let start = self.shape.history - len;
@@ -176,6 +181,67 @@ impl ParallelNet {
         self.norm.forward(&x)
     }
 
+    /// Rows of the token table of mask `columns`, `positions` per item.
+    fn token_rows(&self, columns: &[u32]) -> Result<Tensor> {
+        let (p, v) = (self.shape.positions, self.shape.vocab);
+        let rows: Vec<u32> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| ((i % p) * v) as u32 + c)
+            .collect();
+        Tensor::from_vec(rows, columns.len(), self.device()).map_err(ml)
+    }
+
+    /// Items' SID parts `[items, d]`: the sum of their token embeddings
+    /// (`rows` from [`ParallelNet::token_rows`]) over √positions.
+    fn sid_part(&self, rows: &Tensor) -> Result<Tensor> {
+        let (p, d) = (self.shape.positions, self.shape.d);
+        let n = rows.dim(0).map_err(ml)? / p;
+        self.tokens
+            .as_tensor()
+            .index_select(rows, 0)
+            .and_then(|e| e.reshape((n, p, d)))
+            .and_then(|e| e.sum(1))
+            .and_then(|e| e / (p as f64).sqrt())
+            .map_err(ml)
+    }
+
+    /// Sets the items' SIDs a `sid_output` hybrid ties its head to: mask
+    /// columns of ids `0..items`, `positions` each (ignored otherwise).
+    pub fn set_item_sids(&self, columns: &[u32]) -> Result<()> {
+        let Some(var) = &self.item_sids else {
+            return Ok(());
+        };
+        let values: Vec<f32> = columns.iter().map(|&c| c as f32).collect();
+        let t = Tensor::from_vec(values, var.shape(), self.device()).map_err(ml)?;
+        var.set(&t).map_err(ml)
+    }
+
+    /// What a hybrid's head compares with, `[items, d]`: the id table, or
+    /// with `sid_output` each id's whole input embedding.
+    pub fn item_table(&self) -> Result<Tensor> {
+        let (table, _) = self.hybrid_parts()?;
+        let Some(sids) = &self.item_sids else {
+            return Ok(table.as_tensor().clone());
+        };
+        let columns: Vec<u32> = sids
+            .as_tensor()
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(ml)?
+            .into_iter()
+            .map(|c| c as u32)
+            .collect();
+        let sid_part = self.sid_part(&self.token_rows(&columns)?)?;
+        combined(table.as_tensor(), &sid_part)
+    }
+
+    fn hybrid_parts(&self) -> Result<&(Var, Linear)> {
+        self.ids
+            .as_ref()
+            .ok_or_else(|| crate::error::Error::InvalidArgument("not a hybrid retriever".into()))
+    }
+
     /// The id embeddings of `items` (zero for ids the table lacks).
     fn id_inputs(&self, table: &Var, items: &[u32]) -> Result<Tensor> {
         let n = self.shape.items as u32;
@@ -192,13 +258,14 @@ impl ParallelNet {
     }
 
     /// A hybrid's logits `[rows, items]` over item ids for hidden states
-    /// `[rows, d]`: `cos(h + W h, e_i) / τ` for every id `i`.
-    pub fn item_logits(&self, h: &Tensor) -> Result<Tensor> {
-        let (table, head) = self
-            .ids
-            .as_ref()
-            .ok_or_else(|| crate::error::Error::InvalidArgument("not a hybrid retriever".into()))?;
-        self.cosine(h, head, table.as_tensor())
+    /// `[rows, d]`: `cos(h + W h, e_i) / τ` for every row `e_i` of
+    /// `table` ([`ParallelNet::item_table`], computed when not given).
+    pub fn item_logits(&self, h: &Tensor, table: Option<&Tensor>) -> Result<Tensor> {
+        let (_, head) = self.hybrid_parts()?;
+        match table {
+            Some(t) => self.cosine(h, head, t),
+            None => self.cosine(h, head, &self.item_table()?),
+        }
     }
 
     /// `cos(h + gelu(W h), row) / τ` against every row of `table`.
@@ -221,10 +288,12 @@ impl ParallelNet {
     /// Log-probabilities `[rows, positions × vocab]` (each position's own
     /// softmax), ready for [`crate::decode::PositionScores`]; a hybrid's
     /// are `[rows, items]`, one per item id. `table` is
-    /// [`ParallelNet::score_table`] of the current weights, when kept.
+    /// [`ParallelNet::score_table`] (a hybrid's [`ParallelNet::item_table`])
+    /// of the current weights, when kept.
     pub fn log_probs(&self, h: &Tensor, table: Option<&Tensor>) -> Result<Tensor> {
         if self.is_hybrid() {
-            return candle_nn::ops::log_softmax(&self.item_logits(h)?, D::Minus1).map_err(ml);
+            return candle_nn::ops::log_softmax(&self.item_logits(h, table)?, D::Minus1)
+                .map_err(ml);
         }
         let (p, v) = (self.shape.positions, self.shape.vocab);
         let rows = h.dim(0).map_err(ml)?;
@@ -283,10 +352,65 @@ impl ParallelNet {
     }
 }
 
+/// A hybrid item's embedding from its id and SID parts, `(id + sid) / √2`:
+/// the scale of one embedding, on the input side and (with `sid_output`)
+/// the output side alike.
+fn combined(id: &Tensor, sid: &Tensor) -> Result<Tensor> {
+    ((id + sid).and_then(|e| e / 2f64.sqrt())).map_err(ml)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn sid_output_ties_the_item_table_to_each_items_tokens() {
+        let shape = ParallelShape {
+            positions: 2,
+            vocab: 5,
+            d: 4,
+            heads: 1,
+            layers: 1,
+            ff: 8,
+            history: 3,
+            dropout: 0.0,
+            temperature: 0.07,
+            items: 3,
+            sid_output: true,
+        };
+        let params = ParamStore::new(Device::Cpu, rand_chacha::ChaCha8Rng::seed_from_u64(4));
+        let net = ParallelNet::new(shape, params).unwrap();
+        let columns = [1u32, 4, 0, 2, 3, 3];
+        net.set_item_sids(&columns).unwrap();
+        let ids = net.params.flat("item_embedding").unwrap();
+        let tokens = net.params.flat("token_embedding").unwrap();
+        let table = net.item_table().unwrap().to_vec2::<f32>().unwrap();
+        for (item, row) in table.iter().enumerate() {
+            for (j, got) in row.iter().enumerate() {
+                let token = |p: usize| tokens[(p * 5 + columns[item * 2 + p] as usize) * 4 + j];
+                let sid = (token(0) + token(1)) / 2f32.sqrt();
+                let want = (ids[item * 4 + j] + sid) / 2f32.sqrt();
+                assert!(
+                    (got - want).abs() < 1e-6,
+                    "item {item}, {j}: {got} vs {want}"
+                );
+            }
+        }
+        let plain = ParallelNet::new(
+            ParallelShape {
+                sid_output: false,
+                ..shape
+            },
+            ParamStore::new(Device::Cpu, rand_chacha::ChaCha8Rng::seed_from_u64(4)),
+        )
+        .unwrap();
+        let alone = plain.item_table().unwrap().flatten_all().unwrap();
+        assert_eq!(
+            alone.to_vec1::<f32>().unwrap(),
+            plain.params.flat("item_embedding").unwrap()
+        );
+    }
 
     #[test]
     fn stacked_heads_score_as_each_head_alone() {
@@ -301,6 +425,7 @@ mod tests {
             dropout: 0.0,
             temperature: 0.07,
             items: 0,
+            sid_output: false,
         };
         let params = ParamStore::new(Device::Cpu, rand_chacha::ChaCha8Rng::seed_from_u64(3));
         let net = ParallelNet::new(shape, params).unwrap();

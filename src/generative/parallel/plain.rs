@@ -239,6 +239,7 @@ mod tests {
             dropout: 0.0,
             temperature: 0.07,
             items: 0,
+            sid_output: false,
         };
         let params = ParamStore::new(Device::Cpu, ChaCha8Rng::seed_from_u64(9));
         let net = ParallelNet::new(shape, params).unwrap();

@@ -57,6 +57,9 @@ impl ParallelRetriever {
                 .map_or(0, |&i| i as usize + 1);
         }
         let model = ParallelRetriever::build(cfg, *view.layout(), device)?;
+        if model.cfg.sid_output {
+            model.net.set_item_sids(&model.id_columns(view))?;
+        }
         let seqs = model.training_sequences(corpus);
         if seqs.is_empty() {
             return Err(Error::InvalidArgument(
@@ -110,6 +113,18 @@ impl ParallelRetriever {
         Ok((model.with_weights(&best)?, history))
     }
 
+    /// The semantic mask columns of ids `0..items` in `view` (an id it does
+    /// not hold reads as masked at every position).
+    fn id_columns(&self, view: &dyn SidIndex) -> Vec<u32> {
+        let (p, k) = (self.layout.levels(), self.layout.k() as usize);
+        (0..self.cfg.items as ItemId)
+            .flat_map(|id| match view.sid(id) {
+                Some((sid, _)) => self.columns(&[sid]),
+                None => vec![k as u32; p],
+            })
+            .collect()
+    }
+
     /// Each user's stored training items (all but the last two), the most
     /// recent `history + 1` of them, when there are at least two.
     fn training_sequences(&self, corpus: &Corpus) -> Vec<Vec<u32>> {
@@ -152,7 +167,8 @@ impl ParallelRetriever {
             .map_err(ml)?;
         if self.is_hybrid() {
             let target = self.tensor(corpus.history_ids(&targets))?;
-            return candle_nn::loss::cross_entropy(&self.net.item_logits(&h)?, &target).map_err(ml);
+            let logits = self.net.item_logits(&h, None)?;
+            return candle_nn::loss::cross_entropy(&logits, &target).map_err(ml);
         }
         let p = self.layout.levels();
         let cols = self.columns(&corpus.history_sids(&targets));
