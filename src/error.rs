@@ -94,6 +94,19 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// This process may not write the database folder, and the store writes
+    /// on every open (recovery), reads included.
+    #[error(
+        "database at {} is not writable by this user, and opening a database writes to it even to read; \
+         ask its owner for a snapshot (`adasid snapshot --db {} --out FILE`) and read that with `--snapshot FILE`",
+        path.display(),
+        path.display()
+    )]
+    ReadOnly {
+        /// The database path.
+        path: PathBuf,
+    },
+
     /// More items share one semantic ID than the disambiguation token can count.
     #[error(
         "{count} items share the SID {sid}; the disambiguation token must stay below K = {k} \
@@ -148,6 +161,7 @@ impl Error {
             Error::NotFound { .. } => "NotFound",
             Error::AlreadyExists { .. } => "AlreadyExists",
             Error::Locked { .. } => "Locked",
+            Error::ReadOnly { .. } => "ReadOnly",
             Error::TooManyCollisions { .. } => "TooManyCollisions",
             #[cfg(feature = "store")]
             Error::Store(_) => "Store",
@@ -171,6 +185,7 @@ impl Error {
                 | Error::NotFound { .. }
                 | Error::AlreadyExists { .. }
                 | Error::Locked { .. }
+                | Error::ReadOnly { .. }
                 | Error::TooManyCollisions { .. }
         )
     }

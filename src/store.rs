@@ -410,12 +410,24 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
                 }
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            Err(sled::Error::Io(io)) => return Err(Error::io(path, io)),
+            Err(sled::Error::Io(io)) => return Err(open_error(path, io)),
             Err(other) => return Err(store_error(other)),
         }
     };
     mark_opened(path);
     Ok(db)
+}
+
+/// What an I/O error opening the store at `path` means to the caller.
+fn open_error(path: &Path, io: std::io::Error) -> Error {
+    match io.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            Error::ReadOnly {
+                path: path.to_path_buf(),
+            }
+        }
+        _ => Error::io(path, io),
+    }
 }
 
 fn store_error(e: sled::Error) -> Error {

@@ -62,3 +62,83 @@ fn a_full_disk_refuses_an_open_and_never_damages_the_database() {
         assert_eq!(reopened.read().index.len(), 50);
     }
 }
+
+/// Runs the binary as an unprivileged user: itself when it is not root,
+/// `nobody` through setpriv when it is. `None` when root cannot drop.
+fn run_unprivileged(args: &[&str]) -> Option<std::process::Output> {
+    let exe = env!("CARGO_BIN_EXE_adasid");
+    let root = Command::new("id").arg("-u").output().ok()?.stdout == b"0\n";
+    let mut cmd = match root {
+        false => Command::new(exe),
+        true => {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", exe]);
+            c
+        }
+    };
+    cmd.args(args).output().ok()
+}
+
+/// Sets `path` and everything under it to `mode` (folders also traversable).
+fn chmod_tree(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path.is_dir();
+    let m = if dir { mode | 0o111 } else { mode };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(m)).unwrap();
+    if dir {
+        for e in std::fs::read_dir(path).unwrap() {
+            chmod_tree(&e.unwrap().path(), mode);
+        }
+    }
+}
+
+#[test]
+fn a_read_only_database_is_refused_with_what_to_do_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let items: Vec<NewItem> = (0..20)
+        .map(|i| NewItem {
+            key: format!("k{i}"),
+            tokens: vec![i % 4, i / 4],
+            weights: vec![],
+        })
+        .collect();
+    drop(
+        Database::create_with(&db, SidLayout::new(2, 8, 0).unwrap(), &items, &[], vec![]).unwrap(),
+    );
+    chmod_tree(dir.path(), 0o444);
+    let before = tree_bytes(&db);
+    let db_arg = db.display().to_string();
+    let Some(out) = run_unprivileged(&["stats", "--db", &db_arg, "--json"]) else {
+        chmod_tree(dir.path(), 0o644);
+        eprintln!("cannot run as an unprivileged user here: the read-only check did not run");
+        return;
+    };
+    chmod_tree(dir.path(), 0o644);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    let e: serde_json::Value = serde_json::from_str(err.trim()).unwrap();
+    assert_eq!(e["error"]["kind"], "ReadOnly", "{err}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--snapshot"),
+        "{err}"
+    );
+    assert_eq!(tree_bytes(&db), before);
+}
+
+/// Every file under `path` with its bytes, sorted by path.
+fn tree_bytes(path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(path).unwrap() {
+        let p = e.unwrap().path();
+        match p.is_dir() {
+            true => out.extend(tree_bytes(&p)),
+            false => out.push((p.clone(), std::fs::read(&p).unwrap())),
+        }
+    }
+    out.sort();
+    out
+}
