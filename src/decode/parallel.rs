@@ -15,7 +15,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use crate::error::{Error, Result};
-use crate::index::{ItemId, SidIndex};
+use crate::index::{ItemId, Postings, SidIndex};
 use crate::sid::{SidLayout, Token, column_token, token_column};
 
 /// Per-position token scores: `positions × (K + 1)` values, row-major, in
@@ -201,16 +201,28 @@ pub fn brute_force(
     }
 }
 
-/// The `k` best of dense per-item scores (`scores[i]` is item `i`'s),
-/// those `keep` accepts: a model that scores every item directly (an
-/// item-id softmax) has nothing for the threshold algorithm to skip.
-pub fn best_of(scores: &[f32], k: usize, keep: &dyn Fn(ItemId) -> bool) -> Vec<Scored> {
+/// The `k` best of `items` (those `keep` accepts) by dense per-item
+/// scores (`scores[i]` is item `i`'s; an item past its end is skipped): a
+/// model that scores every item directly (an item-id softmax) has nothing
+/// for the threshold algorithm to skip. Walking the listed items costs
+/// less than asking the index about every score's id.
+pub fn best_of(
+    scores: &[f32],
+    items: Postings<'_>,
+    k: usize,
+    keep: Option<&dyn Fn(ItemId) -> bool>,
+) -> Vec<Scored> {
     let mut best = Best::new(k);
-    for (item, &score) in (0..).zip(scores) {
-        if keep(item) {
+    let mut floor = f32::NEG_INFINITY;
+    items.for_each(|item| {
+        let Some(&score) = scores.get(item as usize) else {
+            return;
+        };
+        if score >= floor && keep.is_none_or(|f| f(item)) {
             best.offer(Scored { item, score });
+            floor = best.floor();
         }
-    }
+    });
     best.finish()
 }
 

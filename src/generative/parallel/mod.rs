@@ -161,8 +161,9 @@ pub struct ParallelRetriever {
     cfg: ParallelConfig,
     layout: SidLayout,
     net: ParallelNet,
-    /// [`ParallelNet::score_table`] (a hybrid's [`ParallelNet::item_table`])
-    /// of the final weights (none while training).
+    /// [`ParallelNet::score_table`] (a hybrid's
+    /// [`ParallelNet::unit_item_table`]) of the final weights (none while
+    /// training).
     table: Option<Tensor>,
     /// The final weights for one-history passes (none while training, and
     /// for a hybrid).
@@ -285,8 +286,10 @@ impl ParallelRetriever {
         keep: Option<&dyn Fn(ItemId) -> bool>,
     ) -> Result<Vec<Scored>> {
         if self.is_hybrid() {
-            let held = |i: ItemId| view.contains(i) && keep.is_none_or(|f| f(i));
-            return Ok(best_of(scores, k, &held));
+            let Some(held) = view.items(&[]) else {
+                return Ok(Vec::new());
+            };
+            return Ok(best_of(scores, held, k, keep));
         }
         let scores = PositionScores::new(&self.layout, scores)?;
         Ok(top_k(view, &scores, k, keep).hits)
@@ -312,7 +315,7 @@ impl ParallelRetriever {
     fn with_weights(mut self, weights: &[u8]) -> Result<Self> {
         self.net.params().load_bytes(weights)?;
         if self.is_hybrid() {
-            self.table = Some(self.net.item_table()?);
+            self.table = Some(self.net.unit_item_table()?);
         } else {
             self.table = Some(self.net.score_table()?);
             self.plain = Some(PlainNet::new(*self.net.shape(), self.net.params())?);

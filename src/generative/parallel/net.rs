@@ -236,6 +236,12 @@ impl ParallelNet {
         combined(table.as_tensor(), &sid_part)
     }
 
+    /// [`ParallelNet::item_table`] with every row scaled to unit length:
+    /// what the head compares with, fixed while the weights are.
+    pub fn unit_item_table(&self) -> Result<Tensor> {
+        l2_normalize(&self.item_table()?)
+    }
+
     fn hybrid_parts(&self) -> Result<&(Var, Linear)> {
         self.ids
             .as_ref()
@@ -259,20 +265,21 @@ impl ParallelNet {
 
     /// A hybrid's logits `[rows, items]` over item ids for hidden states
     /// `[rows, d]`: `cos(h + W h, e_i) / τ` for every row `e_i` of
-    /// `table` ([`ParallelNet::item_table`], computed when not given).
+    /// `table` ([`ParallelNet::unit_item_table`], computed when not given).
     pub fn item_logits(&self, h: &Tensor, table: Option<&Tensor>) -> Result<Tensor> {
         let (_, head) = self.hybrid_parts()?;
         match table {
             Some(t) => self.cosine(h, head, t),
-            None => self.cosine(h, head, &self.item_table()?),
+            None => self.cosine(h, head, &self.unit_item_table()?),
         }
     }
 
-    /// `cos(h + gelu(W h), row) / τ` against every row of `table`.
-    fn cosine(&self, h: &Tensor, head: &Linear, table: &Tensor) -> Result<Tensor> {
+    /// `cos(h + gelu(W h), row) / τ` against every row of `unit`, a table
+    /// of unit-length rows.
+    fn cosine(&self, h: &Tensor, head: &Linear, unit: &Tensor) -> Result<Tensor> {
         let q = (h + head.forward(h)?.gelu().map_err(ml)?).map_err(ml)?;
         l2_normalize(&q)?
-            .matmul(&l2_normalize(table)?.t().map_err(ml)?)
+            .matmul(&unit.t().map_err(ml)?)
             .and_then(|s| s / self.shape.temperature)
             .map_err(ml)
     }
@@ -282,14 +289,14 @@ impl ParallelNet {
     pub fn logits(&self, h: &Tensor, p: usize) -> Result<Tensor> {
         let v = self.shape.vocab;
         let table = self.tokens.as_tensor().narrow(0, p * v, v).map_err(ml)?;
-        self.cosine(h, &self.heads[p], &table)
+        self.cosine(h, &self.heads[p], &l2_normalize(&table)?)
     }
 
     /// Log-probabilities `[rows, positions × vocab]` (each position's own
     /// softmax), ready for [`crate::decode::PositionScores`]; a hybrid's
     /// are `[rows, items]`, one per item id. `table` is
-    /// [`ParallelNet::score_table`] (a hybrid's [`ParallelNet::item_table`])
-    /// of the current weights, when kept.
+    /// [`ParallelNet::score_table`] (a hybrid's
+    /// [`ParallelNet::unit_item_table`]) of the current weights, when kept.
     pub fn log_probs(&self, h: &Tensor, table: Option<&Tensor>) -> Result<Tensor> {
         if self.is_hybrid() {
             return candle_nn::ops::log_softmax(&self.item_logits(h, table)?, D::Minus1)
