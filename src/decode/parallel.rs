@@ -129,6 +129,9 @@ impl Eq for Worst {}
 struct Best {
     heap: BinaryHeap<Worst>,
     k: usize,
+    /// The k-th best score once `k` are held (−∞ before): an item below
+    /// it cannot enter, and most items of a scan are.
+    floor: f32,
 }
 
 impl Best {
@@ -136,12 +139,20 @@ impl Best {
         Best {
             heap: BinaryHeap::with_capacity(k + 1),
             k,
+            floor: f32::NEG_INFINITY,
         }
+    }
+
+    /// Whether an item scoring `score` may enter (one equal to the k-th
+    /// best enters on a lower id): one comparison, to skip costlier checks.
+    #[inline]
+    fn admits(&self, score: f32) -> bool {
+        score >= self.floor
     }
 
     #[inline]
     fn offer(&mut self, s: Scored) {
-        if self.k == 0 {
+        if self.k == 0 || !self.admits(s.score) {
             return;
         }
         if self.heap.len() < self.k {
@@ -150,21 +161,14 @@ impl Best {
             self.heap.pop();
             self.heap.push(Worst(s));
         }
-    }
-
-    /// The lowest score that may still enter (an equal one enters on a
-    /// lower id): −∞ until `k` items are held.
-    #[inline]
-    fn floor(&self) -> f32 {
-        match self.heap.peek() {
-            Some(w) if self.heap.len() == self.k => w.0.score,
-            _ => f32::NEG_INFINITY,
+        if self.heap.len() == self.k {
+            self.floor = self.heap.peek().map_or(f32::NEG_INFINITY, |w| w.0.score);
         }
     }
 
     /// Whether no item scoring at most `threshold` can still enter.
     fn beats(&self, threshold: f32) -> bool {
-        self.heap.len() == self.k && self.heap.peek().is_some_and(|w| w.0.score > threshold)
+        self.k > 0 && self.floor > threshold
     }
 
     fn finish(self) -> Vec<Scored> {
@@ -183,16 +187,12 @@ pub fn brute_force(
     keep: Option<&dyn Fn(ItemId) -> bool>,
 ) -> Ranked {
     let mut best = Best::new(k);
-    let (mut scored, mut floor) = (0, f32::NEG_INFINITY);
+    let mut scored = 0;
     index.for_each_sid(&mut |item, tokens| {
         if keep.is_none_or(|f| f(item)) {
             let score = scores.item_score(tokens);
             scored += 1;
-            // Most items of a scan fall below the k-th best: one comparison.
-            if score >= floor {
-                best.offer(Scored { item, score });
-                floor = best.floor();
-            }
+            best.offer(Scored { item, score });
         }
     });
     Ranked {
@@ -213,14 +213,12 @@ pub fn best_of(
     keep: Option<&dyn Fn(ItemId) -> bool>,
 ) -> Vec<Scored> {
     let mut best = Best::new(k);
-    let mut floor = f32::NEG_INFINITY;
     items.for_each(|item| {
         let Some(&score) = scores.get(item as usize) else {
             return;
         };
-        if score >= floor && keep.is_none_or(|f| f(item)) {
+        if best.admits(score) && keep.is_none_or(|f| f(item)) {
             best.offer(Scored { item, score });
-            floor = best.floor();
         }
     });
     best.finish()

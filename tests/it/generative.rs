@@ -158,14 +158,12 @@ fn learns_a_next_item_rule_and_decodes_only_existing_sids() {
     assert!(!ok && err.contains("no parallel retriever"), "{err}");
 }
 
-/// The hybrid (item ids in and out, SID tokens added to the inputs) on the
-/// same rule: trained, evaluated and served like the parallel retriever.
-#[test]
-fn hybrid_retriever_learns_the_rule_and_recommends() {
-    let dir = cycle_db(&["--tokenizer", "rq-kmeans", "--k", "16", "--levels", "2"]);
+/// A hybrid trained on the cycle database in `dir` with [`SMALL_PARALLEL`]
+/// plus `extra` settings for `epochs`: `gen-train`'s JSON.
+fn train_hybrid(dir: &tempfile::TempDir, extra: &str, epochs: &str) -> serde_json::Value {
     let p = |s: &str| dir.path().join(s).display().to_string();
-    std::fs::write(p("hy.toml"), SMALL_PARALLEL).unwrap();
-    let t = json(&[
+    std::fs::write(p("hy.toml"), format!("{SMALL_PARALLEL}{extra}")).unwrap();
+    json(&[
         "gen-train",
         "--retriever",
         "hybrid",
@@ -176,13 +174,15 @@ fn hybrid_retriever_learns_the_rule_and_recommends() {
         "--config",
         &p("hy.toml"),
         "--epochs",
-        "20",
+        epochs,
         "--json",
-    ]);
-    assert_eq!(t["retriever"], "hybrid");
-    assert_eq!(t["config"]["hybrid"], true);
-    assert_eq!(t["config"]["items"], 200);
-    let e = json(&[
+    ])
+}
+
+/// `gen-eval` of the hybrid stored in `dir`'s database on `split`.
+fn eval_hybrid(dir: &tempfile::TempDir, split: &str) -> serde_json::Value {
+    let p = |s: &str| dir.path().join(s).display().to_string();
+    json(&[
         "gen-eval",
         "--retriever",
         "hybrid",
@@ -190,11 +190,27 @@ fn hybrid_retriever_learns_the_rule_and_recommends() {
         &p("db"),
         "--data",
         &p("data"),
+        "--split",
+        split,
         "--json",
-    ]);
-    let r10 = e["overall"]["recall"][1].as_f64().unwrap();
+    ])
+}
+
+/// The hybrid (item ids in and out, SID tokens added to the inputs) on the
+/// same rule: trained, evaluated and served like the parallel retriever.
+#[test]
+fn hybrid_retriever_learns_the_rule_and_recommends() {
+    let dir = cycle_db(&["--tokenizer", "rq-kmeans", "--k", "16", "--levels", "2"]);
+    let t = train_hybrid(&dir, "", "20");
+    assert_eq!(t["retriever"], "hybrid");
+    assert_eq!(t["config"]["hybrid"], true);
+    assert_eq!(t["config"]["items"], 200);
+    let r10 = eval_hybrid(&dir, "test")["overall"]["recall"][1]
+        .as_f64()
+        .unwrap();
     assert!(r10 > 0.5, "R@10 {r10}");
-    let items = served_after_item3(&p("db"), "hybrid");
+    let db = dir.path().join("db").display().to_string();
+    let items = served_after_item3(&db, "hybrid");
     assert_eq!(items.len(), 5);
     assert!(items.iter().any(|i| i["key"] == "item24"), "{items:?}");
 }
@@ -206,43 +222,19 @@ fn hybrid_retriever_learns_the_rule_and_recommends() {
 #[test]
 fn hybrid_with_sid_output_is_stored_as_it_trained() {
     let dir = cycle_db(&["--tokenizer", "rq-kmeans", "--k", "16", "--levels", "2"]);
-    let p = |s: &str| dir.path().join(s).display().to_string();
-    std::fs::write(p("hy.toml"), format!("{SMALL_PARALLEL}sid_output = true\n")).unwrap();
-    let t = json(&[
-        "gen-train",
-        "--retriever",
-        "hybrid",
-        "--db",
-        &p("db"),
-        "--data",
-        &p("data"),
-        "--config",
-        &p("hy.toml"),
-        "--epochs",
-        "12",
-        "--json",
-    ]);
+    let t = train_hybrid(&dir, "sid_output = true\n", "12");
     assert_eq!(t["config"]["sid_output"], true);
     let kept = t["best_valid_ndcg10"].as_f64().unwrap();
-    let eval = |split: &str| {
-        json(&[
-            "gen-eval",
-            "--retriever",
-            "hybrid",
-            "--db",
-            &p("db"),
-            "--data",
-            &p("data"),
-            "--split",
-            split,
-            "--json",
-        ])
-    };
-    let valid = eval("valid")["overall"]["ndcg"][1].as_f64().unwrap();
+    let valid = eval_hybrid(&dir, "valid")["overall"]["ndcg"][1]
+        .as_f64()
+        .unwrap();
     assert!((valid - kept).abs() < 1e-6, "kept {kept}, reloaded {valid}");
-    let r10 = eval("test")["overall"]["recall"][1].as_f64().unwrap();
+    let r10 = eval_hybrid(&dir, "test")["overall"]["recall"][1]
+        .as_f64()
+        .unwrap();
     assert!(r10 > 0.5, "R@10 {r10}");
-    let items = served_after_item3(&p("db"), "hybrid");
+    let db = dir.path().join("db").display().to_string();
+    let items = served_after_item3(&db, "hybrid");
     assert!(items.iter().any(|i| i["key"] == "item24"), "{items:?}");
 }
 

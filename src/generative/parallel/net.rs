@@ -18,7 +18,7 @@
 //! trained with are kept among its parameters (`item_sids`, never updated),
 //! so a stored hybrid scores exactly as it trained.
 
-use candle_core::{D, Device, Tensor, Var};
+use candle_core::{D, DType, Device, Tensor, Var};
 
 use crate::error::Result;
 use crate::generative::layers::{BlockDims, Dropout, EncoderBlock, LayerNorm, MASKED};
@@ -64,7 +64,7 @@ pub struct ParallelNet {
     heads: Vec<Linear>,
     /// A hybrid's item-id table and its head.
     ids: Option<(Var, Linear)>,
-    /// With `sid_output`: each id's semantic mask columns, `[items,
+    /// With `sid_output`: each id's rows of the token table, `[items,
     /// positions]` (whole numbers in f32, so they are stored with the
     /// weights; no gradient reaches them).
     item_sids: Option<Var>,
@@ -212,9 +212,10 @@ impl ParallelNet {
         let Some(var) = &self.item_sids else {
             return Ok(());
         };
-        let values: Vec<f32> = columns.iter().map(|&c| c as f32).collect();
-        let t = Tensor::from_vec(values, var.shape(), self.device()).map_err(ml)?;
-        var.set(&t).map_err(ml)
+        self.token_rows(columns)
+            .and_then(|rows| rows.to_dtype(DType::F32).map_err(ml))
+            .and_then(|rows| rows.reshape(var.shape()).map_err(ml))
+            .and_then(|rows| var.set(&rows).map_err(ml))
     }
 
     /// What a hybrid's head compares with, `[items, d]`: the id table, or
@@ -224,16 +225,14 @@ impl ParallelNet {
         let Some(sids) = &self.item_sids else {
             return Ok(table.as_tensor().clone());
         };
-        let columns: Vec<u32> = sids
+        // Rows of the token table already: no trip through host memory on
+        // every training step.
+        let rows = sids
             .as_tensor()
             .flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(ml)?
-            .into_iter()
-            .map(|c| c as u32)
-            .collect();
-        let sid_part = self.sid_part(&self.token_rows(&columns)?)?;
-        combined(table.as_tensor(), &sid_part)
+            .and_then(|t| t.to_dtype(DType::U32))
+            .map_err(ml)?;
+        combined(table.as_tensor(), &self.sid_part(&rows)?)
     }
 
     /// [`ParallelNet::item_table`] with every row scaled to unit length:
