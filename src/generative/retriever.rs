@@ -35,6 +35,7 @@ const STORED: Stored = Stored {
     weights: blobs::WEIGHTS,
     what: "generative retriever",
     trained_by: "adasid gen-train",
+    older: &[],
 };
 
 /// Beam width of the per-epoch validation (enough for NDCG@10).

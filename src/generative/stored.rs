@@ -15,6 +15,10 @@ pub(crate) struct Stored {
     pub what: &'static str,
     /// The command that trains it.
     pub trained_by: &'static str,
+    /// Settings added after configs were first stored, with the value (TOML)
+    /// a stored config that lacks one was trained with: a default may
+    /// change without changing what an older database means.
+    pub older: &'static [(&'static str, &'static str)],
 }
 
 impl Stored {
@@ -35,11 +39,25 @@ impl Stored {
         let text = db.blob(self.config)?.ok_or_else(|| missing(self.config))?;
         let text =
             String::from_utf8(text).map_err(|_| Error::corruption(self.config, "not UTF-8"))?;
-        let cfg = settings::parse(self.config, &text, validate)?;
+        let cfg = settings::parse(self.config, &self.with_older(&text)?, validate)?;
         let weights = db
             .blob(self.weights)?
             .ok_or_else(|| missing(self.weights))?;
         Ok((cfg, weights))
+    }
+
+    /// Stored settings `text` with each of [`Stored::older`] it lacks.
+    fn with_older(&self, text: &str) -> Result<String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| Error::BadFile {
+            file: self.config.into(),
+            message: e.to_string(),
+        })?;
+        let mut text = text.to_string();
+        for (key, value) in self.older.iter().filter(|(k, _)| !table.contains_key(*k)) {
+            // First, so it belongs to the root table whatever follows.
+            text.insert_str(0, &format!("{key} = {value}\n"));
+        }
+        Ok(text)
     }
 
     /// The two blobs of `config` and `weights`.

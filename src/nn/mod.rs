@@ -11,6 +11,7 @@ pub mod epochs;
 pub mod losses;
 pub mod params;
 pub mod schedule;
+pub(crate) mod softmax;
 
 pub use early_stop::EarlyStop;
 pub use params::ParamStore;

@@ -196,33 +196,55 @@ fn eval_hybrid(dir: &tempfile::TempDir, split: &str) -> serde_json::Value {
     ])
 }
 
-/// The hybrid (item ids in and out, SID tokens added to the inputs) on the
-/// same rule: trained, evaluated and served like the parallel retriever.
+/// The hybrid with an id-only head (item ids in and out, SID tokens added
+/// to the inputs) on the same rule: trained, evaluated and served like the
+/// parallel retriever. A config stored before `sid_output` existed (no such
+/// key) still loads as the id-only head it was trained with, though the
+/// default is now the tied head.
 #[test]
 fn hybrid_retriever_learns_the_rule_and_recommends() {
     let dir = cycle_db(&["--tokenizer", "rq-kmeans", "--k", "16", "--levels", "2"]);
-    let t = train_hybrid(&dir, "", "20");
+    let t = train_hybrid(&dir, "sid_output = false\n", "20");
     assert_eq!(t["retriever"], "hybrid");
     assert_eq!(t["config"]["hybrid"], true);
+    assert_eq!(t["config"]["sid_output"], false);
     assert_eq!(t["config"]["items"], 200);
-    let r10 = eval_hybrid(&dir, "test")["overall"]["recall"][1]
-        .as_f64()
-        .unwrap();
+    let test = eval_hybrid(&dir, "test")["overall"].clone();
+    let r10 = test["recall"][1].as_f64().unwrap();
     assert!(r10 > 0.5, "R@10 {r10}");
     let db = dir.path().join("db").display().to_string();
     let items = served_after_item3(&db, "hybrid");
     assert_eq!(items.len(), 5);
     assert!(items.iter().any(|i| i["key"] == "item24"), "{items:?}");
+
+    forget_setting(&dir, "sid_output");
+    assert_eq!(eval_hybrid(&dir, "test")["overall"], test);
 }
 
-/// A hybrid whose head is tied to the whole input embedding (`sid_output`)
-/// learns the rule too, and the stored model scores as the trained one did:
+/// Rewrites the stored parallel config of `dir`'s database without `key`,
+/// as a version before that setting would have stored it.
+fn forget_setting(dir: &tempfile::TempDir, key: &str) {
+    let db = adasid::Database::open(&dir.path().join("db")).unwrap();
+    let name = adasid::generative::parallel::blobs::CONFIG;
+    let text = String::from_utf8(db.blob(name).unwrap().unwrap()).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{key} =")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(kept.len(), text.len(), "{key} was stored");
+    db.put_blobs(vec![(name.to_string(), kept.into_bytes())])
+        .unwrap();
+}
+
+/// A hybrid whose head is tied to the whole input embedding (`sid_output`,
+/// the default) learns the rule too, and the stored model scores as the trained one did:
 /// `gen-eval` on the validation split, from the reloaded weights and the
 /// item SIDs kept with them, gives the NDCG@10 training kept.
 #[test]
 fn hybrid_with_sid_output_is_stored_as_it_trained() {
     let dir = cycle_db(&["--tokenizer", "rq-kmeans", "--k", "16", "--levels", "2"]);
-    let t = train_hybrid(&dir, "sid_output = true\n", "12");
+    let t = train_hybrid(&dir, "", "12");
     assert_eq!(t["config"]["sid_output"], true);
     let kept = t["best_valid_ndcg10"].as_f64().unwrap();
     let valid = eval_hybrid(&dir, "valid")["overall"]["ndcg"][1]

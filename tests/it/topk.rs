@@ -2,7 +2,7 @@
 //! against brute-force scoring of every item, on the live index and on a
 //! snapshot of it, with and without a filter.
 
-use adasid::decode::parallel::{PositionScores, brute_force, threshold_only, top_k};
+use adasid::decode::parallel::{PositionScores, best_of, brute_force, threshold_only, top_k};
 use adasid::snapshot::{self, Snapshot};
 use adasid::{SidIndex, SidLayout};
 use proptest::prelude::*;
@@ -97,6 +97,45 @@ proptest! {
         let snap = Snapshot::new(snapshot::to_bytes(&index, &keys).unwrap()).unwrap();
         check(&snap, &s, k, keep_odd);
         prop_assert_eq!(every_sid(&index), every_sid(&snap));
+    }
+
+    /// `best_of` (dense per-item scores, as a hybrid's item softmax gives)
+    /// against sorting every listed item that has a score, on the live
+    /// index's bitmap and a snapshot's list alike.
+    #[test]
+    fn best_of_dense_scores_equals_sorting_every_listed_item(
+        seed in any::<u64>(),
+        ops in 0usize..120,
+        short in 0usize..20,
+        k in 0usize..40,
+        keep_odd in any::<bool>(),
+    ) {
+        let layout = SidLayout::new(2, 8, 0).unwrap();
+        let (index, keys) = random_index(seed, layout, ops);
+        let listed: Vec<u32> = index.items(&[]).map_or(Vec::new(), |p| p.to_sorted_vec());
+        let len = (listed.last().map_or(0, |&m| m as usize + 1)).saturating_sub(short);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let dense: Vec<f32> = (0..len).map(|_| -(rng.gen_range(0..6) as f32)).collect();
+        let mut want: Vec<(u32, f32)> = listed
+            .iter()
+            .filter(|&&i| (i as usize) < len && (!keep_odd || i % 2 == 1))
+            .map(|&i| (i, dense[i as usize]))
+            .collect();
+        want.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        want.truncate(k);
+        let odd = |i: u32| i % 2 == 1;
+        let keep: Option<&dyn Fn(u32) -> bool> = if keep_odd { Some(&odd) } else { None };
+        let snap = Snapshot::new(snapshot::to_bytes(&index, &keys).unwrap()).unwrap();
+        for view in [&index as &dyn SidIndex, &snap] {
+            let got: Vec<(u32, f32)> = match view.items(&[]) {
+                Some(items) => best_of(&dense, items, k, keep)
+                    .iter()
+                    .map(|h| (h.item, h.score))
+                    .collect(),
+                None => Vec::new(),
+            };
+            prop_assert_eq!(&got, &want);
+        }
     }
 }
 

@@ -45,6 +45,8 @@ const STORED: Stored = Stored {
     weights: blobs::WEIGHTS,
     what: "parallel retriever",
     trained_by: "adasid gen-train --retriever parallel",
+    // A hybrid stored before the tied head existed had an id-only head.
+    older: &[("sid_output", "false")],
 };
 
 /// Settings of the parallel retriever (TOML, every field optional).
@@ -83,7 +85,8 @@ pub struct ParallelConfig {
     /// added to each input item; `gen-train --retriever hybrid`.
     pub hybrid: bool,
     /// A hybrid's head is tied to each item's whole input embedding (id
-    /// and SID part) instead of its id embedding alone.
+    /// and SID part) instead of its id embedding alone (the default; a
+    /// hybrid stored before this setting existed reads as `false`).
     pub sid_output: bool,
     /// A hybrid's item-id rows (ids `0..items`): set by training to one past
     /// the largest id it saw; later items read their SID part alone and are
@@ -109,7 +112,7 @@ impl Default for ParallelConfig {
             valid_users: 2000,
             seed: 42,
             hybrid: false,
-            sid_output: false,
+            sid_output: true,
             items: 0,
         }
     }
@@ -165,8 +168,7 @@ pub struct ParallelRetriever {
     /// [`ParallelNet::unit_item_table`]) of the final weights (none while
     /// training).
     table: Option<Tensor>,
-    /// The final weights for one-history passes (none while training, and
-    /// for a hybrid).
+    /// The final weights for one-history passes (none while training).
     plain: Option<PlainNet>,
 }
 
@@ -263,16 +265,17 @@ impl ParallelRetriever {
 
     /// [`ParallelRetriever::next_scores`] of one history of items of
     /// `view` (oldest first, the most recent `history` setting read): what
-    /// `recommend` ranks by. A trained non-hybrid retriever runs it in
-    /// plain Rust on the calling thread (no tensor graph).
+    /// `recommend` ranks by. A trained retriever runs it in plain Rust on
+    /// the calling thread (no tensor graph).
     pub fn history_scores(&self, view: &dyn SidIndex, history: &[ItemId]) -> Result<Vec<f32>> {
         let sids = held_sids(view, &self.layout, history, self.cfg.history)?;
+        let recent = match self.is_hybrid() {
+            true => history[history.len() - sids.len()..].to_vec(),
+            false => Vec::new(),
+        };
         Ok(match &self.plain {
-            Some(plain) => plain.next_scores(&self.columns(&sids)),
-            None => {
-                let recent = history[history.len() - sids.len()..].to_vec();
-                self.next_scores(&[sids], &[recent])?.remove(0)
-            }
+            Some(plain) => plain.next_scores(&self.columns(&sids), &recent),
+            None => self.next_scores(&[sids], &[recent])?.remove(0),
         })
     }
 
@@ -314,12 +317,11 @@ impl ParallelRetriever {
     /// are fixed from here on).
     fn with_weights(mut self, weights: &[u8]) -> Result<Self> {
         self.net.params().load_bytes(weights)?;
-        if self.is_hybrid() {
-            self.table = Some(self.net.unit_item_table()?);
-        } else {
-            self.table = Some(self.net.score_table()?);
-            self.plain = Some(PlainNet::new(*self.net.shape(), self.net.params())?);
-        }
+        self.table = Some(match self.is_hybrid() {
+            true => self.net.unit_item_table()?,
+            false => self.net.score_table()?,
+        });
+        self.plain = Some(PlainNet::new(&self.net)?);
         Ok(self)
     }
 

@@ -5,13 +5,17 @@
 //! `history × d` matrices; here each product is one `gemm` call on the
 //! calling thread and the rest are loops. Only the last item's state is
 //! needed, so the last block computes its query, attention and
-//! feed-forward for that row alone. A test holds it to the candle pass.
+//! feed-forward for that row alone. A hybrid's pass reads item ids as well
+//! and scores every item id against its unit-length item table. Tests hold
+//! both to the candle pass.
 
-use super::net::ParallelShape;
+use super::net::{ParallelNet, ParallelShape};
 use crate::error::Result;
 use crate::kmeans::{View, matmul_serial};
 use crate::nn::ParamStore;
 use crate::nn::dense::Dense;
+use crate::nn::params::ml;
+use crate::nn::softmax::log_softmax_in_place;
 
 /// A layer norm's gain and bias.
 struct Norm {
@@ -57,21 +61,34 @@ struct Block {
     down: Dense,
 }
 
-/// The fixed weights of a (non-hybrid) parallel retriever.
+/// What the last state is scored against.
+enum Head {
+    /// One cosine head per semantic position over that position's
+    /// unit-length token embeddings (`unit`: `positions × vocab × d`).
+    Tokens { heads: Vec<Dense>, unit: Vec<f32> },
+    /// A hybrid's one head over its unit-length item table (`unit`:
+    /// `items × d`), and its id embeddings for the input side.
+    Items {
+        head: Dense,
+        unit: Vec<f32>,
+        ids: Vec<f32>,
+    },
+}
+
+/// The fixed weights of a parallel retriever.
 pub(crate) struct PlainNet {
     shape: ParallelShape,
     tokens: Vec<f32>,
     position: Vec<f32>,
     blocks: Vec<Block>,
     norm: Norm,
-    heads: Vec<Dense>,
-    /// Unit-length token embeddings, `positions × vocab × d`.
-    unit: Vec<f32>,
+    head: Head,
 }
 
 impl PlainNet {
-    /// Copies the weights of `params` (a network of `shape`).
-    pub(crate) fn new(shape: ParallelShape, params: &ParamStore) -> Result<Self> {
+    /// Copies the weights of `net`.
+    pub(crate) fn new(net: &ParallelNet) -> Result<Self> {
+        let (shape, params) = (*net.shape(), net.params());
         let d = shape.d;
         let blocks = (0..shape.layers)
             .map(|i| {
@@ -88,26 +105,58 @@ impl PlainNet {
                 })
             })
             .collect::<Result<_>>()?;
-        let heads = (0..shape.positions)
-            .map(|p| Dense::load(params, &format!("head.{p}")))
-            .collect::<Result<_>>()?;
         let tokens = params.flat("token_embedding")?;
-        let mut unit = tokens.clone();
-        unit.chunks_mut(d).for_each(unit_length);
+        let head = match net.is_hybrid() {
+            true => Head::Items {
+                head: Dense::load(params, "head.item")?,
+                // The net's own table, so the rule that builds it (id
+                // alone, or id and SID part) has one definition.
+                unit: net
+                    .unit_item_table()?
+                    .flatten_all()
+                    .and_then(|t| t.to_vec1())
+                    .map_err(ml)?,
+                ids: params.flat("item_embedding")?,
+            },
+            false => {
+                let mut unit = tokens.clone();
+                unit.chunks_mut(d).for_each(unit_length);
+                let heads = (0..shape.positions)
+                    .map(|p| Dense::load(params, &format!("head.{p}")))
+                    .collect::<Result<_>>()?;
+                Head::Tokens { heads, unit }
+            }
+        };
         Ok(PlainNet {
             shape,
             tokens,
             position: params.flat("position")?,
             blocks,
             norm: Norm::load(params, "norm")?,
-            heads,
-            unit,
+            head,
         })
     }
 
-    /// Per-position log-probabilities (`positions × vocab`) of the next
-    /// item after a history given as `len × positions` mask columns.
-    pub(crate) fn next_scores(&self, columns: &[u32]) -> Vec<f32> {
+    /// Log-probabilities of the next item after a history given as `len ×
+    /// positions` mask columns (and, for a hybrid, the `len` items' ids):
+    /// per position and token (`positions × vocab`), or a hybrid's per
+    /// item id.
+    pub(crate) fn next_scores(&self, columns: &[u32], items: &[u32]) -> Vec<f32> {
+        let d = self.shape.d;
+        let len = columns.len() / self.shape.positions;
+        let mut x = self.inputs(columns, items);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let last_only = i + 1 == self.blocks.len();
+            x = self.block(block, &x, len, last_only);
+        }
+        let h = self.norm.apply(&x[x.len() - d..]);
+        self.score(&h)
+    }
+
+    /// The input rows (`len × d`): each item's SID part (its tokens' sum
+    /// over √positions), for a hybrid `(id + SID part) / √2` (no id part
+    /// for an id past its table), plus the position embedding.
+    fn inputs(&self, columns: &[u32], items: &[u32]) -> Vec<f32> {
         let s = &self.shape;
         let (p, v, d) = (s.positions, s.vocab, s.d);
         let len = columns.len() / p;
@@ -119,17 +168,18 @@ impl PlainNet {
                 let e = &self.tokens[(pos * v + c as usize) * d..][..d];
                 row.iter_mut().zip(e).for_each(|(r, e)| *r += e * scale);
             }
-            let at = &self.position[(start + t) * d..][..d];
-            row.iter_mut().zip(at).for_each(|(r, e)| *r += e);
+            if let Head::Items { ids, .. } = &self.head {
+                let id = items[t] as usize;
+                if let Some(e) = ids.get(id * d..(id + 1) * d) {
+                    add(row, e);
+                }
+                row.iter_mut()
+                    .for_each(|r| *r *= std::f32::consts::FRAC_1_SQRT_2);
+            }
+            add(row, &self.position[(start + t) * d..][..d]);
         }
-        for (i, block) in self.blocks.iter().enumerate() {
-            let last_only = i + 1 == self.blocks.len();
-            x = self.block(block, &x, len, last_only);
-        }
-        let h = self.norm.apply(&x[x.len() - d..]);
-        self.score(&h)
+        x
     }
-
     /// One block over `x` (`len × d`); with `last_only`, the new state of
     /// the last row alone (the rest only feed its keys and values).
     fn block(&self, b: &Block, x: &[f32], len: usize, last_only: bool) -> Vec<f32> {
@@ -167,21 +217,32 @@ impl PlainNet {
         x
     }
 
-    /// Every position's log-softmax of `cos(h + gelu(W_p h), e_p,c) / τ`.
+    /// Every position's log-softmax of `cos(h + gelu(W_p h), e_p,c) / τ`,
+    /// or a hybrid's over its items.
     fn score(&self, h: &[f32]) -> Vec<f32> {
         let (v, d) = (self.shape.vocab, self.shape.d);
-        let inv_t = (1.0 / self.shape.temperature) as f32;
-        let mut out = Vec::with_capacity(self.heads.len() * v);
-        for (p, head) in self.heads.iter().enumerate() {
-            let mut q = head.apply(h, 1);
-            q.iter_mut().zip(h).for_each(|(q, h)| *q = h + gelu(*q));
-            unit_length(&mut q);
-            let table = View::new(&self.unit[p * v * d..(p + 1) * v * d], v, d);
-            let mut logits = matmul_serial(View::new(&q, 1, d), table.t(), inv_t);
-            log_softmax(&mut logits);
-            out.extend(logits);
+        match &self.head {
+            Head::Tokens { heads, unit } => heads
+                .iter()
+                .enumerate()
+                .flat_map(|(p, head)| self.cosine(h, head, &unit[p * v * d..(p + 1) * v * d]))
+                .collect(),
+            Head::Items { head, unit, .. } => self.cosine(h, head, unit),
         }
-        out
+    }
+
+    /// The log-softmax of `cos(h + gelu(W h), row) / τ` over the rows of
+    /// `unit`, a table of unit-length rows.
+    fn cosine(&self, h: &[f32], head: &Dense, unit: &[f32]) -> Vec<f32> {
+        let d = self.shape.d;
+        let inv_t = (1.0 / self.shape.temperature) as f32;
+        let mut q = head.apply(h, 1);
+        q.iter_mut().zip(h).for_each(|(q, h)| *q = h + gelu(*q));
+        unit_length(&mut q);
+        let table = View::new(unit, unit.len() / d, d);
+        let mut logits = matmul_serial(View::new(&q, 1, d), table.t(), inv_t);
+        log_softmax_in_place(&mut logits);
+        logits
     }
 }
 
@@ -212,53 +273,71 @@ fn softmax(w: &mut [f32]) {
     w.iter_mut().for_each(|v| *v /= sum);
 }
 
-fn log_softmax(x: &mut [f32]) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let log_sum = x.iter().map(|v| (v - max).exp()).sum::<f32>().ln() + max;
-    x.iter_mut().for_each(|v| *v -= log_sum);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generative::parallel::ParallelNet;
     use candle_core::{Device, IndexOp};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
-    #[test]
-    fn matches_the_candle_forward_pass() {
-        let shape = ParallelShape {
-            positions: 4,
-            vocab: 11,
-            d: 16,
-            heads: 4,
-            layers: 2,
-            ff: 32,
-            history: 6,
-            dropout: 0.0,
-            temperature: 0.07,
-            items: 0,
-            sid_output: false,
-        };
+    const SHAPE: ParallelShape = ParallelShape {
+        positions: 4,
+        vocab: 11,
+        d: 16,
+        heads: 4,
+        layers: 2,
+        ff: 32,
+        history: 6,
+        dropout: 0.0,
+        temperature: 0.07,
+        items: 0,
+        sid_output: false,
+    };
+
+    /// The plain pass of a fresh network of `shape` against its candle
+    /// pass, over histories of every kind of length (for a hybrid, with ids
+    /// past its table among them).
+    fn assert_matches_candle(shape: ParallelShape) {
         let params = ParamStore::new(Device::Cpu, ChaCha8Rng::seed_from_u64(9));
         let net = ParallelNet::new(shape, params).unwrap();
-        let plain = PlainNet::new(shape, net.params()).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let p = shape.positions;
+        let sids: Vec<u32> = (0..shape.items * p).map(|_| rng.gen_range(0..11)).collect();
+        net.set_item_sids(&sids).unwrap();
+        let plain = PlainNet::new(&net).unwrap();
         for len in [1, 2, 5, 6] {
-            let columns: Vec<u32> = (0..len * 4).map(|_| rng.gen_range(0..11)).collect();
-            let h = net.states(&columns, &[], 1, len).unwrap();
+            let columns: Vec<u32> = (0..len * p).map(|_| rng.gen_range(0..11)).collect();
+            let items: Vec<u32> = match shape.items {
+                0 => Vec::new(),
+                n => (0..len).map(|_| rng.gen_range(0..n as u32 + 2)).collect(),
+            };
+            let h = net.states(&columns, &items, 1, len).unwrap();
             let last = h.i((.., len - 1, ..)).unwrap();
             let want = net
                 .log_probs(&last, None)
                 .unwrap()
                 .to_vec2::<f32>()
                 .unwrap();
-            let got = plain.next_scores(&columns);
+            let got = plain.next_scores(&columns, &items);
             assert_eq!(got.len(), want[0].len());
             for (g, w) in got.iter().zip(&want[0]) {
                 assert!((g - w).abs() < 1e-4, "len {len}: {g} vs {w}");
             }
         }
+    }
+
+    #[test]
+    fn matches_the_candle_forward_pass() {
+        assert_matches_candle(SHAPE);
+    }
+
+    #[test]
+    fn a_hybrid_matches_the_candle_forward_pass() {
+        let hybrid = ParallelShape { items: 7, ..SHAPE };
+        assert_matches_candle(hybrid);
+        assert_matches_candle(ParallelShape {
+            sid_output: true,
+            ..hybrid
+        });
     }
 }
