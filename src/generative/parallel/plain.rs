@@ -222,11 +222,13 @@ impl PlainNet {
     fn score(&self, h: &[f32]) -> Vec<f32> {
         let (v, d) = (self.shape.vocab, self.shape.d);
         match &self.head {
-            Head::Tokens { heads, unit } => heads
-                .iter()
-                .enumerate()
-                .flat_map(|(p, head)| self.cosine(h, head, &unit[p * v * d..(p + 1) * v * d]))
-                .collect(),
+            Head::Tokens { heads, unit } => {
+                let mut out = Vec::with_capacity(heads.len() * v);
+                for (p, head) in heads.iter().enumerate() {
+                    out.extend(self.cosine(h, head, &unit[p * v * d..(p + 1) * v * d]));
+                }
+                out
+            }
             Head::Items { head, unit, .. } => self.cosine(h, head, unit),
         }
     }
