@@ -317,11 +317,13 @@ impl ParallelRetriever {
     /// are fixed from here on).
     fn with_weights(mut self, weights: &[u8]) -> Result<Self> {
         self.net.params().load_bytes(weights)?;
-        self.table = Some(match self.is_hybrid() {
+        let table = match self.is_hybrid() {
             true => self.net.unit_item_table()?,
             false => self.net.score_table()?,
-        });
-        self.plain = Some(PlainNet::new(&self.net)?);
+        };
+        let items = Some(&table).filter(|_| self.is_hybrid());
+        self.plain = Some(PlainNet::new(&self.net, items)?);
+        self.table = Some(table);
         Ok(self)
     }
 

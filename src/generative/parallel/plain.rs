@@ -10,7 +10,9 @@
 //! both to the candle pass.
 
 use super::net::{ParallelNet, ParallelShape};
-use crate::error::Result;
+use candle_core::Tensor;
+
+use crate::error::{Error, Result};
 use crate::kmeans::{View, matmul_serial};
 use crate::nn::ParamStore;
 use crate::nn::dense::Dense;
@@ -86,8 +88,10 @@ pub(crate) struct PlainNet {
 }
 
 impl PlainNet {
-    /// Copies the weights of `net`.
-    pub(crate) fn new(net: &ParallelNet) -> Result<Self> {
+    /// Copies the weights of `net`; a hybrid's scores compare with
+    /// `item_table`, its [`ParallelNet::unit_item_table`] (computed once by
+    /// the caller, which keeps it for batched scoring as well).
+    pub(crate) fn new(net: &ParallelNet, item_table: Option<&Tensor>) -> Result<Self> {
         let (shape, params) = (*net.shape(), net.params());
         let d = shape.d;
         let blocks = (0..shape.layers)
@@ -106,19 +110,20 @@ impl PlainNet {
             })
             .collect::<Result<_>>()?;
         let tokens = params.flat("token_embedding")?;
-        let head = match net.is_hybrid() {
-            true => Head::Items {
+        let head = match (net.is_hybrid(), item_table) {
+            (true, Some(table)) => Head::Items {
                 head: Dense::load(params, "head.item")?,
                 // The net's own table, so the rule that builds it (id
                 // alone, or id and SID part) has one definition.
-                unit: net
-                    .unit_item_table()?
-                    .flatten_all()
-                    .and_then(|t| t.to_vec1())
-                    .map_err(ml)?,
+                unit: table.flatten_all().and_then(|t| t.to_vec1()).map_err(ml)?,
                 ids: params.flat("item_embedding")?,
             },
-            false => {
+            (true, None) => {
+                return Err(Error::InvalidArgument(
+                    "a hybrid's plain pass needs its item table".into(),
+                ));
+            }
+            (false, _) => {
                 let mut unit = tokens.clone();
                 unit.chunks_mut(d).for_each(unit_length);
                 let heads = (0..shape.positions)
@@ -306,7 +311,8 @@ mod tests {
         let p = shape.positions;
         let sids: Vec<u32> = (0..shape.items * p).map(|_| rng.gen_range(0..11)).collect();
         net.set_item_sids(&sids).unwrap();
-        let plain = PlainNet::new(&net).unwrap();
+        let table = net.unit_item_table().ok();
+        let plain = PlainNet::new(&net, table.as_ref()).unwrap();
         for len in [1, 2, 5, 6] {
             let columns: Vec<u32> = (0..len * p).map(|_| rng.gen_range(0..11)).collect();
             let items: Vec<u32> = match shape.items {
