@@ -166,6 +166,11 @@ impl Best {
         }
     }
 
+    /// Whether `k` items are held.
+    fn full(&self) -> bool {
+        self.heap.len() >= self.k
+    }
+
     /// Whether no item scoring at most `threshold` can still enter.
     fn beats(&self, threshold: f32) -> bool {
         self.k > 0 && self.floor > threshold
@@ -209,7 +214,8 @@ pub fn brute_force(
 /// Over a bitmap the scores are read in id order and the bitmap is asked
 /// only about an item that would enter the top k (a few hundred of 12,101
 /// on Beauty), which costs less than walking every listed item; a
-/// snapshot's list (in SID order, no fast membership) is walked.
+/// snapshot's list (in SID order, no fast membership) is walked. Both go
+/// in [`two_passes`].
 pub fn best_of(
     scores: &[f32],
     items: Postings<'_>,
@@ -217,24 +223,58 @@ pub fn best_of(
     keep: Option<&dyn Fn(ItemId) -> bool>,
 ) -> Vec<Scored> {
     let mut best = Best::new(k);
-    let mut consider = |item: ItemId, score: f32, listed: &dyn Fn() -> bool| {
-        if best.admits(score) && listed() && keep.is_none_or(|f| f(item)) {
-            best.offer(Scored { item, score });
-        }
-    };
-    match items {
-        Postings::Slice(_) => items.for_each(|item| {
-            if let Some(&score) = scores.get(item as usize) {
-                consider(item, score, &|| true);
+    let edge = likely_floor(scores, k);
+    two_passes(&mut best, |best, upper| {
+        let mut consider = |item: ItemId, score: f32, listed: &dyn Fn() -> bool| {
+            if (score >= edge) == upper
+                && best.admits(score)
+                && listed()
+                && keep.is_none_or(|f| f(item))
+            {
+                best.offer(Scored { item, score });
             }
-        }),
-        _ => {
-            for (item, &score) in (0..).zip(scores) {
-                consider(item, score, &|| items.contains(item));
+        };
+        match items {
+            Postings::Slice(_) => items.for_each(|item| {
+                if let Some(&score) = scores.get(item as usize) {
+                    consider(item, score, &|| true);
+                }
+            }),
+            _ => {
+                for (item, &score) in (0..).zip(scores) {
+                    consider(item, score, &|| items.contains(item));
+                }
             }
         }
-    }
+    });
     best.finish()
+}
+
+/// Ranks what scores at least an edge first (`pass(best, true)`), the rest
+/// (`pass(best, false)`) only when that did not fill the top k: once it is
+/// full, its k-th best is at least the edge, above everything left.
+fn two_passes(best: &mut Best, mut pass: impl FnMut(&mut Best, bool)) {
+    pass(best, true);
+    if !best.full() {
+        pass(best, false);
+    }
+}
+
+/// A score that somewhat more than `k` of `scores` reach, estimated from
+/// every 16th (−∞ when there are too few to sample). Ranking those first
+/// spares the heap the hundreds of items a one-pass scan offers before its
+/// k-th best settles; exactness never depends on it ([`two_passes`]).
+fn likely_floor(scores: &[f32], k: usize) -> f32 {
+    const STRIDE: usize = 16;
+    // Rank in the sample: 1.5x the share of k it should hold, plus slack,
+    // so the first pass rarely falls short.
+    let rank = k * 3 / (2 * STRIDE) + 4;
+    let mut sample: Vec<f32> = scores.iter().step_by(STRIDE).copied().collect();
+    if k == 0 || sample.len() <= rank {
+        return f32::NEG_INFINITY;
+    }
+    let (_, nth, _) = sample.select_nth_unstable_by(rank, |a, b| b.total_cmp(a));
+    *nth
 }
 
 /// Each position's columns in descending score (ties by column), and how
@@ -328,7 +368,8 @@ impl Frontier {
 const BUDGET_DIVISOR: u64 = 64;
 
 /// The `k` best items (those `keep` accepts, when given) by the sum of
-/// their tokens' position scores: exactly [`brute_force`]'s answer, by the
+/// their tokens' position scores: exactly [`brute_force`]'s answer. One
+/// position is ranked by its columns ([`one_position`]); more go by the
 /// threshold algorithm while it scores at most 1/64 of the items, by
 /// brute force after that (from the start when `k` is more than that).
 pub fn top_k(
@@ -337,7 +378,48 @@ pub fn top_k(
     k: usize,
     keep: Option<&dyn Fn(ItemId) -> bool>,
 ) -> Ranked {
+    if scores.positions == 1 {
+        return one_position(index, scores, k, keep);
+    }
     threshold(index, scores, k, keep, Some(index.len() / BUDGET_DIVISOR))
+}
+
+/// One position: every item of a column has that column's score, so the
+/// columns are read in order and only one that would enter the top k has
+/// its posting list walked. The threshold algorithm would sort the columns
+/// first, which for one column per item (item ids as SIDs: 12,102 on
+/// Beauty) costs more than the whole answer.
+fn one_position(
+    index: &dyn SidIndex,
+    scores: &PositionScores<'_>,
+    k: usize,
+    keep: Option<&dyn Fn(ItemId) -> bool>,
+) -> Ranked {
+    let kk = scores.columns - 1;
+    let row = scores.row(0);
+    let mut best = Best::new(k);
+    let mut scored = 0;
+    let edge = likely_floor(row, k);
+    two_passes(&mut best, |best, upper| {
+        for (col, &raw) in row.iter().enumerate() {
+            if (raw >= edge) != upper || !best.admits(raw) {
+                continue;
+            }
+            let token = column_token(kk, col);
+            // The sum brute force takes (0.0 + raw), bit for bit.
+            let score = scores.item_score(&[token]);
+            index.position_postings(0, token).for_each(|item| {
+                if keep.is_none_or(|f| f(item)) {
+                    scored += 1;
+                    best.offer(Scored { item, score });
+                }
+            });
+        }
+    });
+    Ranked {
+        hits: best.finish(),
+        scored,
+    }
 }
 
 /// [`top_k`] by the threshold algorithm alone, however many items it
