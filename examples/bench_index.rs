@@ -144,9 +144,12 @@ fn main() -> adasid::Result<()> {
     let t = Instant::now();
     {
         let db = Database::create(&dir, layout)?;
+        // Published for other processes once, as a bulk load should.
+        db.publish_each_commit(false);
         for batch in items.chunks(100_000) {
             db.upsert(batch)?;
         }
+        db.publish()?;
     }
     let ingest_items_per_s = a.items as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();

@@ -206,7 +206,7 @@ pub mod tokenizer;
 #[cfg(feature = "store")]
 pub use data::meta::Meta;
 #[cfg(feature = "store")]
-pub use database::{Database, Health, ReadGuard, WriteReport};
+pub use database::{Database, Health, Published, ReadGuard, Reader, ReaderView, WriteReport};
 pub use error::{Error, Result};
 pub use index::{Candidate, CandidateMode, CandidateQuery, Index, ItemId, Postings, SidIndex};
 pub use item::{ItemInput, NewItem, ValidItem, ValidSid};

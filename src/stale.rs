@@ -15,6 +15,18 @@ pub(crate) fn own_name(dir: &Path, prefix: &str) -> PathBuf {
     dir.join(own_prefix(prefix))
 }
 
+/// A temporary file in `dir` named for this process (see [`own_prefix`]),
+/// created like any file (0666 less the umask), so that a reader running
+/// as another user can open it once it is renamed into place.
+pub(crate) fn temp_file(dir: &Path, prefix: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    let prefix = own_prefix(prefix);
+    builder.prefix(&prefix);
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder.tempfile_in(dir)
+}
+
 /// The entries of `dir` named `prefix` + the pid of a process that no longer runs.
 pub(crate) fn left_by_dead_writers(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     let proc = Path::new("/proc");

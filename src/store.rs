@@ -227,6 +227,20 @@ impl Store {
         }
     }
 
+    /// Every stored blob, by name.
+    pub fn blobs(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        self.db
+            .scan_prefix(BLOB_PREFIX)
+            .map(|entry| {
+                let (key, value) = entry.map_err(store_error)?;
+                let name = String::from_utf8(key[BLOB_PREFIX.len()..].to_vec())
+                    .map_err(|_| Error::corruption("blob key", "not UTF-8"))?;
+                let bytes = codec::frame::decode(Kind::Blob, &value)?.to_vec();
+                Ok((name, bytes))
+            })
+            .collect()
+    }
+
     /// How many commits have changed item metadata (0 for none).
     pub fn meta_generation(&self) -> Result<u64> {
         match self.db.get(META_GEN_KEY).map_err(store_error)? {

@@ -4,7 +4,7 @@ use clap::ValueEnum;
 use serde_json::{Map, Value, json};
 
 use adasid::data::tokens::header;
-use adasid::database::Database;
+use adasid::database::Reader;
 use adasid::error::{Error, Result};
 use adasid::sid::{SidLayout, Token, format_tokens};
 
@@ -43,13 +43,14 @@ fn token_strings(layout: &SidLayout, sid: &[Token]) -> Vec<String> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let db = Database::open(&a.db)?;
-    let layout = db.layout();
-    let state = db.read();
-    let index = &state.index;
-    let items = index
+    let reader = Reader::open(&a.db)?;
+    let layout = reader.layout();
+    let view = reader.view();
+    let state = view.get();
+    // In id order, whichever view answers (a snapshot lists by SID).
+    let items = state
         .items(&[])
-        .map(|p| p.iter().collect::<Vec<_>>())
+        .map(|p| p.to_sorted_vec())
         .unwrap_or_default();
     let mut text = String::new();
     match a.format {
@@ -57,7 +58,7 @@ pub fn run(a: Args) -> Result<()> {
             text += &header(&layout);
             text.push('\n');
             for id in items {
-                let (sid, weights) = index.sid(id).expect("listed");
+                let (sid, weights) = state.sid(id).expect("listed");
                 let key = state.key(id).expect("keyed");
                 text += &format!("{key}\t{}", format_tokens(sid));
                 if !weights.is_empty() {
@@ -70,7 +71,7 @@ pub fn run(a: Args) -> Result<()> {
         Format::Json | Format::Tokens => {
             let mut map = Map::new();
             for id in items {
-                let (sid, weights) = index.sid(id).expect("listed");
+                let (sid, weights) = state.sid(id).expect("listed");
                 let key = state.key(id).expect("keyed").to_string();
                 let v = match a.format {
                     Format::Tokens => json!(token_strings(&layout, sid)),

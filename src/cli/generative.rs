@@ -11,7 +11,7 @@ use super::emit;
 use super::parse_device;
 use super::progress::Progress;
 use adasid::data::embeddings::read_keys;
-use adasid::database::Database;
+use adasid::database::{Database, Reader};
 use adasid::error::Error;
 use adasid::error::Result;
 use adasid::eval::{Split, sequences};
@@ -301,16 +301,19 @@ pub fn recommend(a: RecommendArgs) -> Result<()> {
     if keys.is_empty() {
         return Err(Error::InvalidArgument("--history names no item".into()));
     }
-    let db = Database::open(&a.db.db)?;
+    // A filter needs the metadata index, in the store itself.
+    let reader = match &a.filter {
+        Some(_) => Reader::Store(Database::open(&a.db.db)?),
+        None => Reader::open(&a.db.db)?,
+    };
     let kind = a.retriever.map(|k| match k {
         RetrieverKind::Autoregressive => generative::RetrieverKind::Autoregressive,
         RetrieverKind::Parallel | RetrieverKind::Hybrid => generative::RetrieverKind::Parallel,
     });
-    let model = Recommender::from_blobs(&db, db.layout(), parse_device(&a.device)?, kind)?;
+    let model = Recommender::from_blobs(&reader, reader.layout(), parse_device(&a.device)?, kind)?;
     // Opened (and repaired, if it must be) before the read lock: a repair waits for readers.
-    let allowed = match &a.filter {
-        None => None,
-        Some(q) => Some(
+    let allowed = match (&a.filter, reader.database()) {
+        (Some(q), Some(db)) => Some(
             db.filters()?
                 .ok_or_else(|| {
                     Error::InvalidArgument(
@@ -319,6 +322,7 @@ pub fn recommend(a: RecommendArgs) -> Result<()> {
                 })?
                 .matching(q)?,
         ),
+        _ => None,
     };
     let snapshot = match &a.snapshot {
         Some(path) => {
@@ -328,10 +332,10 @@ pub fn recommend(a: RecommendArgs) -> Result<()> {
         }
         None => None,
     };
-    let guard = db.read();
+    let guard = reader.view();
     let state: &dyn ReadView = match &snapshot {
         Some(snap) => snap,
-        None => &*guard,
+        None => guard.get(),
     };
     let ids: Vec<u32> = keys.iter().filter_map(|k| state.id(k).ok()).collect();
     let skipped = keys.len() - ids.len();

@@ -175,15 +175,45 @@ fn mib(bytes: u64) -> usize {
     bytes.div_ceil(1 << 20) as usize
 }
 
-/// Commits the file a batch at a time (each batch atomic and durable).
+/// Commits the file a batch at a time (each batch atomic and durable),
+/// publishing for readers in other processes once at the end (whether the
+/// ingest ends well or not) rather than after every batch: until then they
+/// read the database as it was, marked as lagging.
 fn commit_batches(
     a: &Args,
     file: &str,
     layout: SidLayout,
-    mut db: Option<Database>,
+    db: Option<Database>,
     size: u64,
     progress: &Progress,
 ) -> Result<(Database, WriteReport, usize)> {
+    let mut db = db;
+    if let Some(db) = &db {
+        db.publish_each_commit(false);
+    }
+    let result = commit_each(a, file, layout, &mut db, size, progress);
+    if let Some(db) = &db
+        && let Err(e) = db.publish()
+        && !a.db.json
+    {
+        eprintln!(
+            "warning: the published view was not updated ({e}); readers in other processes \
+             see the database as before this ingest until the next write"
+        );
+    }
+    let (report, batches) = result?;
+    let db = db.ok_or_else(|| tokens::empty_file(file))?;
+    Ok((db, report, batches))
+}
+
+fn commit_each(
+    a: &Args,
+    file: &str,
+    layout: SidLayout,
+    db: &mut Option<Database>,
+    size: u64,
+    progress: &Progress,
+) -> Result<(WriteReport, usize)> {
     // A new database is created with the first batch, so a failure there leaves none.
     let mut reader = TokenReader::new(file, open(&a.tokens)?);
     let (mut report, mut batches) = (WriteReport::default(), 0);
@@ -200,7 +230,8 @@ fn commit_batches(
             None => {
                 let (created, r) =
                     Database::create_with(&a.db.db, layout, &items, &[], Vec::new())?;
-                db = Some(created);
+                created.publish_each_commit(false);
+                *db = Some(created);
                 r
             }
             Some(db) => {
@@ -229,8 +260,7 @@ fn commit_batches(
         let message = format!("MiB, {} items committed", report.inserted + report.updated);
         progress.step(mib(reader.bytes_read()), mib(size), &message);
     }
-    let db = db.ok_or_else(|| tokens::empty_file(file))?;
-    Ok((db, report, batches))
+    Ok((report, batches))
 }
 
 /// The key of an item of `items` that this ingest already wrote (ids in `written`).

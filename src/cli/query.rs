@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::{DbArgs, Mode, emit, tokens_json, tokens_text};
-use adasid::database::{Database, State};
+use adasid::database::{Database, Reader, State};
 use adasid::error::{Error, Result};
 use adasid::index::{CandidateMode, CandidateQuery, ItemId};
 use adasid::sid::{Token, format_tokens, parse_tokens};
@@ -37,13 +37,16 @@ struct Filtering<'a> {
     has_metadata: bool,
 }
 
-/// Opens what `a` names (a database, or a snapshot verified on open),
-/// checks `prefix` against its layout and runs `f` on one consistent view.
-/// The metadata index is opened (and repaired, if it must be) before the
-/// read lock is taken, since a repair waits for readers.
+/// Opens what `a` names (a database — its published view when that is
+/// current or a writer holds the store, see [`Reader`] — or a snapshot
+/// verified on open), checks `prefix` against its layout and runs `f` on
+/// one consistent view. `filtering` opens the store itself, for its
+/// metadata index, which is opened (and repaired, if it must be) before
+/// the read lock is taken, since a repair waits for readers.
 fn with_view<T>(
     a: &SourceArgs,
     prefix: &str,
+    filtering: bool,
     f: impl FnOnce(&dyn ReadView, Option<Filtering<'_>>, &[Token]) -> Result<T>,
 ) -> Result<T> {
     let tokens =
@@ -53,6 +56,7 @@ fn with_view<T>(
         f(view, db, &tokens)
     };
     match (&a.db, &a.snapshot) {
+        (Some(path), _) if !filtering => run(Reader::open(path)?.view().get(), None),
         (Some(path), _) => {
             let db = Database::open(path)?;
             let has_metadata = db.filters()?.is_some();
@@ -120,7 +124,8 @@ pub(crate) fn item_json(view: &dyn ReadView, id: ItemId) -> Value {
 }
 
 pub fn lookup(a: LookupArgs) -> Result<()> {
-    let (prefix, count, items) = with_view(&a.db, &a.prefix, |view, db, prefix| {
+    let filtering = a.filter.is_some();
+    let (prefix, count, items) = with_view(&a.db, &a.prefix, filtering, |view, db, prefix| {
         let found = match (db, &a.filter) {
             (Some(f), Some(filter)) => {
                 if !f.has_metadata {
@@ -172,7 +177,7 @@ pub fn lookup(a: LookupArgs) -> Result<()> {
 }
 
 pub fn next(a: NextArgs) -> Result<()> {
-    let (prefix, next) = with_view(&a.db, &a.prefix, |view, _, prefix| {
+    let (prefix, next) = with_view(&a.db, &a.prefix, false, |view, _, prefix| {
         Ok((
             prefix.to_vec(),
             view.next_tokens(prefix).map(<[Token]>::to_vec),
@@ -202,10 +207,11 @@ pub fn next(a: NextArgs) -> Result<()> {
 }
 
 pub fn similar(a: SimilarArgs) -> Result<()> {
-    let db = Database::open(&a.db.db)?;
-    let state = db.read();
+    let reader = Reader::open(&a.db.db)?;
+    let view = reader.view();
+    let state = view.get();
     let id = state.id(&a.item)?;
-    let (sid, weights) = state.index.sid(id).expect("keyed items are indexed");
+    let (sid, weights) = state.sid(id).expect("keyed items are indexed");
     let mode = match a.mode {
         Mode::Prefix => CandidateMode::Prefix,
         Mode::Overlap => CandidateMode::Overlap,
@@ -217,7 +223,7 @@ pub fn similar(a: SimilarArgs) -> Result<()> {
         mode,
         exclude: Some(id),
     };
-    let rows = candidate_rows(&*state, &query);
+    let rows = candidate_rows(state, &query);
     let value = json!({ "item": a.item, "sid": tokens_json(sid), "mode": format!("{:?}", a.mode).to_lowercase(), "candidates": rows });
     emit(a.db.json, &value, || {
         let title = format!(

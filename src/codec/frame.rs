@@ -39,6 +39,8 @@ pub enum Kind {
     Blob = 6,
     /// An item's metadata: one JSON object, UTF-8.
     Meta = 7,
+    /// Every blob of a database, named (its published view).
+    BlobSet = 8,
 }
 
 impl Kind {
@@ -52,6 +54,7 @@ impl Kind {
             Kind::Counter => "counter",
             Kind::Blob => "blob",
             Kind::Meta => "item metadata",
+            Kind::BlobSet => "blob set",
         }
     }
 }

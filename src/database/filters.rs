@@ -32,6 +32,7 @@ impl FilterSlot {
         Health {
             filters_stale: self.stale.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             filters_rebuilt: self.rebuilt.load(Ordering::SeqCst),
+            ..Health::default()
         }
     }
 

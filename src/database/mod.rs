@@ -18,16 +18,21 @@
 #[cfg(feature = "filters")]
 mod filters;
 mod plan;
+mod publish;
+mod reader;
 mod state;
 #[cfg(test)]
 mod tests;
 mod write;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use rayon::prelude::*;
 
+pub use publish::Published;
+pub use reader::{Reader, ReaderView};
 pub use state::{ReadGuard, State};
 pub use write::WriteReport;
 
@@ -46,6 +51,10 @@ pub struct Database {
     store: Mutex<Store>,
     state: RwLock<State>,
     layout: SidLayout,
+    /// The view readers in other processes read; locked under the store lock.
+    publisher: Mutex<publish::Publisher>,
+    /// Publish after every commit (else on [`Database::publish`] only).
+    publish_each_commit: AtomicBool,
     /// The metadata index, once any item has metadata.
     #[cfg(feature = "filters")]
     filters: filters::FilterSlot,
@@ -60,6 +69,10 @@ pub struct Health {
     /// Whether the metadata index was rebuilt from the store since open
     /// (it lagged, was missing or was damaged).
     pub filters_rebuilt: bool,
+    /// Why the published view (what readers in other processes read) is
+    /// behind the store, if its last publication failed; the next commit
+    /// or [`Database::publish`] tries again.
+    pub published_stale: Option<String>,
 }
 
 impl Database {
@@ -87,6 +100,13 @@ impl Database {
         let db = Self::from_parts(store, index, keys);
         #[cfg(feature = "filters")]
         db.open_filters()?;
+        let store = db.lock_store();
+        if db.lock_publisher().behind() {
+            // Missing, or a writer died between a commit and its
+            // publication. A failure is kept in `health` and retried.
+            let _ = db.publish_locked(&store);
+        }
+        drop(store);
         Ok(db)
     }
 
@@ -105,6 +125,8 @@ impl Database {
         let layout = store.layout();
         Database {
             path: store.path().to_path_buf(),
+            publisher: Mutex::new(publish::Publisher::new(store.path())),
+            publish_each_commit: AtomicBool::new(true),
             store: Mutex::new(store),
             state: RwLock::new(State { index, keys }),
             layout,
@@ -141,13 +163,56 @@ impl Database {
     /// What is behind the store: derived indexes that are stale or were rebuilt.
     pub fn health(&self) -> Health {
         #[cfg(feature = "filters")]
-        return self.filters.health();
+        let health = self.filters.health();
         #[cfg(not(feature = "filters"))]
-        Health::default()
+        let health = Health::default();
+        Health {
+            published_stale: self.lock_publisher().failed.clone(),
+            ..health
+        }
     }
 
     fn lock_store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_publisher(&self) -> std::sync::MutexGuard<'_, publish::Publisher> {
+        self.publisher.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publishes the current items and blobs for readers in other
+    /// processes ([`Reader`], [`Published`]): a new generation of
+    /// `published/` replacing the last. Done after every commit unless
+    /// [`Database::publish_each_commit`] turned that off.
+    pub fn publish(&self) -> Result<()> {
+        let store = self.lock_store();
+        self.publish_locked(&store)
+    }
+
+    /// Whether every commit is published before it returns (the default:
+    /// readers in other processes then see every acknowledged write). A
+    /// bulk load may turn it off and call [`Database::publish`] at the end;
+    /// until then readers see the last publication, marked as lagging.
+    pub fn publish_each_commit(&self, on: bool) {
+        self.publish_each_commit.store(on, Ordering::SeqCst);
+    }
+
+    fn publish_locked(&self, store: &Store) -> Result<()> {
+        let state = self.read();
+        self.lock_publisher().publish(&state, || store.blobs())
+    }
+
+    /// Marks the publication behind before a commit touches the store.
+    fn before_commit(&self, blobs: bool) -> Result<()> {
+        self.lock_publisher().before_commit(blobs)
+    }
+
+    /// Publishes a commit that succeeded. A failure cannot undo the commit:
+    /// it is kept in [`Database::health`] and retried by the next one.
+    fn after_commit(&self, store: &Store) {
+        if self.publish_each_commit.load(Ordering::SeqCst) {
+            let _ = self.publish_locked(store);
+        }
     }
 
     /// Writes an immutable snapshot of the current index and keys to `path`

@@ -120,7 +120,10 @@ impl Database {
         let mut staged = Store::stage(path, layout)?;
         commit_planned(staged.store(), &planned, blobs, &changes)?;
         let db = Self::from_parts(staged.finish()?, empty.index, empty.keys);
-        let report = db.publish_committed(&db.lock_store(), &planned, &changes);
+        let store = db.lock_store();
+        let report = db.publish_committed(&store, &planned, &changes);
+        db.after_commit(&store);
+        drop(store);
         Ok((db, report))
     }
 
@@ -134,8 +137,11 @@ impl Database {
         blobs: Vec<(String, Vec<u8>)>,
         meta: MetaChanges,
     ) -> Result<WriteReport> {
+        self.before_commit(!blobs.is_empty())?;
         commit_planned(store, &planned, blobs, &meta)?;
-        Ok(self.publish_committed(store, &planned, &meta))
+        let report = self.publish_committed(store, &planned, &meta);
+        self.after_commit(store);
+        Ok(report)
     }
 
     /// Makes a committed batch visible: the metadata index, then the index
@@ -178,6 +184,7 @@ impl Database {
             blobs: Vec::new(),
             meta: meta_records(&meta),
         };
+        self.before_commit(false)?;
         // Unpublish first, so no reader sees an item whose record is being
         // deleted; put the items back if the commit fails.
         let removed = unpublish(
@@ -193,8 +200,10 @@ impl Database {
             return Err(e);
         }
         self.update_filters(&store, &meta);
-        let _readers_wait = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let readers_wait = self.state.write().unwrap_or_else(|p| p.into_inner());
         self.reload_filters();
+        drop(readers_wait);
+        self.after_commit(&store);
         Ok(WriteReport {
             removed: ids.len(),
             ..Default::default()

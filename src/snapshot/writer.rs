@@ -213,13 +213,7 @@ pub fn write(index: &Index, keys: &KeyMap, path: &Path) -> Result<u64> {
         // Best effort: a file another cleaner took first is gone either way.
         let _ = std::fs::remove_file(stale);
     }
-    let mut builder = tempfile::Builder::new();
-    let prefix = crate::stale::own_prefix(TEMP_PREFIX);
-    builder.prefix(&prefix);
-    // Created like any file (0666 less the umask), so a reader running as another user can open it.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
+    let mut tmp = crate::stale::temp_file(dir, TEMP_PREFIX).map_err(io)?;
     {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
         format::assemble(&sections, &mut w).map_err(io)?;

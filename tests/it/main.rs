@@ -17,6 +17,7 @@ mod filter;
 mod generative;
 mod model;
 mod ranking;
+mod readers;
 mod snapshot;
 mod topk;
 mod train;

@@ -1,0 +1,269 @@
+//! The published view: what readers in other processes read while a writer
+//! holds the store (the store admits one process at a time).
+//!
+//! `DB/published/CURRENT` names a generation `n`; `DB/published/n/` holds
+//! `index.snap` (a [`crate::snapshot`] of index and keys) and `blobs`
+//! (every stored blob, one checksummed frame). A generation is complete
+//! before `CURRENT` names it, and `CURRENT` is replaced by a rename, so a
+//! reader finds either the previous publication or the whole new one.
+//!
+//! `DIRTY` exists (durably) from before a commit until that commit is
+//! published. A reader that finds no `DIRTY` reads a publication that
+//! holds every acknowledged write; one that finds it knows the
+//! publication may lag (a commit is under way, publication is deferred,
+//! or a writer died between its commit and its publication, which the
+//! next open of the store repairs).
+//!
+//! Invariant: with publication after every commit (the default), a write
+//! is acknowledged only once it is published.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::codec::{self, frame::Kind};
+use crate::error::{Error, Result};
+use crate::snapshot::{self, Snapshot};
+use crate::view::State;
+
+/// The publication folder inside a database folder.
+pub const DIR: &str = "published";
+const CURRENT: &str = "CURRENT";
+const DIRTY: &str = "DIRTY";
+const INDEX: &str = "index.snap";
+const BLOBS: &str = "blobs";
+/// Temporary names of a writer's files (see [`crate::stale`]).
+const TEMP_PREFIX: &str = ".adasid-publish-";
+
+/// A writer's side: where it publishes and what it knows of the last
+/// publication. Used under the database's store lock only.
+#[derive(Debug)]
+pub(super) struct Publisher {
+    dir: PathBuf,
+    /// The generation `CURRENT` names (0: none yet).
+    generation: u64,
+    dirty: bool,
+    /// Blobs unchanged since the last publication (its file can be linked).
+    blobs_same: bool,
+    /// Why the last publication failed, until one succeeds.
+    pub(super) failed: Option<String>,
+}
+
+impl Publisher {
+    /// Reads what `db/published` holds (nothing is written).
+    pub(super) fn new(db: &Path) -> Publisher {
+        let dir = db.join(DIR);
+        Publisher {
+            generation: current(&dir).unwrap_or(0),
+            dirty: dir.join(DIRTY).exists(),
+            dir,
+            blobs_same: false,
+            failed: None,
+        }
+    }
+
+    /// Whether the publication is missing or may lag the store.
+    pub(super) fn behind(&self) -> bool {
+        self.generation == 0 || self.dirty
+    }
+
+    /// Makes `DIRTY` durable before a commit (once until the next publication).
+    pub(super) fn before_commit(&mut self, blobs: bool) -> Result<()> {
+        self.blobs_same &= !blobs;
+        if self.dirty {
+            return Ok(());
+        }
+        let io = |e| Error::io(&self.dir, e);
+        std::fs::create_dir_all(&self.dir).map_err(io)?;
+        std::fs::File::create(self.dir.join(DIRTY))
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+        sync_dir(&self.dir)?;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Publishes `state` and the blobs `all_blobs` returns (read only when
+    /// they changed since the last publication) as a new generation.
+    pub(super) fn publish(
+        &mut self,
+        state: &State,
+        all_blobs: impl FnOnce() -> Result<Vec<(String, Vec<u8>)>>,
+    ) -> Result<()> {
+        let result = self.try_publish(state, all_blobs);
+        self.failed = result.as_ref().err().map(|e| e.to_string());
+        result
+    }
+
+    fn try_publish(
+        &mut self,
+        state: &State,
+        all_blobs: impl FnOnce() -> Result<Vec<(String, Vec<u8>)>>,
+    ) -> Result<()> {
+        let io = |e| Error::io(&self.dir, e);
+        std::fs::create_dir_all(&self.dir).map_err(io)?;
+        let next = self.generation + 1;
+        let gen_dir = self.dir.join(next.to_string());
+        // A folder of this number is what a writer that died mid-publication left.
+        if gen_dir.exists() {
+            std::fs::remove_dir_all(&gen_dir).map_err(io)?;
+        }
+        std::fs::create_dir(&gen_dir).map_err(io)?;
+        snapshot::write(&state.index, &state.keys, &gen_dir.join(INDEX))?;
+        let old_blobs = self.dir.join(self.generation.to_string()).join(BLOBS);
+        let linked = self.blobs_same
+            && self.generation > 0
+            && std::fs::hard_link(&old_blobs, gen_dir.join(BLOBS)).is_ok();
+        if !linked {
+            write_synced(&gen_dir, BLOBS, &encode_blobs(&all_blobs()?)?)?;
+        }
+        sync_dir(&gen_dir)?;
+        write_synced(&self.dir, CURRENT, format!("{next}\n").as_bytes())?;
+        let previous = self.generation;
+        self.generation = next;
+        self.blobs_same = true;
+        if self.dirty {
+            std::fs::remove_file(self.dir.join(DIRTY)).map_err(io)?;
+            sync_dir(&self.dir)?;
+            self.dirty = false;
+        }
+        // The previous generation stays for readers that just read CURRENT;
+        // older ones go (a reader holding their files keeps reading them).
+        self.remove_generations_before(previous);
+        Ok(())
+    }
+
+    fn remove_generations_before(&self, keep: u64) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let n = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u64>().ok());
+            if n.is_some_and(|n| n < keep) {
+                // Best effort: a leftover is removed by a later publication.
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        for stale in crate::stale::left_by_dead_writers(&self.dir, TEMP_PREFIX) {
+            let _ = std::fs::remove_file(stale);
+        }
+    }
+}
+
+/// The generation `CURRENT` names.
+fn current(dir: &Path) -> Option<u64> {
+    std::fs::read_to_string(dir.join(CURRENT))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Writes `name` in `dir` through a fsynced temporary file and a rename.
+fn write_synced(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let path = dir.join(name);
+    let io = |e| Error::io(&path, e);
+    let mut tmp = crate::stale::temp_file(dir, TEMP_PREFIX).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(&path).map_err(|e| io(e.error))?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+fn encode_blobs(blobs: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
+    let payload = codec::to_payload(&blobs);
+    if payload.len() > u32::MAX as usize {
+        return Err(Error::InvalidArgument(
+            "blobs too large to publish (over 4 GiB)".into(),
+        ));
+    }
+    Ok(codec::frame::encode(Kind::BlobSet, &payload))
+}
+
+fn decode_blobs(bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>> {
+    let list: Vec<(String, Vec<u8>)> = codec::decode(Kind::BlobSet, bytes)?;
+    Ok(list.into_iter().collect())
+}
+
+/// A database's published view, opened without its store: the snapshot
+/// (mapped, verified) and the blobs of one publication.
+pub struct Published {
+    snapshot: Snapshot<memmap2::Mmap>,
+    blobs: HashMap<String, Vec<u8>>,
+    lagging: bool,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Published {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Published")
+            .field("path", &self.path)
+            .field("lagging", &self.lagging)
+            .finish()
+    }
+}
+
+impl Published {
+    /// The newest publication of the database at `db`, or `None` if it has
+    /// none. Retries when the writer replaces the generation being opened.
+    pub fn open(db: &Path) -> Result<Option<Published>> {
+        let dir = db.join(DIR);
+        for _ in 0..8 {
+            let lagging = dir.join(DIRTY).exists();
+            let Some(n) = current(&dir) else {
+                return Ok(None);
+            };
+            match Self::open_generation(db, &dir.join(n.to_string()), lagging) {
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    continue; // replaced and removed meanwhile: read CURRENT again
+                }
+                other => return other.map(Some),
+            }
+        }
+        Err(Error::Locked {
+            path: db.to_path_buf(),
+        })
+    }
+
+    fn open_generation(db: &Path, dir: &Path, lagging: bool) -> Result<Published> {
+        let snapshot = Snapshot::open(&dir.join(INDEX))?;
+        snapshot.verify()?;
+        let path = dir.join(BLOBS);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(Published {
+            snapshot,
+            blobs: decode_blobs(&bytes)?,
+            lagging,
+            path: db.to_path_buf(),
+        })
+    }
+
+    /// The published items: SIDs, postings and keys.
+    pub fn view(&self) -> &Snapshot<memmap2::Mmap> {
+        &self.snapshot
+    }
+
+    /// Whether a commit may be missing from it (see the module docs).
+    pub fn lagging(&self) -> bool {
+        self.lagging
+    }
+}
+
+impl crate::blobs::BlobSource for Published {
+    fn blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.blobs.get(name).cloned())
+    }
+
+    fn describe(&self) -> String {
+        format!("{} (published view)", self.path.display())
+    }
+}
