@@ -181,3 +181,29 @@ fn a_damaged_publication_is_rebuilt_from_the_store() {
         .count();
     assert_eq!(generations, 2);
 }
+
+#[test]
+fn a_failed_publication_keeps_the_write_reports_it_and_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let items = synthetic::items(2 * BATCH, &layout(), 7);
+    let db = Database::create(&path, layout()).unwrap();
+    db.upsert(&items[..BATCH]).unwrap();
+    // A file where the next generation's folder must go.
+    let current = std::fs::read_to_string(path.join("published/CURRENT")).unwrap();
+    let next = current.trim().parse::<u64>().unwrap() + 1;
+    let obstacle = path.join("published").join(next.to_string());
+    std::fs::write(&obstacle, b"in the way").unwrap();
+    db.upsert(&items[BATCH..]).unwrap();
+    let stale = db.health().published_stale.expect("the publication failed");
+    assert!(stale.contains(&next.to_string()), "{stale}");
+    assert_eq!(db.read().len(), 2 * BATCH as u64);
+    let published = Published::open(&path).unwrap().unwrap();
+    assert!(published.lagging());
+    assert_eq!(published.view().len(), BATCH as u64);
+    std::fs::remove_file(&obstacle).unwrap();
+    db.publish().unwrap();
+    assert!(db.health().published_stale.is_none());
+    assert!(!Published::open(&path).unwrap().unwrap().lagging());
+    assert_eq!(listed(&path).unwrap(), 2 * BATCH);
+}
