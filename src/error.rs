@@ -94,11 +94,15 @@ pub enum Error {
         path: PathBuf,
     },
 
-    /// This process may not write the database folder, and the store writes
-    /// on every open (recovery), reads included.
+    /// This process may not write the database folder, the store writes on
+    /// every open (recovery), reads included, and there is no current
+    /// published view to read instead.
     #[error(
-        "database at {} is not writable by this user, and opening a database writes to it even to read; \
-         ask its owner for a snapshot (`adasid snapshot --db {} --out FILE`) and read that with `--snapshot FILE`",
+        "database at {} is not writable by this user, it has no current published view to read, \
+         and opening its store writes to it even to read; its owner can publish one by running any \
+         command on it (e.g. `adasid stats --db {}`), or write a snapshot (`adasid snapshot --db {} --out FILE`) \
+         to read with `--snapshot FILE`",
+        path.display(),
         path.display(),
         path.display()
     )]

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::index::Index;
+use crate::index::SidIndex;
 
 /// Use of one SID position's codebook.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -41,17 +41,20 @@ pub struct IndexStats {
     pub trie_nodes: usize,
 }
 
-/// Computes [`IndexStats`].
-pub fn index_stats(index: &Index) -> IndexStats {
-    let layout = index.layout();
+/// Computes [`IndexStats`] of a live index or a snapshot alike.
+pub fn index_stats(index: &dyn SidIndex) -> IndexStats {
+    let layout = *index.layout();
     let items = index.len();
     let prefixes = index.prefix_counts();
     let distinct = prefixes[layout.levels() - 1];
     let positions = (0..layout.levels())
         .map(|position| {
-            let counts = index.token_counts(position);
-            let (codes, empty) = counts.split_at(layout.k() as usize);
+            let codes: Vec<u64> = (0..layout.k())
+                .map(|t| index.position_postings(position, t as u16).len())
+                .collect();
             let used: u64 = codes.iter().sum();
+            // Every item has one token per position: the rest are empty.
+            let empty = items - used;
             let entropy = codes
                 .iter()
                 .filter(|&&c| c > 0)
@@ -68,7 +71,7 @@ pub fn index_stats(index: &Index) -> IndexStats {
                 masked_share: if items == 0 {
                     0.0
                 } else {
-                    empty[0] as f64 / items as f64
+                    empty as f64 / items as f64
                 },
             }
         })

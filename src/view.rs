@@ -89,6 +89,14 @@ impl SidIndex for State {
         self.index.position_postings(position, token)
     }
 
+    fn prefix_counts(&self) -> Vec<u64> {
+        self.index.prefix_counts()
+    }
+
+    fn node_count(&self) -> usize {
+        self.index.node_count()
+    }
+
     fn for_each_sid(&self, f: &mut dyn FnMut(ItemId, &[Token])) {
         self.index.for_each_sid(f)
     }

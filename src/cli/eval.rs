@@ -8,7 +8,7 @@ use super::ranking::{ranking_row, ranking_table};
 use super::train::train_showing_progress;
 use super::{emit, parse_device};
 use adasid::data::embeddings;
-use adasid::database::Database;
+use adasid::database::Reader;
 use adasid::error::{Error, Result};
 use adasid::eval::{self, EvalOptions, EvalReport, RankMetrics, RetrievalReport, Split, sequences};
 use adasid::ranking::FeatureSet;
@@ -157,7 +157,7 @@ fn report_text(r: &EvalReport) -> String {
 }
 
 pub fn eval(a: EvalArgs) -> Result<()> {
-    let db = Database::open(&a.db)?;
+    let db = Reader::open(&a.db)?;
     let opts = EvalOptions {
         sequences: a.sequences.clone(),
         items: a.items.clone(),
@@ -343,8 +343,14 @@ pub fn compare(a: CompareArgs) -> Result<()> {
         let recon = built.recon(&data)?;
         let (db, trained) = (built.db, built.trained);
         let model = &trained.tokenizer;
-        let report =
-            eval::evaluate_loaded(&db, model.name(), &data.keys, recon, &seqs, Split::Test)?;
+        let report = eval::evaluate_loaded(
+            &*db.read(),
+            model.name(),
+            &data.keys,
+            recon,
+            &seqs,
+            Split::Test,
+        )?;
         super::train::warn_collapsed(&report.quantization.stats);
         eprintln!("{name}: trained in {:.1}s", trained.seconds);
         let mut row = compare_row(name, trained.seconds, &report);

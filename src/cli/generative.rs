@@ -113,9 +113,9 @@ pub struct GenEvalArgs {
     users: Option<usize>,
 }
 
-fn corpus(a: &GenData, db: &Database) -> Result<Corpus> {
+fn corpus(a: &GenData, view: &dyn ReadView) -> Result<Corpus> {
     let (keys, seqs) = a.keys_and_sequences()?;
-    Ok(Corpus::new(&*db.read(), &keys, seqs))
+    Ok(Corpus::new(view, &keys, seqs))
 }
 
 /// The settings in `path`, or the defaults.
@@ -130,7 +130,7 @@ fn settings_or_default<C: Default>(
 fn training_inputs(a: &GenData) -> Result<(Database, Corpus, candle_core::Device)> {
     let device = parse_device(&a.device)?;
     let db = Database::open(&a.db)?;
-    let corpus = corpus(a, &db)?;
+    let corpus = corpus(a, &*db.read())?;
     Ok((db, corpus, device))
 }
 
@@ -191,19 +191,19 @@ fn report_text(r: &GenReport, kind: RetrieverKind) -> String {
 }
 
 pub fn eval(a: GenEvalArgs) -> Result<()> {
-    let db = Database::open(&a.common.db)?;
+    let db = Reader::open(&a.common.db)?;
     let device = parse_device(&a.common.device)?;
-    let corpus = corpus(&a.common, &db)?;
+    let corpus = corpus(&a.common, db.view().get())?;
     let split = Split::from_name(&a.split).unwrap_or(Split::Test);
     let report = if a.retriever.is_parallel() {
         let model = ParallelRetriever::from_blobs(&db, db.layout(), device)?;
-        let state = db.read();
-        model.evaluate(&*state, &corpus, split, a.users, a.exclude_history)?
+        let view = db.view();
+        model.evaluate(view.get(), &corpus, split, a.users, a.exclude_history)?
     } else {
         let model = GenRetriever::from_blobs(&db, db.layout(), device)?;
-        let state = db.read();
+        let view = db.view();
         let users = (a.users, a.exclude_history);
-        model.evaluate(&*state, &corpus, split, a.beams, users)?
+        model.evaluate(view.get(), &corpus, split, a.beams, users)?
     };
     emit(a.common.json, &json!(report), || {
         report_text(&report, a.retriever)

@@ -44,7 +44,7 @@ pub enum ReaderView<'a> {
 
 impl ReaderView<'_> {
     /// The view as a [`ReadView`].
-    pub fn get(&self) -> &dyn ReadView {
+    pub fn get(&self) -> &(dyn ReadView + Sync) {
         match self {
             ReaderView::Store(guard) => &**guard,
             ReaderView::Published(snap) => *snap,

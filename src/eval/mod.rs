@@ -18,11 +18,12 @@ use candle_core::Device;
 use serde::Serialize;
 
 use crate::data::embeddings;
-use crate::database::Database;
+use crate::database::Reader;
 use crate::error::Result;
 use crate::index::CandidateMode;
 use crate::stats::{IndexStats, index_stats};
 use crate::tokenizer::Tokenizer;
+use crate::view::ReadView;
 
 pub use correlation::spearman;
 pub use metrics::{Accumulator, CUTOFFS, RankMetrics, popularity_quartiles, rank_of};
@@ -75,15 +76,11 @@ impl Default for EvalOptions {
     }
 }
 
-/// Evaluates `db` against the data folder `dir` (the tokenizer's own data
-/// spec names the files). A database of imported SIDs gets retrieval
-/// figures only, with keys from `opts.items`.
-pub fn evaluate(
-    db: &Database,
-    dir: &Path,
-    opts: &EvalOptions,
-    device: Device,
-) -> Result<EvalReport> {
+/// Evaluates a database (the store or its published view) against the
+/// data folder `dir` (the tokenizer's own data spec names the files). A
+/// database of imported SIDs gets retrieval figures only, with keys from
+/// `opts.items`.
+pub fn evaluate(db: &Reader, dir: &Path, opts: &EvalOptions, device: Device) -> Result<EvalReport> {
     let (name, keys, recon) = match Tokenizer::stored_in(db, device)? {
         Some(tokenizer) => {
             let data = embeddings::load(dir, tokenizer.data_spec())?;
@@ -94,24 +91,23 @@ pub fn evaluate(
         None => ("imported", embeddings::read_keys(dir, &opts.items)?, None),
     };
     let sequences = sequences::read(dir, &opts.sequences, keys.len())?;
-    evaluate_loaded(db, name, &keys, recon, &sequences, opts.split)
+    evaluate_loaded(db.view().get(), name, &keys, recon, &sequences, opts.split)
 }
 
 /// [`evaluate`] with the catalogue keys loaded and the reconstruction error known.
 pub fn evaluate_loaded(
-    db: &Database,
+    state: &(dyn ReadView + Sync),
     tokenizer: &'static str,
     keys: &[String],
     recon: Option<ReconError>,
     sequences: &[Vec<u32>],
     split: Split,
 ) -> Result<EvalReport> {
-    let state = db.read();
-    let ids: Vec<_> = keys.iter().map(|k| state.keys.id(k)).collect();
+    let ids: Vec<_> = keys.iter().map(|k| state.id(k).ok()).collect();
     let counts = sequences::training_counts(sequences, keys.len());
     let quartiles = popularity_quartiles(&counts);
     let task = Task {
-        state: &*state,
+        state,
         ids: &ids,
         sequences,
         quartiles: &quartiles,
@@ -124,10 +120,10 @@ pub fn evaluate_loaded(
         .collect();
     Ok(EvalReport {
         tokenizer,
-        items: state.index.len(),
+        items: state.len(),
         quantization: QuantReport {
             recon,
-            stats: index_stats(&state.index),
+            stats: index_stats(state),
         },
         retrieval,
     })

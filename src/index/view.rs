@@ -54,6 +54,13 @@ pub trait SidIndex {
     /// position or token the layout does not have).
     fn position_postings(&self, position: usize, token: Token) -> Postings<'_>;
 
+    /// Distinct prefixes of each length: entry `l` counts those of
+    /// `l + 1` tokens (up to the full SID).
+    fn prefix_counts(&self) -> Vec<u64>;
+
+    /// Trie nodes: the root and every prefix two or more items share.
+    fn node_count(&self) -> usize;
+
     /// Calls `f` with every item and its full SID, in the order
     /// `items(&[])` lists them: the scan a ranking of every item makes.
     fn for_each_sid(&self, f: &mut dyn FnMut(ItemId, &[Token])) {
@@ -158,6 +165,14 @@ impl SidIndex for Index {
             Some(b) => Postings::Many(b),
             None => Postings::Slice(&[]),
         }
+    }
+
+    fn prefix_counts(&self) -> Vec<u64> {
+        Index::prefix_counts(self)
+    }
+
+    fn node_count(&self) -> usize {
+        Index::node_count(self)
     }
 
     fn for_each_sid(&self, f: &mut dyn FnMut(ItemId, &[Token])) {

@@ -19,6 +19,7 @@
 
 mod candidates;
 mod format;
+mod shape;
 mod writer;
 
 use std::ops::Range;
@@ -407,6 +408,14 @@ impl<D: AsRef<[u8]>> SidIndex for Snapshot<D> {
 
     fn position_postings(&self, position: usize, token: Token) -> Postings<'_> {
         Postings::Slice(self.position_items(position, token))
+    }
+
+    fn prefix_counts(&self) -> Vec<u64> {
+        shape::prefix_counts(self)
+    }
+
+    fn node_count(&self) -> usize {
+        self.bytes(Section::Nodes).len() / 20
     }
 
     fn write_mask(&self, prefix: &[Token], row: &mut [u64]) {

@@ -93,7 +93,7 @@ fn chmod_tree(path: &Path, mode: u32) {
 }
 
 #[test]
-fn a_read_only_database_is_refused_with_what_to_do_and_left_as_it_was() {
+fn a_read_only_database_is_read_from_its_published_view_or_refused_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     let items: Vec<NewItem> = (0..20)
@@ -106,14 +106,29 @@ fn a_read_only_database_is_refused_with_what_to_do_and_left_as_it_was() {
     drop(
         Database::create_with(&db, SidLayout::new(2, 8, 0).unwrap(), &items, &[], vec![]).unwrap(),
     );
+    let db_arg = db.display().to_string();
+    // Its published view needs read access only.
     chmod_tree(dir.path(), 0o444);
     let before = tree_bytes(&db);
-    let db_arg = db.display().to_string();
     let Some(out) = run_unprivileged(&["stats", "--db", &db_arg, "--json"]) else {
         chmod_tree(dir.path(), 0o644);
         eprintln!("cannot run as an unprivileged user here: the read-only check did not run");
         return;
     };
+    chmod_tree(dir.path(), 0o644);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["items"], 20);
+    assert_eq!(tree_bytes(&db), before);
+    // Without one (a database from before publication), the store is needed.
+    std::fs::remove_dir_all(db.join("published")).unwrap();
+    chmod_tree(dir.path(), 0o444);
+    let before = tree_bytes(&db);
+    let out = run_unprivileged(&["stats", "--db", &db_arg, "--json"]).unwrap();
     chmod_tree(dir.path(), 0o644);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");

@@ -1,5 +1,5 @@
 //! Readers in other processes beside a writer: the writer holds the store,
-//! and `lookup`, `export`, `similar` in child processes read its published
+//! and `lookup`, `export`, `similar`, `stats` in child processes read its published
 //! view — every batch acknowledged before they started, never part of one.
 
 use std::path::Path;
@@ -68,6 +68,10 @@ fn readers_in_other_processes_see_every_acknowledged_batch_while_a_writer_holds_
         drop(state);
         let (ok, _, err) = adasid(&["similar", "--db", p, "--item", "item0", "--json"]);
         assert!(ok, "{err}");
+        let (ok, out, err) = adasid(&["stats", "--db", p, "--json"]);
+        assert!(ok, "{err}");
+        let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(stats["items"], held);
     }
     // A removal is acknowledged the same way.
     let gone: Vec<&str> = items[..BATCH].iter().map(|i| i.key.as_str()).collect();

@@ -106,6 +106,11 @@ fn assert_same(index: &Index, keys: &KeyMap, snap: &Snapshot<Vec<u8>>, seed: u64
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 1);
     assert_eq!(SidIndex::len(snap), index.len());
     assert_eq!(snap.layout(), index.layout());
+    // `stats` reads either: prefix counts, trie nodes, codebook use.
+    assert_eq!(
+        adasid::stats::index_stats(snap),
+        adasid::stats::index_stats(index)
+    );
     let bound = index
         .items(&[])
         .map_or(0, |p| p.to_sorted_vec().last().map_or(0, |&l| l + 1));
@@ -365,6 +370,10 @@ fn an_empty_index_snapshots() {
     assert_eq!(snap.items(&[]).unwrap().len(), 0);
     assert_eq!(snap.next_tokens(&[]), Some(&[][..]));
     assert!(snap.items(&[1]).is_none());
+    assert_eq!(
+        adasid::stats::index_stats(&snap),
+        adasid::stats::index_stats(&index)
+    );
 }
 
 #[test]
