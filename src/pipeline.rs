@@ -37,6 +37,17 @@ impl Built {
     }
 }
 
+/// Refuses `path` for a new database when one exists there (what
+/// [`train_database`] checks first; a caller may check before loading data).
+pub fn check_new(path: &Path) -> Result<()> {
+    match Database::exists(path) {
+        true => Err(Error::AlreadyExists {
+            path: path.to_path_buf(),
+        }),
+        false => Ok(()),
+    }
+}
+
 /// Trains `config` on `data`, encodes every item and creates the database
 /// at `path` holding SIDs, model blobs and `meta` (by key) in one commit.
 /// Refuses an existing database before any work. Training, encoding and
@@ -51,11 +62,7 @@ pub fn train_database(
     device: Device,
     progress: impl FnMut(Step<'_>),
 ) -> Result<Built> {
-    if Database::exists(path) {
-        return Err(Error::AlreadyExists {
-            path: path.to_path_buf(),
-        });
-    }
+    check_new(path)?;
     let trained = config.train(data, device, progress)?;
     let model = &trained.tokenizer;
     let items = model.encode(data)?;

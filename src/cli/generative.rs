@@ -113,9 +113,14 @@ pub struct GenEvalArgs {
     users: Option<usize>,
 }
 
-fn corpus(a: &GenData, view: &dyn ReadView) -> Result<Corpus> {
+/// The corpus of `a`'s data folder over the database at `a.db`, opened by
+/// `open`; the data is read first, so a bad folder fails before the
+/// database is opened.
+fn corpus(a: &GenData, open: fn(&std::path::Path) -> Result<Reader>) -> Result<(Reader, Corpus)> {
     let (keys, seqs) = a.keys_and_sequences()?;
-    Ok(Corpus::new(view, &keys, seqs))
+    let reader = open(&a.db)?;
+    let corpus = Corpus::new(reader.view().get(), &keys, seqs);
+    Ok((reader, corpus))
 }
 
 /// The settings in `path`, or the defaults.
@@ -126,11 +131,15 @@ fn settings_or_default<C: Default>(
     path.as_deref().map_or_else(|| Ok(C::default()), from_file)
 }
 
-/// What either retriever trains from: the database, its corpus, the device.
+/// What either retriever trains from: the database, its corpus, the
+/// device. The store is held from the start, so training never ends
+/// refused by another writer; readers read the published view meanwhile.
 fn training_inputs(a: &GenData) -> Result<(Database, Corpus, candle_core::Device)> {
     let device = parse_device(&a.device)?;
-    let db = Database::open(&a.db)?;
-    let corpus = corpus(a, &*db.read())?;
+    let (reader, corpus) = corpus(a, |p| Database::open(p).map(Reader::Store))?;
+    let Reader::Store(db) = reader else {
+        unreachable!("opened as a store")
+    };
     Ok((db, corpus, device))
 }
 
@@ -191,9 +200,8 @@ fn report_text(r: &GenReport, kind: RetrieverKind) -> String {
 }
 
 pub fn eval(a: GenEvalArgs) -> Result<()> {
-    let db = Reader::open(&a.common.db)?;
     let device = parse_device(&a.common.device)?;
-    let corpus = corpus(&a.common, db.view().get())?;
+    let (db, corpus) = corpus(&a.common, Reader::open)?;
     let split = Split::from_name(&a.split).unwrap_or(Split::Test);
     let report = if a.retriever.is_parallel() {
         let model = ParallelRetriever::from_blobs(&db, db.layout(), device)?;
@@ -303,7 +311,10 @@ pub fn recommend(a: RecommendArgs) -> Result<()> {
     }
     // A filter needs the metadata index, in the store itself.
     let reader = match &a.filter {
-        Some(_) => Reader::Store(Database::open(&a.db.db)?),
+        Some(q) => {
+            adasid::filter::check_query(q)?;
+            Reader::Store(Database::open(&a.db.db)?)
+        }
         None => Reader::open(&a.db.db)?,
     };
     let kind = a.retriever.map(|k| match k {

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::progress::Progress;
 use super::{DbArgs, emit};
 use adasid::data::tokens::{self, TokenLine, TokenReader};
-use adasid::database::Database;
+use adasid::database::{Database, Published};
 use adasid::error::{Error, Result};
 use adasid::{SidLayout, ValidItem, WriteReport};
 
@@ -41,23 +41,49 @@ pub fn run(a: Args) -> Result<()> {
         .len();
     let mut reader = TokenReader::new(&file, open(&a.tokens)?);
     let first = first_batch(&file, &mut reader, a.batch)?;
-    // Opened once: an open rebuilds the index from every record.
-    let db = match Database::exists(&a.db.db) {
-        true => Some(Database::open(&a.db.db)?),
-        false => None,
-    };
-    let layout = match &db {
-        Some(db) => agreed_layout(&a, db.layout())?,
-        None => new_layout(&a, &first)?,
+    // The layout comes from the published view when there is one, so a bad
+    // file fails before the store is opened (an open writes to it). The
+    // store is opened once: an open rebuilds the index from every record.
+    let exists = Database::exists(&a.db.db);
+    let (mut db, layout) = match (exists, Published::layout_at(&a.db.db)) {
+        (false, _) => (None, new_layout(&a, &first)?),
+        (true, Some(layout)) => (None, agreed_layout(&a, layout)?),
+        (true, None) => {
+            let db = Database::open(&a.db.db)?;
+            let layout = agreed_layout(&a, db.layout())?;
+            (Some(db), layout)
+        }
     };
     let progress = Progress::new("ingest-tokens");
+    let mut open_store = || -> Result<Option<Database>> {
+        match (db.take(), exists) {
+            (None, true) => {
+                let db = Database::open(&a.db.db)?;
+                if db.layout() != layout {
+                    return Err(Error::DataCorruption {
+                        what: "published view".into(),
+                        detail: format!(
+                            "layout {:?} differs from the store's {:?}",
+                            layout,
+                            db.layout()
+                        ),
+                    });
+                }
+                Ok(Some(db))
+            }
+            (db, _) => Ok(db),
+        }
+    };
     let (db, report, batches) = match reader.next_batch(1)? {
-        None => commit_one(&a, tokens::validate(&file, first, &layout)?, layout, db)?,
+        None => {
+            let items = tokens::validate(&file, first, &layout)?;
+            commit_one(&a, items, layout, open_store()?)?
+        }
         Some(next) => {
             tokens::validate(&file, first, &layout)?;
             tokens::validate(&file, next, &layout)?;
             check_rest(&file, reader, &layout, a.batch, size, &progress)?;
-            commit_batches(&a, &file, layout, db, size, &progress)?
+            commit_batches(&a, &file, layout, open_store()?, size, &progress)?
         }
     };
     progress.finish();

@@ -40,13 +40,13 @@ struct Filtering<'a> {
 /// Opens what `a` names (a database — its published view when that is
 /// current or a writer holds the store, see [`Reader`] — or a snapshot
 /// verified on open), checks `prefix` against its layout and runs `f` on
-/// one consistent view. `filtering` opens the store itself, for its
-/// metadata index, which is opened (and repaired, if it must be) before
+/// one consistent view. A `filter` (checked first) opens the store
+/// itself, for its metadata index, which is opened (and repaired, if it must be) before
 /// the read lock is taken, since a repair waits for readers.
 fn with_view<T>(
     a: &SourceArgs,
     prefix: &str,
-    filtering: bool,
+    filter: Option<&str>,
     f: impl FnOnce(&dyn ReadView, Option<Filtering<'_>>, &[Token]) -> Result<T>,
 ) -> Result<T> {
     let tokens =
@@ -56,8 +56,11 @@ fn with_view<T>(
         f(view, db, &tokens)
     };
     match (&a.db, &a.snapshot) {
-        (Some(path), _) if !filtering => run(Reader::open(path)?.view().get(), None),
+        (Some(path), _) if filter.is_none() => run(Reader::open(path)?.view().get(), None),
         (Some(path), _) => {
+            if let Some(q) = filter {
+                adasid::filter::check_query(q)?;
+            }
             let db = Database::open(path)?;
             let has_metadata = db.filters()?.is_some();
             let state = db.read();
@@ -124,8 +127,8 @@ pub(crate) fn item_json(view: &dyn ReadView, id: ItemId) -> Value {
 }
 
 pub fn lookup(a: LookupArgs) -> Result<()> {
-    let filtering = a.filter.is_some();
-    let (prefix, count, items) = with_view(&a.db, &a.prefix, filtering, |view, db, prefix| {
+    let filter = a.filter.as_deref();
+    let (prefix, count, items) = with_view(&a.db, &a.prefix, filter, |view, db, prefix| {
         let found = match (db, &a.filter) {
             (Some(f), Some(filter)) => {
                 if !f.has_metadata {
@@ -177,7 +180,7 @@ pub fn lookup(a: LookupArgs) -> Result<()> {
 }
 
 pub fn next(a: NextArgs) -> Result<()> {
-    let (prefix, next) = with_view(&a.db, &a.prefix, false, |view, _, prefix| {
+    let (prefix, next) = with_view(&a.db, &a.prefix, None, |view, _, prefix| {
         Ok((
             prefix.to_vec(),
             view.next_tokens(prefix).map(<[Token]>::to_vec),

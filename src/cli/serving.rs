@@ -6,8 +6,8 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{DbArgs, emit};
-use adasid::database::Database;
-use adasid::error::Result;
+use adasid::database::{Database, Reader};
+use adasid::error::{Error, Result};
 use adasid::filter::Meta;
 use adasid::snapshot::Snapshot;
 
@@ -33,9 +33,21 @@ pub struct MetaArgs {
 }
 
 pub fn snapshot(a: SnapshotArgs) -> Result<()> {
-    let db = Database::open(&a.db.db)?;
+    Database::check_snapshot_path(&a.db.db, &a.out)?;
     let start = Instant::now();
-    let bytes = db.snapshot(&a.out)?;
+    // A current publication is a snapshot already: copied, the store is
+    // not opened (a writer may hold it). One that may lag is not used.
+    let bytes = match Reader::open(&a.db.db)? {
+        Reader::Published(p) if !p.lagging() => {
+            adasid::snapshot::write_bytes(p.snapshot_bytes(), &a.out)?
+        }
+        Reader::Published(_) => {
+            return Err(Error::Locked {
+                path: a.db.db.clone(),
+            });
+        }
+        Reader::Store(db) => db.snapshot(&a.out)?,
+    };
     let write_seconds = start.elapsed().as_secs_f64();
     let opened = Instant::now();
     let snap = Snapshot::open(&a.out)?;
@@ -61,8 +73,9 @@ pub fn snapshot(a: SnapshotArgs) -> Result<()> {
 }
 
 pub fn meta(a: MetaArgs) -> Result<()> {
-    let db = Database::open(&a.db.db)?;
+    // The file first: a bad one fails before the store is opened (an open writes to it).
     let all = adasid::data::meta::read(&a.file, a.key_field.as_deref())?;
+    let db = Database::open(&a.db.db)?;
     let total = all.len();
     let known: Vec<(String, Meta)> = {
         let state = db.read();

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::progress::Progress;
 use super::{emit, parse_device};
 use adasid::data::embeddings::{self, Dataset};
-use adasid::database::Database;
+use adasid::database::Reader;
 use adasid::error::{Error, Result};
 
 use adasid::eval::spearman;
@@ -319,6 +319,7 @@ pub(crate) fn train_showing_progress(
 
 pub fn train(a: TrainArgs) -> Result<()> {
     let cfg = config(&a)?;
+    pipeline::check_new(&a.db)?;
     let device = parse_device(&a.device)?;
     let start = Instant::now();
     let data = embeddings::load(&a.data, cfg.data_spec())?;
@@ -391,11 +392,14 @@ pub fn train(a: TrainArgs) -> Result<()> {
 
 pub fn encode(a: EncodeArgs) -> Result<()> {
     let start = Instant::now();
-    let db = Database::open(&a.db)?;
-    let model = Tokenizer::from_blobs(&db, parse_device(&a.device)?)?;
+    // Model and data are read (from the published view) and checked
+    // before the store is opened for the write.
+    let reader = Reader::open(&a.db)?;
+    let model = Tokenizer::from_blobs(&reader, parse_device(&a.device)?)?;
     let data = embeddings::load(&a.data, model.data_spec())?;
     let encoded: std::collections::HashSet<&str> = data.keys.iter().map(String::as_str).collect();
     let meta = super::serving::data_meta(&a.data, |k| encoded.contains(k))?;
+    let db = reader.into_database()?;
     let report = pipeline::encode(&db, &model, &data, &meta)?;
     let items = data.keys.len();
     let value = json!({

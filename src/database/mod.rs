@@ -218,28 +218,29 @@ impl Database {
     /// Writes an immutable snapshot of the current index and keys to `path`
     /// (see [`crate::snapshot`]); returns its size in bytes.
     pub fn snapshot(&self, path: &Path) -> Result<u64> {
-        self.check_outside(path)?;
+        Self::check_snapshot_path(&self.path, path)?;
         let state = self.read();
         snapshot::write(&state.index, &state.keys, path)
     }
 }
 
 impl Database {
-    /// Refuses a path inside the database folder: a file written there could
-    /// replace one of the store's own.
-    fn check_outside(&self, path: &Path) -> Result<()> {
+    /// Refuses a snapshot `path` inside the database folder `db`: a file
+    /// written there could replace one of the store's own. (Checked again
+    /// by [`Database::snapshot`]; a caller may check before opening.)
+    pub fn check_snapshot_path(db: &Path, path: &Path) -> Result<()> {
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let (Ok(dir), Ok(own)) = (dir.canonicalize(), self.path.canonicalize()) else {
+        let (Ok(dir), Ok(own)) = (dir.canonicalize(), db.canonicalize()) else {
             return Ok(()); // a missing folder fails the write itself, with its path
         };
         if dir.starts_with(&own) {
             return Err(Error::InvalidArgument(format!(
                 "{} is inside the database folder {}: write the snapshot elsewhere",
                 path.display(),
-                self.path.display()
+                db.display()
             )));
         }
         Ok(())

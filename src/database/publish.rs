@@ -234,6 +234,16 @@ impl Published {
         })
     }
 
+    /// The SID layout of the database at `db`, read from its publication's
+    /// header without opening the store (`None` without a publication). A
+    /// layout never changes, so even a lagging publication has it right.
+    pub fn layout_at(db: &Path) -> Option<crate::sid::SidLayout> {
+        let dir = db.join(DIR);
+        let n = current(&dir)?;
+        let snap = Snapshot::open(&dir.join(n.to_string()).join(INDEX)).ok()?;
+        Some(*crate::SidIndex::layout(&snap))
+    }
+
     fn open_generation(db: &Path, dir: &Path, lagging: bool) -> Result<Published> {
         let snapshot = Snapshot::open(&dir.join(INDEX))?;
         snapshot.verify()?;
@@ -247,9 +257,19 @@ impl Published {
         })
     }
 
+    /// The snapshot file's bytes (what `adasid snapshot` copies).
+    pub fn snapshot_bytes(&self) -> &[u8] {
+        self.snapshot.as_bytes()
+    }
+
     /// The published items: SIDs, postings and keys.
     pub fn view(&self) -> &Snapshot<memmap2::Mmap> {
         &self.snapshot
+    }
+
+    /// The database folder it was published in.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Whether a commit may be missing from it (see the module docs).
@@ -264,6 +284,6 @@ impl crate::blobs::BlobSource for Published {
     }
 
     fn describe(&self) -> String {
-        format!("{} (published view)", self.path.display())
+        self.path.display().to_string()
     }
 }

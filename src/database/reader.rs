@@ -102,6 +102,16 @@ impl Reader {
         }
     }
 
+    /// The database itself, for a write after the reads: the store this
+    /// reader holds, or opened now (so inputs can be read and checked from
+    /// the published view before the store, which an open writes to).
+    pub fn into_database(self) -> Result<Database> {
+        match self {
+            Reader::Store(db) => Ok(db),
+            Reader::Published(p) => Database::open(p.path()),
+        }
+    }
+
     /// Whether a commit may be missing from what it reads: a publication
     /// read while a writer held the store with a commit unpublished.
     pub fn lagging(&self) -> bool {

@@ -192,10 +192,7 @@ impl Filters {
 
     /// The items whose metadata matches `query` (tantivy query syntax).
     pub fn matching(&self, query: &str) -> Result<RoaringBitmap> {
-        let q = self
-            .parser
-            .parse_query(query)
-            .map_err(|e| Error::InvalidArgument(format!("filter '{query}': {e}")))?;
+        let q = parse(&self.parser, query)?;
         self.reader
             .searcher()
             .search(&q, &ids::Ids)
@@ -218,6 +215,20 @@ fn commit(writer: &mut IndexWriter<TantivyDocument>, generation: u64) -> Result<
     prepared.set_payload(&generation.to_string());
     prepared.commit().map_err(tantivy_error)?;
     Ok(())
+}
+
+/// Checks `query` against the metadata schema without any index, so a bad
+/// filter fails before a database is opened.
+pub fn check_query(query: &str) -> Result<()> {
+    let fields = Fields::new();
+    let index = TantivyIndex::create_in_ram(fields.schema.clone());
+    parse(&fields.parser(&index), query).map(drop)
+}
+
+fn parse(parser: &QueryParser, query: &str) -> Result<Box<dyn tantivy::query::Query>> {
+    parser
+        .parse_query(query)
+        .map_err(|e| Error::InvalidArgument(format!("filter '{query}': {e}")))
 }
 
 /// The items of `postings` that are in `docs`, ascending.

@@ -31,7 +31,7 @@ use crate::sid::{SidLayout, Token};
 use crate::view::ReadView;
 
 pub use format::{MAGIC, VERSION, reseal};
-pub use writer::{to_bytes, write};
+pub use writer::{to_bytes, write, write_bytes};
 
 use format::Section;
 

@@ -87,3 +87,17 @@ pub fn sid_text(v: &Value) -> String {
         .collect();
     parts.join(",")
 }
+
+/// Every file under `path` with its bytes, sorted by path.
+pub fn tree_bytes(path: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(path).unwrap() {
+        let p = e.unwrap().path();
+        match p.is_dir() {
+            true => out.extend(tree_bytes(&p)),
+            false => out.push((p.clone(), std::fs::read(&p).unwrap())),
+        }
+    }
+    out.sort();
+    out
+}

@@ -7,6 +7,8 @@ use std::process::Command;
 
 use adasid::{Database, NewItem, SidLayout};
 
+use crate::common::tree_bytes;
+
 struct Mounted(PathBuf);
 
 impl Drop for Mounted {
@@ -142,18 +144,4 @@ fn a_read_only_database_is_read_from_its_published_view_or_refused_with_what_to_
         "{err}"
     );
     assert_eq!(tree_bytes(&db), before);
-}
-
-/// Every file under `path` with its bytes, sorted by path.
-fn tree_bytes(path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(path).unwrap() {
-        let p = e.unwrap().path();
-        match p.is_dir() {
-            true => out.extend(tree_bytes(&p)),
-            false => out.push((p.clone(), std::fs::read(&p).unwrap())),
-        }
-    }
-    out.sort();
-    out
 }

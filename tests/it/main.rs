@@ -4,6 +4,7 @@
 
 mod common;
 
+mod bad_input;
 mod beam;
 mod cli;
 mod codec;
