@@ -11,6 +11,7 @@ mod codec;
 mod compat;
 mod concurrency;
 mod crash;
+mod crash_cli;
 mod data;
 mod disk;
 mod eval;
