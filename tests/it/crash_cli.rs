@@ -146,20 +146,18 @@ fn a_killed_batched_ingest_leaves_whole_batches_in_the_store_and_the_published_v
     });
 }
 
+/// The database `d` of the catalogue `tokens(dir, "t.tsv", 0)` writes.
+fn ingest_catalogue(dir: &Path, d: &str) {
+    let t = tokens(dir, "t.tsv", 0);
+    run(&["ingest-tokens", "--db", d, "--tokens", &t, "--k", "256"]);
+}
+
 #[test]
 fn a_killed_meta_leaves_the_old_or_the_new_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     let d = db.to_str().unwrap();
-    run(&[
-        "ingest-tokens",
-        "--db",
-        d,
-        "--tokens",
-        &tokens(dir.path(), "t.tsv", 0),
-        "--k",
-        "256",
-    ]);
+    ingest_catalogue(dir.path(), d);
     let meta = |name: &str, brand: &str| {
         let text: String = (0..ITEMS)
             .map(|i| format!("{{\"asin\":\"k{i}\",\"brand\":\"{brand}\"}}\n"))
@@ -191,15 +189,7 @@ fn a_killed_snapshot_leaves_no_file_or_a_whole_one() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     let d = db.to_str().unwrap();
-    run(&[
-        "ingest-tokens",
-        "--db",
-        d,
-        "--tokens",
-        &tokens(dir.path(), "t.tsv", 0),
-        "--k",
-        "256",
-    ]);
+    ingest_catalogue(dir.path(), d);
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let snap = out.join("s.snap");
