@@ -101,3 +101,12 @@ pub fn tree_bytes(path: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> 
     out.sort();
     out
 }
+
+/// Kills per write path in the crash tests: `ADASID_CRASH_TRIALS`, or
+/// `default` (a few, for every test run; the long run uses 100 or more).
+pub fn trials(default: usize) -> usize {
+    std::env::var("ADASID_CRASH_TRIALS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(default)
+}

@@ -14,7 +14,7 @@ use adasid::{Database, NewItem, Published, ReadView, SidLayout, Token};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const ROUNDS: usize = 40;
+use crate::common::trials;
 
 fn layout() -> SidLayout {
     SidLayout::new(4, 256, 1).unwrap()
@@ -124,7 +124,8 @@ fn crash_recovery_keeps_every_acknowledged_batch() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let mut next = 0u32;
     let mut total_acked = 0usize;
-    for round in 0..ROUNDS {
+    let rounds = trials(40);
+    for round in 0..rounds {
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
@@ -169,7 +170,7 @@ fn crash_recovery_keeps_every_acknowledged_batch() {
         );
     }
     assert!(
-        total_acked >= ROUNDS / 2,
+        total_acked >= rounds / 2,
         "children acknowledged too little to test anything ({total_acked})"
     );
 }
@@ -198,7 +199,7 @@ fn a_killed_create_never_poisons_the_folder() {
             .unwrap()
     };
     let mut rng = ChaCha8Rng::seed_from_u64(5);
-    for round in 0..16 {
+    for round in 0..trials(16) {
         let db = dir.path().join(format!("db{round}"));
         let mut child = ingest(&db);
         std::thread::sleep(Duration::from_micros(rng.gen_range(0..60_000)));

@@ -17,17 +17,10 @@ use adasid::{Database, ReadView, Reader, SidIndex};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::common::catalog;
+use crate::common::{catalog, trials};
 
 const ITEMS: usize = 3000;
 const BATCH: usize = 500;
-
-fn trials() -> usize {
-    std::env::var("ADASID_CRASH_TRIALS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(4)
-}
 
 fn spawn(args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_adasid"))
@@ -62,7 +55,7 @@ fn kill_at_random(
 ) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut found = std::collections::BTreeMap::new();
-    for trial in 0..trials() {
+    for trial in 0..trials(4) {
         let mut child = spawn(args);
         std::thread::sleep(window.mul_f64(rng.gen_range(0.0..1.2)));
         let _ = child.kill();
