@@ -10,6 +10,7 @@ mod cli;
 mod codec;
 mod compat;
 mod concurrency;
+mod corruption;
 mod crash;
 mod crash_cli;
 mod data;
