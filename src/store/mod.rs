@@ -16,7 +16,11 @@
 //! (atomic on recovery) and returns only after `flush` (fsync), so a
 //! returned commit survives a crash and a crashed one leaves no trace.
 
+mod opening;
+
 use std::path::{Path, PathBuf};
+
+use opening::{ensure_room, mark_opened, open_sled, remove_unfinished_sled_snapshots};
 
 use crate::codec::{self, Chunk, Kind};
 use crate::error::{Error, Result};
@@ -151,6 +155,7 @@ impl Store {
             });
         }
         ensure_room(path)?;
+        remove_unfinished_sled_snapshots(path);
         let db = open_sled(path)?;
         let get = |key: &[u8], what: &str| -> Result<sled::IVec> {
             db.get(key)
@@ -356,91 +361,6 @@ impl Drop for Staged {
             drop(store);
             let _ = std::fs::remove_dir_all(staging);
         }
-    }
-}
-
-/// Folders this process has opened. sled releases its file lock from a
-/// background thread some time after the last handle is dropped (sled issues
-/// #1234, #1289), so reopening a folder this process had open waits up to
-/// [`REOPEN_WAIT`]; a lock held by another process is reported after
-/// [`FOREIGN_WAIT`].
-static OPENED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
-const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
-const FOREIGN_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
-
-/// Free space an open needs. sled writes on every open (recovery, a new
-/// snapshot file); run out of space doing so, it can leave a log that it
-/// reads as corrupt ever after (seen on a full tmpfs: a `stats` there made
-/// the database unreadable once space was back).
-const OPEN_ROOM_BYTES: u64 = 1 << 20;
-
-/// Refuses to open a store on a disk with less than [`OPEN_ROOM_BYTES`]
-/// available to this process.
-fn ensure_room(dir: &Path) -> Result<()> {
-    let available = fs2::available_space(dir).map_err(|e| Error::io(dir, e))?;
-    if available < OPEN_ROOM_BYTES {
-        let why = format!(
-            "{available} bytes free on its disk; opening needs {OPEN_ROOM_BYTES} for the store's own recovery writes"
-        );
-        return Err(Error::io(
-            dir,
-            std::io::Error::new(std::io::ErrorKind::StorageFull, why),
-        ));
-    }
-    Ok(())
-}
-
-/// Records that this process had `path` open, so a reopen waits for sled
-/// to release its lock rather than report another process's.
-fn mark_opened(path: &Path) {
-    let mut opened = OPENED.lock().unwrap_or_else(|p| p.into_inner());
-    if !opened.iter().any(|p| p == path) {
-        opened.push(path.to_path_buf());
-    }
-}
-
-fn open_sled(path: &Path) -> Result<sled::Db> {
-    let ours = OPENED
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .any(|p| p == path);
-    let wait = if ours { REOPEN_WAIT } else { FOREIGN_WAIT };
-    let start = std::time::Instant::now();
-    let db = loop {
-        let opened = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::LowSpace)
-            // Every commit flushes itself; no background flusher thread is needed.
-            .flush_every_ms(None)
-            .open();
-        match opened {
-            Ok(db) => break db,
-            Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
-                if start.elapsed() >= wait {
-                    return Err(Error::Locked {
-                        path: path.to_path_buf(),
-                    });
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(sled::Error::Io(io)) => return Err(open_error(path, io)),
-            Err(other) => return Err(store_error(other)),
-        }
-    };
-    mark_opened(path);
-    Ok(db)
-}
-
-/// What an I/O error opening the store at `path` means to the caller.
-fn open_error(path: &Path, io: std::io::Error) -> Error {
-    match io.kind() {
-        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
-            Error::ReadOnly {
-                path: path.to_path_buf(),
-            }
-        }
-        _ => Error::io(path, io),
     }
 }
 
