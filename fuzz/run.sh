@@ -13,7 +13,18 @@ export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-target}
 host=$(rustc -vV | sed -n 's/^host: //p')
 cargo build --release --bins --target "$host"
 [ "$seconds" = 0 ] && exit 0
+# A crash stops the script (libFuzzer exits non-zero and saves the input);
+# otherwise one summary line per target: executions, seconds, corpus size.
+summary=""
 for t in decode_chunk decode_matrix decode_meta prefix_key snapshot token_file; do
   mkdir -p "corpus/$t"
-  "$CARGO_TARGET_DIR/$host/release/$t" "corpus/$t" -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=1024 2>&1 | tail -n 2
+  log="$CARGO_TARGET_DIR/fuzz-$t.log"
+  if ! "$CARGO_TARGET_DIR/$host/release/$t" "corpus/$t" -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=1024 >"$log" 2>&1; then
+    tail -n 40 "$log"
+    exit 1
+  fi
+  tail -n 2 "$log"
+  runs=$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1 executions in \2 s/p' "$log")
+  summary+="$t: ${runs:-?}, 0 crashes, corpus $(ls "corpus/$t" | wc -l) inputs"$'\n'
 done
+printf '%s' "$summary"
