@@ -145,3 +145,89 @@ fn a_read_only_database_is_read_from_its_published_view_or_refused_with_what_to_
     );
     assert_eq!(tree_bytes(&db), before);
 }
+
+/// Metadata written on a disk with little room, at fill levels around what
+/// the store commit, the metadata index and the published view need: the
+/// write either returns `Ok`, with the metadata durable and searchable
+/// once reopened (repaired there if the index update failed), or fails and
+/// nothing changed; the database opens every time once space is back.
+#[test]
+fn metadata_on_a_nearly_full_disk_is_all_or_nothing() {
+    const ITEMS: usize = 3000;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mnt) = mount_tmpfs(&dir.path().join("mnt"), "32m") else {
+        eprintln!("cannot mount a tmpfs here: the full-disk check did not run");
+        return;
+    };
+    let db = mnt.0.join("db");
+    let items: Vec<NewItem> = (0..ITEMS)
+        .map(|i| NewItem {
+            key: format!("k{i}"),
+            tokens: vec![(i % 16) as u16, (i / 16 % 16) as u16, (i / 256 % 16) as u16],
+            weights: vec![],
+        })
+        .collect();
+    drop(
+        Database::create_with(&db, SidLayout::new(3, 16, 0).unwrap(), &items, &[], vec![]).unwrap(),
+    );
+    let pad = mnt.0.join("pad");
+    let mut outcomes = Vec::new();
+    for (round, free_kib) in [
+        0u64, 900, 1400, 2300, 3600, 3750, 3900, 4050, 4200, 4350, 6000, 12000,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let brand = format!("brand{round}");
+        // About 2 MB of metadata: more than the 1 MiB an open requires.
+        let meta: String = (0..ITEMS)
+            .map(|i| {
+                let title: Vec<String> = (0..120)
+                    .map(|w| format!("w{}", (i * 31 + w) % 997))
+                    .collect();
+                format!(
+                    "{{\"asin\":\"k{i}\",\"brand\":\"{brand}\",\"title\":\"{}\"}}\n",
+                    title.join(" ")
+                )
+            })
+            .collect();
+        let file = dir.path().join("m.jsonl");
+        std::fs::write(&file, meta).unwrap();
+        fill(&pad);
+        let len = std::fs::metadata(&pad).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&pad)
+            .unwrap()
+            .set_len(len.saturating_sub(free_kib * 1024))
+            .unwrap();
+        let meta = adasid::data::meta::read(&file, None).unwrap();
+        let outcome = match Database::open(&db) {
+            Err(_) => "open refused",
+            Ok(d) => match d.set_meta(&meta) {
+                Err(_) => "write failed",
+                Ok(_) if d.health().filters_stale.is_some() => "committed, index repaired later",
+                Ok(_) if d.health().published_stale.is_some() => "committed, published later",
+                Ok(_) => "committed",
+            },
+        };
+        std::fs::remove_file(&pad).unwrap();
+        let reopened = Database::open(&db).unwrap_or_else(|e| panic!("{free_kib} KiB: {e}"));
+        let found = reopened
+            .search(&[], Some(&format!("brand:{brand}")))
+            .unwrap()
+            .len();
+        let want = if outcome.starts_with("committed") {
+            ITEMS
+        } else {
+            0
+        };
+        assert_eq!(found, want, "{free_kib} KiB, {outcome}: {found} found");
+        drop(reopened);
+        let reader = adasid::Reader::open(&db).unwrap();
+        assert!(!reader.lagging());
+        assert_eq!(reader.view().get().len(), ITEMS as u64, "{free_kib} KiB");
+        outcomes.push((free_kib, outcome));
+    }
+    eprintln!("free KiB, outcome: {outcomes:?}");
+}
