@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds every fuzz target with libFuzzer coverage instrumentation (on stable
 # Rust, the same flags cargo-fuzz passes) and runs each for SECONDS seconds.
-#   fuzz/run.sh [SECONDS]        default 10; 0 only builds
+#   fuzz/run.sh [SECONDS [TARGET...]]   default 10 s, every target; 0 only builds
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-10}
@@ -16,7 +16,9 @@ cargo build --release --bins --target "$host"
 # A crash stops the script (libFuzzer exits non-zero and saves the input);
 # otherwise one summary line per target: executions, seconds, corpus size.
 summary=""
-for t in decode_chunk decode_matrix decode_meta prefix_key snapshot token_file; do
+targets=("${@:2}")
+[ ${#targets[@]} -gt 0 ] || targets=(decode_chunk decode_matrix decode_meta prefix_key snapshot token_file)
+for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   log="$CARGO_TARGET_DIR/fuzz-$t.log"
   if ! "$CARGO_TARGET_DIR/$host/release/$t" "corpus/$t" -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=1024 >"$log" 2>&1; then
