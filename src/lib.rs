@@ -144,6 +144,38 @@
 //! # }
 //! ```
 //!
+//! ## Readers in other processes
+//!
+//! The store admits one process at a time. Every commit is therefore also
+//! published in the database folder (a snapshot of index and keys, and the
+//! model blobs), and [`Reader::open`] reads that publication when it holds
+//! every acknowledged write, without opening the store: any number of
+//! processes read beside the one that writes, and none of them blocks it.
+//!
+//! ```
+//! use adasid::{Database, NewItem, ReadView, Reader, SidIndex, SidLayout};
+//!
+//! # fn main() -> adasid::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("db");
+//! let db = Database::create(&path, SidLayout::new(2, 64, 0)?)?;
+//! let item = |key: &str, tokens: Vec<u16>| NewItem { key: key.into(), tokens, weights: vec![] };
+//! db.upsert(&[item("red", vec![3, 17]), item("base", vec![3, 4])])?;
+//!
+//! // Elsewhere (another process, typically) while `db` stays open:
+//! let reader = Reader::open(&path)?;
+//! assert!(matches!(reader, Reader::Published(_)));
+//! let view = reader.view();
+//! assert_eq!(view.get().items(&[3]).map(|p| p.len()), Some(2));
+//! assert!(view.get().id("red").is_ok());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A bulk load can publish once at the end instead
+//! ([`Database::publish_each_commit`], [`Database::publish`]); until then
+//! readers see the last publication, and [`Reader::lagging`] says so.
+//!
 //! With a trained tokenizer in the database, [`pipeline::encode`] turns
 //! embeddings of new or changed items into SIDs and upserts them
 //! (`train` feature).
