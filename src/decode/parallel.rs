@@ -215,7 +215,7 @@ pub fn brute_force(
 /// only about an item that would enter the top k (a few hundred of 12,101
 /// on Beauty), which costs less than walking every listed item; a
 /// snapshot's list (in SID order, no fast membership) is walked. Both go
-/// in [`two_passes`].
+/// in two passes (what reaches a sampled floor first).
 pub fn best_of(
     scores: &[f32],
     items: Postings<'_>,
@@ -369,7 +369,7 @@ const BUDGET_DIVISOR: u64 = 64;
 
 /// The `k` best items (those `keep` accepts, when given) by the sum of
 /// their tokens' position scores: exactly [`brute_force`]'s answer. One
-/// position is ranked by its columns ([`one_position`]); more go by the
+/// position is ranked by its columns (no sort); more go by the
 /// threshold algorithm while it scores at most 1/64 of the items, by
 /// brute force after that (from the start when `k` is more than that).
 pub fn top_k(
