@@ -310,30 +310,30 @@ pub fn recommend(a: RecommendArgs) -> Result<()> {
         return Err(Error::InvalidArgument("--history names no item".into()));
     }
     // A filter needs the metadata index, in the store itself.
-    let reader = match &a.filter {
-        Some(q) => {
-            adasid::filter::check_query(q)?;
-            Reader::Store(Database::open(&a.db.db)?)
-        }
-        None => Reader::open(&a.db.db)?,
-    };
+    if let Some(q) = &a.filter {
+        adasid::filter::check_query(q)?;
+    }
+    let reader = Reader::open(&a.db.db)?;
     let kind = a.retriever.map(|k| match k {
         RetrieverKind::Autoregressive => generative::RetrieverKind::Autoregressive,
         RetrieverKind::Parallel | RetrieverKind::Hybrid => generative::RetrieverKind::Parallel,
     });
     let model = Recommender::from_blobs(&reader, reader.layout(), parse_device(&a.device)?, kind)?;
     // Opened (and repaired, if it must be) before the read lock: a repair waits for readers.
-    let allowed = match (&a.filter, reader.database()) {
-        (Some(q), Some(db)) => Some(
-            db.filters()?
-                .ok_or_else(|| {
-                    Error::InvalidArgument(
-                        "--filter needs item metadata: attach it with `adasid meta`".into(),
-                    )
-                })?
-                .matching(q)?,
-        ),
-        _ => None,
+    let allowed = match &a.filter {
+        None => None,
+        Some(q) => {
+            let filters = match &reader {
+                Reader::Store(db) => db.filters()?.map(|f| f.matching(q)),
+                Reader::Published(p) => p.filters()?.map(|f| f.matching(q)),
+            };
+            let no_metadata = || {
+                Error::InvalidArgument(
+                    "--filter needs item metadata: attach it with `adasid meta`".into(),
+                )
+            };
+            Some(filters.ok_or_else(no_metadata)??)
+        }
     };
     let snapshot = match &a.snapshot {
         Some(path) => {

@@ -1,10 +1,11 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
 use super::{DbArgs, Mode, emit, tokens_json, tokens_text};
-use adasid::database::{Database, Reader, State};
+use adasid::database::Reader;
 use adasid::error::{Error, Result};
+use adasid::index::SidIndex;
 use adasid::index::{CandidateMode, CandidateQuery, ItemId};
 use adasid::sid::{Token, format_tokens, parse_tokens};
 use adasid::snapshot::Snapshot;
@@ -28,21 +29,26 @@ struct SourceArgs {
     json: bool,
 }
 
-/// What a database (not a snapshot) adds to a view: filtering by metadata
-/// within the same read lock (`Database::search_in`).
+/// What a database (not a snapshot) adds to a view: filtering by metadata,
+/// answered for the same view (in the store's read lock, or from the
+/// metadata index that matches the published view).
 struct Filtering<'a> {
-    db: &'a Database,
-    state: &'a State,
+    /// The database folder, for messages.
+    path: &'a Path,
     /// Whether the database has a metadata index.
     has_metadata: bool,
+    /// The items under a prefix whose metadata matches a query, ascending.
+    search: Box<Search<'a>>,
 }
+
+type Search<'a> = dyn Fn(&[Token], &str) -> Result<Vec<ItemId>> + 'a;
 
 /// Opens what `a` names (a database — its published view when that is
 /// current or a writer holds the store, see [`Reader`] — or a snapshot
 /// verified on open), checks `prefix` against its layout and runs `f` on
-/// one consistent view. A `filter` (checked first) opens the store
-/// itself, for its metadata index, which is opened (and repaired, if it must be) before
-/// the read lock is taken, since a repair waits for readers.
+/// one consistent view. A `filter` is checked before anything is opened;
+/// the store's metadata index is opened (and repaired, if it must be)
+/// before the read lock is taken, since a repair waits for readers.
 fn with_view<T>(
     a: &SourceArgs,
     prefix: &str,
@@ -51,26 +57,44 @@ fn with_view<T>(
 ) -> Result<T> {
     let tokens =
         parse_tokens(prefix).map_err(|m| Error::InvalidArgument(format!("--prefix: {m}")))?;
+    if let Some(q) = filter {
+        adasid::filter::check_query(q)?;
+    }
     let run = |view: &dyn ReadView, db| {
         view.layout().check_prefix(&tokens)?;
         f(view, db, &tokens)
     };
     match (&a.db, &a.snapshot) {
-        (Some(path), _) if filter.is_none() => run(Reader::open(path)?.view().get(), None),
-        (Some(path), _) => {
-            if let Some(q) = filter {
-                adasid::filter::check_query(q)?;
+        (Some(path), _) => match Reader::open(path)? {
+            Reader::Store(db) => {
+                let has_metadata = filter.is_some() && db.filters()?.is_some();
+                let state = db.read();
+                let filtering = Filtering {
+                    path,
+                    has_metadata,
+                    search: Box::new(|prefix, q| db.search_in(&state, prefix, Some(q))),
+                };
+                run(&*state, Some(filtering))
             }
-            let db = Database::open(path)?;
-            let has_metadata = db.filters()?.is_some();
-            let state = db.read();
-            let filtering = Filtering {
-                db: &db,
-                state: &state,
-                has_metadata,
-            };
-            run(&*state, Some(filtering))
-        }
+            Reader::Published(p) => {
+                let filters = match filter {
+                    Some(_) => p.filters()?,
+                    None => None,
+                };
+                let view = p.view();
+                let filtering = Filtering {
+                    path,
+                    has_metadata: filters.is_some(),
+                    search: Box::new(|prefix, q| {
+                        let docs = filters.as_ref().expect("has metadata").matching(q)?;
+                        Ok(view
+                            .items(prefix)
+                            .map_or(Vec::new(), |items| adasid::filter::intersect(items, &docs)))
+                    }),
+                };
+                run(view, Some(filtering))
+            }
+        },
         (None, Some(path)) => {
             let snap = Snapshot::open(path)?;
             snap.verify()?;
@@ -134,10 +158,10 @@ pub fn lookup(a: LookupArgs) -> Result<()> {
                 if !f.has_metadata {
                     return Err(Error::InvalidArgument(format!(
                         "{} has no item metadata to filter on: add it with `adasid meta --db {0} --file meta.jsonl`",
-                        f.db.path().display()
+                        f.path.display()
                     )));
                 }
-                f.db.search_in(f.state, prefix, Some(filter))?
+                (f.search)(prefix, filter)?
             }
             (None, Some(_)) => {
                 return Err(Error::InvalidArgument(

@@ -16,7 +16,7 @@ use crate::sid::Token;
 use crate::store::Store;
 
 /// Folder of the metadata index inside a database folder.
-const FILTERS_DIR: &str = "filters";
+pub(super) const FILTERS_DIR: &str = "filters";
 
 /// The open metadata index (if any) and whether it is behind the store.
 #[derive(Default)]

@@ -198,8 +198,10 @@ impl Database {
     }
 
     fn publish_locked(&self, store: &Store) -> Result<()> {
+        let meta_generation = store.meta_generation()?;
         let state = self.read();
-        self.lock_publisher().publish(&state, || store.blobs())
+        self.lock_publisher()
+            .publish(&state, meta_generation, || store.blobs())
     }
 
     /// Marks the publication behind before a commit touches the store.

@@ -32,6 +32,7 @@ const CURRENT: &str = "CURRENT";
 const DIRTY: &str = "DIRTY";
 const INDEX: &str = "index.snap";
 const BLOBS: &str = "blobs";
+const META_GENERATION: &str = "meta_generation";
 /// Temporary names of a writer's files (see [`crate::stale`]).
 const TEMP_PREFIX: &str = ".adasid-publish-";
 
@@ -88,9 +89,10 @@ impl Publisher {
     pub(super) fn publish(
         &mut self,
         state: &State,
+        meta_generation: u64,
         all_blobs: impl FnOnce() -> Result<Vec<(String, Vec<u8>)>>,
     ) -> Result<()> {
-        let result = self.try_publish(state, all_blobs);
+        let result = self.try_publish(state, meta_generation, all_blobs);
         self.failed = result.as_ref().err().map(|e| e.to_string());
         result
     }
@@ -98,6 +100,7 @@ impl Publisher {
     fn try_publish(
         &mut self,
         state: &State,
+        meta_generation: u64,
         all_blobs: impl FnOnce() -> Result<Vec<(String, Vec<u8>)>>,
     ) -> Result<()> {
         let io = |e| Error::io(&self.dir, e);
@@ -117,6 +120,13 @@ impl Publisher {
         if !linked {
             write_synced(&gen_dir, BLOBS, &encode_blobs(&all_blobs()?)?)?;
         }
+        // Which metadata commit the view holds: a reader checks the metadata
+        // index against it.
+        write_synced(
+            &gen_dir,
+            META_GENERATION,
+            format!("{meta_generation}\n").as_bytes(),
+        )?;
         sync_dir(&gen_dir)?;
         write_synced(&self.dir, CURRENT, format!("{next}\n").as_bytes())?;
         let previous = self.generation;
@@ -199,6 +209,8 @@ fn decode_blobs(bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>> {
 pub struct Published {
     snapshot: Snapshot<memmap2::Mmap>,
     blobs: HashMap<String, Vec<u8>>,
+    /// The metadata commits the view holds (`Store::meta_generation`).
+    meta_generation: Option<u64>,
     lagging: bool,
     path: PathBuf,
 }
@@ -249,9 +261,13 @@ impl Published {
         snapshot.verify()?;
         let path = dir.join(BLOBS);
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let meta_generation = std::fs::read_to_string(dir.join(META_GENERATION))
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
         Ok(Published {
             snapshot,
             blobs: decode_blobs(&bytes)?,
+            meta_generation,
             lagging,
             path: db.to_path_buf(),
         })
@@ -265,6 +281,25 @@ impl Published {
     /// The published items: SIDs, postings and keys.
     pub fn view(&self) -> &Snapshot<memmap2::Mmap> {
         &self.snapshot
+    }
+
+    /// The database's metadata index, opened for reading beside the writer
+    /// (`None` without metadata), when it holds exactly the metadata of
+    /// this view; otherwise (a metadata commit under way, or the index
+    /// behind and waiting for the writer's repair) `Error::Locked`.
+    #[cfg(feature = "filters")]
+    pub fn filters(&self) -> Result<Option<crate::filter::Filters>> {
+        let dir = self.path.join(super::filters::FILTERS_DIR);
+        if !dir.exists() {
+            return Ok(None);
+        }
+        let filters = crate::filter::Filters::open_read_only(&dir)?;
+        match self.meta_generation == Some(filters.generation()?) {
+            true => Ok(Some(filters)),
+            false => Err(Error::Locked {
+                path: self.path.clone(),
+            }),
+        }
     }
 
     /// The database folder it was published in.

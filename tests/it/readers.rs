@@ -211,3 +211,39 @@ fn a_failed_publication_keeps_the_write_reports_it_and_is_retried() {
     assert!(!Published::open(&path).unwrap().unwrap().lagging());
     assert_eq!(listed(&path).unwrap(), 2 * BATCH);
 }
+
+#[test]
+fn filtered_lookups_in_other_processes_read_the_metadata_of_the_published_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = Database::create(&path, layout()).unwrap();
+    let items = synthetic::items(2 * BATCH, &layout(), 8);
+    let meta = |brand: &str, n: usize| -> Vec<(String, adasid::filter::Meta)> {
+        items[..n]
+            .iter()
+            .map(|i| {
+                let json = format!("{{\"brand\": \"{brand}\"}}");
+                (i.key.clone(), serde_json::from_str(&json).unwrap())
+            })
+            .collect()
+    };
+    db.upsert_with_meta(&items, &meta("opi", BATCH), vec![])
+        .unwrap();
+    let p = path.to_str().unwrap();
+    let matching = |brand: &str| -> Result<usize, String> {
+        let q = format!("brand:{brand}");
+        let (ok, out, err) = adasid(&[
+            "lookup", "--db", p, "--prefix", "", "--filter", &q, "--limit", "0", "--json",
+        ]);
+        if !ok {
+            return Err(err);
+        }
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        Ok(v["count"].as_u64().unwrap() as usize)
+    };
+    // The writer holds the store throughout.
+    assert_eq!(matching("opi").unwrap(), BATCH);
+    db.set_meta(&meta("essie", 2 * BATCH)).unwrap();
+    assert_eq!(matching("opi").unwrap(), 0);
+    assert_eq!(matching("essie").unwrap(), 2 * BATCH);
+}
