@@ -27,6 +27,46 @@ pub(crate) fn temp_file(dir: &Path, prefix: &str) -> std::io::Result<tempfile::N
     builder.tempfile_in(dir)
 }
 
+/// Replaces `path` with what `fill` writes, so that `path` is always the
+/// old file or the whole new one: a temporary file beside it (named
+/// `prefix` + this pid; what dead writers left under that prefix is removed
+/// first), fsynced, renamed over `path`, the folder fsynced. Returns the
+/// new file's size.
+pub(crate) fn replace(
+    path: &Path,
+    prefix: &str,
+    fill: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
+) -> crate::error::Result<u64> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let io = |e| crate::error::Error::io(path, e);
+    for stale in left_by_dead_writers(dir, prefix) {
+        // Best effort: a file another cleaner took first is gone either way.
+        let _ = std::fs::remove_file(stale);
+    }
+    let mut tmp = temp_file(dir, prefix).map_err(io)?;
+    {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        fill(&mut w).map_err(io)?;
+        w.flush().map_err(io)?;
+    }
+    tmp.as_file().sync_all().map_err(io)?;
+    let size = tmp.as_file().metadata().map_err(io)?.len();
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    sync_dir(dir)?;
+    Ok(size)
+}
+
+/// Makes the entries of `dir` (a rename, a removal) durable.
+pub(crate) fn sync_dir(dir: &Path) -> crate::error::Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| crate::error::Error::io(dir, e))
+}
+
 /// The entries of `dir` named `prefix` + the pid of a process that no longer runs.
 pub(crate) fn left_by_dead_writers(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     let proc = Path::new("/proc");

@@ -39,7 +39,7 @@ pub fn snapshot(a: SnapshotArgs) -> Result<()> {
     // not opened (a writer may hold it). One that may lag is not used.
     let bytes = match Reader::open(&a.db.db)? {
         Reader::Published(p) if !p.lagging() => {
-            adasid::snapshot::write_bytes(p.snapshot_bytes(), &a.out)?
+            adasid::snapshot::write_bytes(p.view().as_bytes(), &a.out)?
         }
         Reader::Published(_) => {
             return Err(Error::Locked {

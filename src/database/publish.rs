@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::blobs::BlobSource;
 use crate::codec::{self, frame::Kind};
 use crate::error::{Error, Result};
 use crate::snapshot::{self, Snapshot};
@@ -79,7 +80,7 @@ impl Publisher {
         std::fs::File::create(self.dir.join(DIRTY))
             .and_then(|f| f.sync_all())
             .map_err(io)?;
-        sync_dir(&self.dir)?;
+        crate::stale::sync_dir(&self.dir)?;
         self.dirty = true;
         Ok(())
     }
@@ -127,14 +128,14 @@ impl Publisher {
             META_GENERATION,
             format!("{meta_generation}\n").as_bytes(),
         )?;
-        sync_dir(&gen_dir)?;
+        crate::stale::sync_dir(&gen_dir)?;
         write_synced(&self.dir, CURRENT, format!("{next}\n").as_bytes())?;
         let previous = self.generation;
         self.generation = next;
         self.blobs_same = true;
         if self.dirty {
             std::fs::remove_file(self.dir.join(DIRTY)).map_err(io)?;
-            sync_dir(&self.dir)?;
+            crate::stale::sync_dir(&self.dir)?;
             self.dirty = false;
         }
         // The previous generation stays for readers that just read CURRENT;
@@ -174,19 +175,7 @@ fn current(dir: &Path) -> Option<u64> {
 
 /// Writes `name` in `dir` through a fsynced temporary file and a rename.
 fn write_synced(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let path = dir.join(name);
-    let io = |e| Error::io(&path, e);
-    let mut tmp = crate::stale::temp_file(dir, TEMP_PREFIX).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(&path).map_err(|e| io(e.error))?;
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
+    crate::stale::replace(&dir.join(name), TEMP_PREFIX, |w| w.write_all(bytes)).map(drop)
 }
 
 fn encode_blobs(blobs: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
@@ -205,10 +194,15 @@ fn decode_blobs(bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>> {
 }
 
 /// A database's published view, opened without its store: the snapshot
-/// (mapped, verified) and the blobs of one publication.
+/// (mapped, verified) and the blob file (mapped; decoded on first use) of
+/// one publication.
 pub struct Published {
     snapshot: Snapshot<memmap2::Mmap>,
-    blobs: HashMap<String, Vec<u8>>,
+    /// The blob file, mapped at open (so a later publication removing it
+    /// does not matter) and decoded on the first [`BlobSource::blob`]: most
+    /// reads need no model.
+    blob_file: memmap2::Mmap,
+    blobs: std::sync::OnceLock<HashMap<String, Vec<u8>>>,
     /// The metadata commits the view holds (`Store::meta_generation`).
     meta_generation: Option<u64>,
     lagging: bool,
@@ -260,22 +254,22 @@ impl Published {
         let snapshot = Snapshot::open(&dir.join(INDEX))?;
         snapshot.verify()?;
         let path = dir.join(BLOBS);
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        // SAFETY: a publication's files are never modified once `CURRENT`
+        // names them (new generations are new files), only removed, and a
+        // mapping outlives the removal.
+        let blob_file = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
         let meta_generation = std::fs::read_to_string(dir.join(META_GENERATION))
             .ok()
             .and_then(|s| s.trim().parse().ok());
         Ok(Published {
             snapshot,
-            blobs: decode_blobs(&bytes)?,
+            blob_file,
+            blobs: std::sync::OnceLock::new(),
             meta_generation,
             lagging,
             path: db.to_path_buf(),
         })
-    }
-
-    /// The snapshot file's bytes (what `adasid snapshot` copies).
-    pub fn snapshot_bytes(&self) -> &[u8] {
-        self.snapshot.as_bytes()
     }
 
     /// The published items: SIDs, postings and keys.
@@ -313,9 +307,16 @@ impl Published {
     }
 }
 
-impl crate::blobs::BlobSource for Published {
+impl BlobSource for Published {
     fn blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.blobs.get(name).cloned())
+        let blobs = match self.blobs.get() {
+            Some(blobs) => blobs,
+            None => {
+                let _ = self.blobs.set(decode_blobs(&self.blob_file)?);
+                self.blobs.get().expect("just set")
+            }
+        };
+        Ok(blobs.get(name).cloned())
     }
 
     fn describe(&self) -> String {

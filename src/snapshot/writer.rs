@@ -204,41 +204,11 @@ const TEMP_PREFIX: &str = ".adasid-snapshot-";
 /// `path` is always either the old file or the whole new one.
 pub fn write(index: &Index, keys: &KeyMap, path: &Path) -> Result<u64> {
     let sections = sections(index, keys)?;
-    replace(path, |w| format::assemble(&sections, w))
+    crate::stale::replace(path, TEMP_PREFIX, |w| format::assemble(&sections, w))
 }
 
 /// Writes the bytes of a snapshot (a published one, say) to `path` the way
 /// [`write`] does.
 pub fn write_bytes(bytes: &[u8], path: &Path) -> Result<u64> {
-    replace(path, |w| w.write_all(bytes))
-}
-
-/// Replaces `path` with what `fill` writes: a temporary file beside it,
-/// fsynced, renamed over `path`, the folder fsynced.
-fn replace(
-    path: &Path,
-    fill: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
-) -> Result<u64> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let io = |e| Error::io(path, e);
-    for stale in crate::stale::left_by_dead_writers(dir, TEMP_PREFIX) {
-        // Best effort: a file another cleaner took first is gone either way.
-        let _ = std::fs::remove_file(stale);
-    }
-    let mut tmp = crate::stale::temp_file(dir, TEMP_PREFIX).map_err(io)?;
-    {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        fill(&mut w).map_err(io)?;
-        w.flush().map_err(io)?;
-    }
-    tmp.as_file().sync_all().map_err(io)?;
-    let size = tmp.as_file().metadata().map_err(io)?.len();
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io)?;
-    Ok(size)
+    crate::stale::replace(path, TEMP_PREFIX, |w| w.write_all(bytes))
 }
