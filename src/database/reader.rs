@@ -56,22 +56,23 @@ impl Reader {
     /// Opens the database at `path` for reading (see the module docs). A
     /// damaged publication is read past and rebuilt from the store.
     pub fn open(path: &Path) -> Result<Reader> {
-        let damaged = match Published::open(path) {
+        // `Ok(None)`: no publication; `Ok(Some)`: one that may lag; `Err`: damaged.
+        let behind = match Published::open(path) {
             Ok(Some(p)) if !p.lagging() => return Ok(Reader::Published(p)),
-            Ok(_) => false,
-            Err(_) => true,
+            other => other,
         };
         match Database::open(path) {
             Ok(db) => {
-                if damaged {
+                if behind.is_err() {
                     // A failure is kept in `health`; this read goes on from the store.
                     let _ = db.publish();
                 }
                 Ok(Reader::Store(db))
             }
-            Err(locked @ Error::Locked { .. }) => match Published::open(path)? {
-                Some(p) => Ok(Reader::Published(p)),
-                None => Err(locked),
+            Err(locked @ Error::Locked { .. }) => match behind {
+                Ok(Some(lagging)) => Ok(Reader::Published(lagging)),
+                // None or damaged a moment ago: the writer may have published since.
+                _ => Published::open(path)?.map(Reader::Published).ok_or(locked),
             },
             Err(e) => Err(e),
         }
