@@ -113,16 +113,6 @@ pub struct GenEvalArgs {
     users: Option<usize>,
 }
 
-/// The corpus of `a`'s data folder over the database at `a.db`, opened by
-/// `open`; the data is read first, so a bad folder fails before the
-/// database is opened.
-fn corpus(a: &GenData, open: fn(&std::path::Path) -> Result<Reader>) -> Result<(Reader, Corpus)> {
-    let (keys, seqs) = a.keys_and_sequences()?;
-    let reader = open(&a.db)?;
-    let corpus = Corpus::new(reader.view().get(), &keys, seqs);
-    Ok((reader, corpus))
-}
-
 /// The settings in `path`, or the defaults.
 fn settings_or_default<C: Default>(
     path: &Option<PathBuf>,
@@ -134,12 +124,13 @@ fn settings_or_default<C: Default>(
 /// What either retriever trains from: the database, its corpus, the
 /// device. The store is held from the start, so training never ends
 /// refused by another writer; readers read the published view meanwhile.
+/// The data folder is read first, so a bad one fails before the database
+/// is opened.
 fn training_inputs(a: &GenData) -> Result<(Database, Corpus, candle_core::Device)> {
     let device = parse_device(&a.device)?;
-    let (reader, corpus) = corpus(a, |p| Database::open(p).map(Reader::Store))?;
-    let Reader::Store(db) = reader else {
-        unreachable!("opened as a store")
-    };
+    let (keys, seqs) = a.keys_and_sequences()?;
+    let db = Database::open(&a.db)?;
+    let corpus = Corpus::new(&*db.read(), &keys, seqs);
     Ok((db, corpus, device))
 }
 
@@ -201,7 +192,9 @@ fn report_text(r: &GenReport, kind: RetrieverKind) -> String {
 
 pub fn eval(a: GenEvalArgs) -> Result<()> {
     let device = parse_device(&a.common.device)?;
-    let (db, corpus) = corpus(&a.common, Reader::open)?;
+    let (keys, seqs) = a.common.keys_and_sequences()?;
+    let db = Reader::open(&a.common.db)?;
+    let corpus = Corpus::new(db.view().get(), &keys, seqs);
     let split = Split::from_name(&a.split).unwrap_or(Split::Test);
     let report = if a.retriever.is_parallel() {
         let model = ParallelRetriever::from_blobs(&db, db.layout(), device)?;
