@@ -19,16 +19,18 @@ fn layout() -> SidLayout {
 
 /// Items a reader process lists under the empty prefix.
 fn listed(db: &Path) -> Result<usize, String> {
-    let (ok, out, err) = adasid(&[
-        "lookup",
-        "--db",
-        db.to_str().unwrap(),
-        "--prefix",
-        "",
-        "--limit",
-        "0",
-        "--json",
-    ]);
+    lookup_count(db, &[])
+}
+
+/// The count a reader process's `lookup` of every item reports (`extra`:
+/// more arguments, a filter say).
+fn lookup_count(db: &Path, extra: &[&str]) -> Result<usize, String> {
+    let d = db.to_str().unwrap();
+    let mut args = vec![
+        "lookup", "--db", d, "--prefix", "", "--limit", "0", "--json",
+    ];
+    args.extend_from_slice(extra);
+    let (ok, out, err) = adasid(&args);
     if !ok {
         return Err(err);
     }
@@ -229,18 +231,7 @@ fn filtered_lookups_in_other_processes_read_the_metadata_of_the_published_view()
     };
     db.upsert_with_meta(&items, &meta("opi", BATCH), vec![])
         .unwrap();
-    let p = path.to_str().unwrap();
-    let matching = |brand: &str| -> Result<usize, String> {
-        let q = format!("brand:{brand}");
-        let (ok, out, err) = adasid(&[
-            "lookup", "--db", p, "--prefix", "", "--filter", &q, "--limit", "0", "--json",
-        ]);
-        if !ok {
-            return Err(err);
-        }
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        Ok(v["count"].as_u64().unwrap() as usize)
-    };
+    let matching = |brand: &str| lookup_count(&path, &["--filter", &format!("brand:{brand}")]);
     // The writer holds the store throughout.
     assert_eq!(matching("opi").unwrap(), BATCH);
     db.set_meta(&meta("essie", 2 * BATCH)).unwrap();
