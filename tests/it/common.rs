@@ -110,3 +110,18 @@ pub fn trials(default: usize) -> usize {
         .and_then(|t| t.parse().ok())
         .unwrap_or(default)
 }
+
+/// Copies the folder `from` to `to`, subfolders included.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        match e.file_type().unwrap().is_dir() {
+            true => copy_dir(&e.path(), &target),
+            false => {
+                std::fs::copy(e.path(), target).unwrap();
+            }
+        }
+    }
+}

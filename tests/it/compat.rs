@@ -7,13 +7,7 @@ use std::path::Path;
 use adasid::codec::{Kind, Matrix, frame};
 use adasid::{Database, EMPTY};
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-}
+use crate::common::copy_dir;
 
 #[test]
 fn version_1_database_opens_with_same_answers() {

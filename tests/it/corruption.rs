@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::common::copy_dir;
+
 fn adasid(args: &[&str]) -> (Option<i32>, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_adasid"))
         .args(args)
@@ -67,20 +69,6 @@ fn pristine(dir: &Path) -> PathBuf {
         assert_eq!(code, Some(0), "{err}");
     }
     db
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        match e.file_type().unwrap().is_dir() {
-            true => copy_dir(&e.path(), &target),
-            false => {
-                std::fs::copy(e.path(), target).unwrap();
-            }
-        }
-    }
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -13,6 +13,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
+use crate::common::copy_dir;
+
 /// tantivy's default tokenizer: alphanumeric runs, lowercased, ≤ 40 bytes.
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
@@ -277,16 +279,6 @@ fn later_items_and_removals_reach_the_filter_and_a_lost_index_is_rebuilt() {
     let db = Database::open(&path).unwrap();
     assert!(acme(&db).is_empty(), "the stale document is gone");
     assert_eq!(db.search(&[], Some("brand:later")).unwrap(), [id]);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
 }
 
 /// Three kinds of damage to one file of the metadata index.
