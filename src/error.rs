@@ -113,16 +113,16 @@ pub enum Error {
 
     /// More items share one semantic ID than the disambiguation token can count.
     #[error(
-        "{count} items share the SID {sid}; the disambiguation token must stay below K = {k} \
-         (train longer, use longer SIDs or a larger codebook)"
+        "{count} items share the SID {sid}; one semantic ID holds at most {limit} items \
+         (use longer SIDs or a larger codebook)"
     )]
     TooManyCollisions {
         /// The shared semantic tokens, comma separated.
         sid: String,
         /// Items that would share it.
         count: usize,
-        /// Codebook size.
-        k: u32,
+        /// Items one semantic ID can hold ([`crate::sid::MAX_DISAMBIGUATION`]).
+        limit: u32,
     },
 
     /// The underlying key-value store failed.

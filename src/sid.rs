@@ -25,6 +25,11 @@ pub const MAX_CODEBOOK_SIZE: u32 = EMPTY as u32;
 /// Largest number of semantic levels a database may have.
 pub const MAX_LEVELS: u32 = 64;
 
+/// How many items one semantic SID can hold: disambiguation tokens are
+/// counters `0..MAX_DISAMBIGUATION`, independent of K (every `u16` but
+/// [`EMPTY`]).
+pub const MAX_DISAMBIGUATION: u32 = EMPTY as u32;
+
 /// Shape of the SIDs in one database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SidLayout {
@@ -97,7 +102,8 @@ impl SidLayout {
         self.mask_bits().div_ceil(64)
     }
 
-    /// Bit of `token` in a next-token mask ([`EMPTY`] maps to bit K).
+    /// Bit of `token` in a next-token mask ([`EMPTY`] maps to bit K, and so
+    /// does a disambiguation counter of K or more: see [`token_column`]).
     pub fn mask_bit(&self, token: Token) -> usize {
         token_column(self.codebook_size as usize, token)
     }
@@ -109,12 +115,24 @@ impl SidLayout {
         (bit <= k).then(|| column_token(k, bit))
     }
 
-    /// The one rule for a single token: position `pos` of a full SID may hold
-    /// a codebook token below K, or [`EMPTY`] at a behavior position.
-    /// Every other check ([`SidLayout::canonical`], [`SidLayout::check_prefix`],
-    /// [`SidLayout::check_full`]) applies this one.
+    /// Whether `position` holds the disambiguation token (the last of a full SID).
+    pub fn is_disambiguation(&self, position: usize) -> bool {
+        position == self.levels()
+    }
+
+    /// The one rule for a single token: a semantic position of a full SID
+    /// may hold a codebook token below K, or [`EMPTY`] at a behavior
+    /// position; the disambiguation position any counter below
+    /// [`MAX_DISAMBIGUATION`]. Every other check ([`SidLayout::canonical`],
+    /// [`SidLayout::check_prefix`], [`SidLayout::check_full`]) applies this one.
     pub fn check_token(&self, pos: usize, token: Token) -> std::result::Result<(), String> {
-        if token == EMPTY {
+        if self.is_disambiguation(pos) {
+            if token as u32 >= MAX_DISAMBIGUATION {
+                return Err(format!(
+                    "disambiguation token {token} is out of range: not below {MAX_DISAMBIGUATION}"
+                ));
+            }
+        } else if token == EMPTY {
             if !self.is_behavior(pos) {
                 return Err(format!(
                     "position {pos} cannot be empty ('-'): only the last {} positions are behavior SIDs",
@@ -219,7 +237,7 @@ impl SidLayout {
     }
 
     /// Checks a query prefix (up to the full SID length); the last position may
-    /// be any disambiguation value below K.
+    /// be any disambiguation counter below [`MAX_DISAMBIGUATION`].
     pub fn check_prefix(&self, prefix: &[Token]) -> Result<()> {
         if prefix.len() > self.full_len() {
             return Err(Error::InvalidArgument(format!(
@@ -271,12 +289,23 @@ impl SidLayout {
 /// Column of `token` among the `k + 1` of a next-token mask or a decoder's
 /// vocabulary (codebook size `k`): token `t < k` is column `t`, [`EMPTY`] is
 /// column `k`. The one definition of that mapping, in both directions.
+///
+/// At the disambiguation position, where counters may exceed K, column `k`
+/// is the *overflow* column: every counter `≥ k` maps to it (EMPTY never
+/// occurs there). A mask bit `k` there says "some counter `≥ k`", and a
+/// decoder's column `k` is their shared probability
+/// (see [`crate::decode::BeamSearch`]).
 #[inline]
 pub fn token_column(k: usize, token: Token) -> usize {
-    if token == EMPTY { k } else { token as usize }
+    if token == EMPTY {
+        k
+    } else {
+        (token as usize).min(k)
+    }
 }
 
-/// Token of column `column` (at most `k`): the inverse of [`token_column`].
+/// Token of column `column` (at most `k`) at a semantic position: the
+/// inverse of [`token_column`] there.
 #[inline]
 pub fn column_token(k: usize, column: usize) -> Token {
     if column == k { EMPTY } else { column as Token }
@@ -389,5 +418,19 @@ mod tests {
             assert_eq!(l.mask_bit(l.token_of_bit(bit).unwrap()), bit);
         }
         assert_eq!(l.token_of_bit(257), None);
+        // Disambiguation counters past K share the overflow column.
+        assert_eq!(token_column(256, 255), 255);
+        assert_eq!(token_column(256, 256), 256);
+        assert_eq!(token_column(256, 9000), 256);
+    }
+
+    #[test]
+    fn disambiguation_counters_do_not_depend_on_k() {
+        let l = layout();
+        assert!(l.check_full(&[1, 2, 3, 4, 256], &[]).is_ok());
+        assert!(l.check_full(&[1, 2, 3, 4, 65534], &[]).is_ok());
+        assert!(l.check_full(&[1, 2, 3, 4, EMPTY], &[]).is_err());
+        assert!(l.check_prefix(&[1, 2, 256]).is_err());
+        assert!(l.check_prefix(&[1, 2, 3, 4, 40000]).is_ok());
     }
 }

@@ -37,7 +37,14 @@ fn token_strings(layout: &SidLayout, sid: &[Token]) -> Vec<String> {
         .enumerate()
         .map(|(pos, &t)| {
             let letter = (b'a' + (pos % 26) as u8) as char;
-            format!("<{letter}_{}>", layout.mask_bit(t))
+            // Masked behavior tokens are written as K; the disambiguation
+            // counter as it is (it may exceed K).
+            let value = if layout.is_disambiguation(pos) {
+                t as usize
+            } else {
+                layout.mask_bit(t)
+            };
+            format!("<{letter}_{value}>")
         })
         .collect()
 }

@@ -9,7 +9,7 @@ use super::State;
 use crate::error::{Error, Result};
 use crate::index::{Index, ItemId, MAX_ITEM_ID};
 use crate::item::{ItemInput, MAX_KEY_BYTES};
-use crate::sid::{Token, format_tokens};
+use crate::sid::{MAX_DISAMBIGUATION, Token, format_tokens};
 
 /// One item of a planned batch.
 pub(super) struct Planned {
@@ -129,17 +129,16 @@ fn assign_disambiguators(index: &Index, planned: &mut [Planned]) -> Result<()> {
         }
         given.push((i, d));
     }
-    let k = index.layout().k();
     for i in automatic {
         let p = &planned[i];
         let g = groups.entry(&p.full).or_insert_with(|| group(&p.full));
-        match g.smallest_free(k) {
+        match g.smallest_free(MAX_DISAMBIGUATION) {
             Some(d) => given.push((i, d)),
             None => {
                 return Err(Error::TooManyCollisions {
                     sid: format_tokens(&p.full),
                     count: g.taken.len() + g.given + 1,
-                    k,
+                    limit: MAX_DISAMBIGUATION,
                 });
             }
         }
@@ -192,14 +191,14 @@ impl Group {
     }
 
     /// The smallest token below `k` that is neither taken nor given yet.
-    fn smallest_free(&mut self, k: u32) -> Option<Token> {
+    fn smallest_free(&mut self, limit: u32) -> Option<Token> {
         while let Some(&t) = self.taken.get(self.passed)
             && t as u32 <= self.next
         {
             self.next = self.next.max(t as u32 + 1);
             self.passed += 1;
         }
-        if self.next >= k {
+        if self.next >= limit {
             return None;
         }
         self.given += 1;

@@ -7,6 +7,13 @@
 //! `levels + 1` steps (the disambiguation token included) a full SID, which
 //! names exactly one item.
 //!
+//! The last step chooses among the items under each beam's semantic prefix
+//! (its disambiguation counters, which may exceed K), not among mask bits:
+//! a counter `d < K` scores the scorer's column `d`, and the `n` counters
+//! of K or more share the overflow column K, each scoring its
+//! log-probability minus `ln n` (see [`crate::sid::token_column`]). The
+//! item scores under a prefix thus still sum to at most its probability.
+//!
 //! All buffers live in [`BeamSearch`] and are sized once; a step allocates
 //! nothing. Ties are broken by parent beam, then token, so results are
 //! deterministic.
@@ -15,7 +22,7 @@ use std::cmp::Ordering;
 
 use crate::error::{Error, Result};
 use crate::index::{ItemId, Postings, SidIndex};
-use crate::sid::{SidLayout, Token, column_token};
+use crate::sid::{SidLayout, Token, column_token, token_column};
 
 /// Scores the next token for a batch of prefixes.
 pub trait StepScorer {
@@ -63,16 +70,16 @@ pub struct Hit {
 struct Extension {
     score: f32,
     beam: u32,
-    column: u32,
+    token: Token,
 }
 
-/// Best first; equal scores by parent beam, then column (a total order,
-/// since a (beam, column) pair occurs once).
+/// Best first; equal scores by parent beam, then token (a total order,
+/// since a (beam, token) pair occurs once).
 fn better(a: &Extension, b: &Extension) -> Ordering {
     b.score
         .total_cmp(&a.score)
         .then(a.beam.cmp(&b.beam))
-        .then(a.column.cmp(&b.column))
+        .then(a.token.cmp(&b.token))
 }
 
 /// Reusable beam-search state for one SID layout and beam width.
@@ -208,7 +215,17 @@ impl BeamSearch {
         let logits = &mut self.logits[..beams * vocab];
         scorer.score(&self.tokens, depth, beams, logits)?;
         self.extensions.clear();
+        let k = vocab - 1;
         match index {
+            Some(index) if depth + 1 == self.steps => {
+                let beams = Beams {
+                    tokens: &self.tokens,
+                    scores: &self.scores,
+                    depth,
+                    vocab,
+                };
+                beams.extend_to_items(index, logits, &mut self.extensions);
+            }
             Some(index) => {
                 let masks = &mut self.masks[..beams * self.words];
                 index.allowed_mask_flat(&self.tokens, depth, beams, masks)?;
@@ -226,7 +243,7 @@ impl BeamSearch {
                             self.extensions.push(Extension {
                                 score: self.scores[b] + logits[b * vocab + column],
                                 beam: b as u32,
-                                column: column as u32,
+                                token: column_token(k, column),
                             });
                         }
                     }
@@ -238,7 +255,7 @@ impl BeamSearch {
                         self.extensions.push(Extension {
                             score: self.scores[b] + logits[b * vocab + column],
                             beam: b as u32,
-                            column: column as u32,
+                            token: column_token(k, column),
                         });
                     }
                 }
@@ -252,16 +269,47 @@ impl BeamSearch {
         self.extensions.sort_unstable_by(better);
         self.next_tokens.clear();
         self.scores.clear();
-        let k = vocab - 1;
         for e in &self.extensions {
             let parent = e.beam as usize * depth;
             self.next_tokens
                 .extend_from_slice(&self.tokens[parent..parent + depth]);
-            self.next_tokens.push(column_token(k, e.column as usize));
+            self.next_tokens.push(e.token);
             self.scores.push(e.score);
         }
         std::mem::swap(&mut self.tokens, &mut self.next_tokens);
         self.beams = self.extensions.len();
         Ok(())
+    }
+}
+
+/// The live beams of one step, as the last step reads them.
+struct Beams<'a> {
+    tokens: &'a [Token],
+    scores: &'a [f32],
+    depth: usize,
+    vocab: usize,
+}
+
+impl Beams<'_> {
+    /// The last step: every item under each beam's semantic prefix, by its
+    /// disambiguation counter (overflow counters share column K).
+    fn extend_to_items(&self, index: &dyn SidIndex, logits: &[f32], out: &mut Vec<Extension>) {
+        let (depth, vocab) = (self.depth, self.vocab);
+        let k = vocab - 1;
+        for (b, &score) in self.scores.iter().enumerate() {
+            let prefix = &self.tokens[b * depth..(b + 1) * depth];
+            let counters = index.next_tokens(prefix).unwrap_or(&[]);
+            let first_over = counters.partition_point(|&d| (d as usize) < k);
+            let over = counters.len() - first_over;
+            let share = if over > 1 { (over as f32).ln() } else { 0.0 };
+            for (i, &d) in counters.iter().enumerate() {
+                let penalty = if i >= first_over { share } else { 0.0 };
+                out.push(Extension {
+                    score: score + logits[b * vocab + token_column(k, d)] - penalty,
+                    beam: b as u32,
+                    token: d,
+                });
+            }
+        }
     }
 }

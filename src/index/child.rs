@@ -46,3 +46,24 @@ impl Child {
 pub(crate) fn dense_at(bits: usize) -> usize {
     (bits / 16).max(8)
 }
+
+/// Whether `token` has a slot of its own in a dense table of `bits` slots:
+/// codebook tokens and [`crate::EMPTY`] do; disambiguation counters of K or
+/// more do not (they share the mask's overflow bit), so a node holding one
+/// stays sparse.
+#[inline]
+pub(crate) fn has_slot(bits: usize, token: crate::sid::Token) -> bool {
+    token == crate::sid::EMPTY || (token as usize) < bits - 1
+}
+
+/// The one rule for when a node with child `tokens` (ascending, so
+/// [`crate::EMPTY`] last) keeps a dense table, shared by the in-memory index
+/// and the snapshot writer. O(1): only the largest token below EMPTY can
+/// lack a slot.
+pub(crate) fn goes_dense(bits: usize, tokens: &[crate::sid::Token]) -> bool {
+    let below_empty = match tokens {
+        [rest @ .., crate::sid::EMPTY] => rest.last(),
+        _ => tokens.last(),
+    };
+    tokens.len() >= dense_at(bits) && below_empty.is_none_or(|&t| has_slot(bits, t))
+}

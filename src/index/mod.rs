@@ -26,7 +26,7 @@ use crate::sid::{SidLayout, Token};
 
 pub use candidates::{Candidate, CandidateMode, CandidateQuery};
 pub use child::MAX_ITEM_ID;
-pub(crate) use child::{Child, NO_CHILD, dense_at};
+pub(crate) use child::{Child, NO_CHILD, goes_dense, has_slot};
 pub use postings::Postings;
 pub use view::SidIndex;
 

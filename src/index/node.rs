@@ -5,13 +5,15 @@
 //! prefixes rather than `items * levels`.
 //!
 //! Nodes with many children also keep a dense slot table and a ready next-token
-//! bitmask, so lookup is one array read and a beam's mask is a copy.
+//! bitmask, so lookup is one array read and a beam's mask is a copy. A node
+//! holding a disambiguation counter of K or more stays sparse: those counters
+//! have no slot (see [`super::child::has_slot`]).
 
 use smallvec::SmallVec;
 
 use crate::sid::Token;
 
-use super::child::{Child, NO_CHILD, dense_at};
+use super::child::{Child, NO_CHILD, dense_at, goes_dense, has_slot};
 
 /// Mask geometry shared by every node of one index.
 #[derive(Clone, Copy, Debug)]
@@ -22,7 +24,7 @@ pub(crate) struct Geometry {
     pub words: usize,
     /// Codebook size K: EMPTY maps to bit K.
     pub k: usize,
-    /// Children count at which a node goes dense.
+    /// Children count below which a dense node goes sparse again (twice this).
     pub dense_at: usize,
 }
 
@@ -67,8 +69,9 @@ impl Node {
     #[inline]
     pub(crate) fn child(&self, geo: &Geometry, token: Token) -> Option<Child> {
         if let Some(d) = &self.dense {
-            // Token K is out of range, not a second spelling of EMPTY (bit K).
-            if token as usize == geo.k {
+            // A dense node holds slot tokens only; K is not a second
+            // spelling of EMPTY (bit K), nor is any counter past it.
+            if !has_slot(geo.bits, token) {
                 return None;
             }
             let raw = *d.slots.get(geo.bit(token))?;
@@ -96,6 +99,10 @@ impl Node {
         for &t in &self.tokens {
             let b = geo.bit(t);
             row[b / 64] |= 1 << (b % 64);
+            if b == geo.k {
+                // Every later token (ascending) maps to bit K as well.
+                break;
+            }
         }
     }
 
@@ -110,12 +117,13 @@ impl Node {
             }
         }
         match &mut self.dense {
+            Some(_) if !has_slot(geo.bits, token) => self.dense = None,
             Some(d) => {
                 let b = geo.bit(token);
                 d.slots[b] = raw;
                 d.mask[b / 64] |= 1 << (b % 64);
             }
-            None if self.tokens.len() >= geo.dense_at => self.make_dense(geo),
+            None if goes_dense(geo.bits, &self.tokens) => self.make_dense(geo),
             None => {}
         }
     }
@@ -129,6 +137,7 @@ impl Node {
         if self.tokens.len() < geo.dense_at / 2 {
             self.dense = None;
         } else if let Some(d) = &mut self.dense {
+            // Dense nodes hold slot tokens only, so `token` had one.
             let b = geo.bit(token);
             d.slots[b] = NO_CHILD;
             d.mask[b / 64] &= !(1 << (b % 64));

@@ -22,8 +22,13 @@ use crate::error::{Error, Result};
 
 /// First bytes of every snapshot.
 pub const MAGIC: &[u8; 8] = b"ADSIDSNP";
-/// Format version this build writes and reads.
-pub const VERSION: u16 = 1;
+/// Format version this build writes. Version 2 lets a disambiguation
+/// counter reach K and beyond (such a node has no dense table); version 1
+/// files, whose counters all stay below K, read unchanged.
+pub const VERSION: u16 = 2;
+
+/// Oldest format version this build reads.
+pub const OLDEST_READABLE: u16 = 1;
 
 pub(crate) const HEADER: usize = 24;
 pub(crate) const ENTRY: usize = 24;
@@ -122,7 +127,7 @@ pub(crate) fn parse(b: &[u8]) -> Result<Table> {
         return Err(corrupt("not an adasid snapshot (bad magic)"));
     }
     let version = u16::from_le_bytes([b[8], b[9]]);
-    if version != VERSION {
+    if !(OLDEST_READABLE..=VERSION).contains(&version) {
         return Err(Error::VersionMismatch {
             what: "snapshot".into(),
             found: version.into(),

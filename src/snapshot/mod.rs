@@ -26,7 +26,9 @@ use std::ops::Range;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::index::{Candidate, CandidateQuery, Child, ItemId, NO_CHILD, Postings, SidIndex};
+use crate::index::{
+    Candidate, CandidateQuery, Child, ItemId, NO_CHILD, Postings, SidIndex, has_slot,
+};
 use crate::sid::{SidLayout, Token};
 use crate::view::ReadView;
 
@@ -249,7 +251,8 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         let [.., dense] = self.node(n)?;
         if dense != NO_CHILD {
             let (bits, bit) = (self.layout.mask_bits(), self.layout.mask_bit(token));
-            if bit >= bits || token as u32 == self.layout.k() {
+            // Dense nodes hold slot tokens only (see `has_slot`).
+            if bit >= bits || !has_slot(bits, token) {
                 return None;
             }
             let slot = *self

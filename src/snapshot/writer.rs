@@ -6,7 +6,7 @@ use std::path::Path;
 use super::format::{self, Section};
 use crate::error::{Error, Result};
 
-use crate::index::{Child, Index, ItemId, NO_CHILD, SidIndex, dense_at};
+use crate::index::{Child, Index, ItemId, NO_CHILD, SidIndex, goes_dense};
 use crate::keymap::KeyMap;
 use crate::sid::Token;
 
@@ -64,7 +64,7 @@ impl Trie {
             let count = t.tokens.len() - first;
             t.nodes[next][2] = first as u32;
             t.nodes[next][3] = count as u32;
-            if count >= dense_at(bits) {
+            if goes_dense(bits, &t.tokens[first..]) {
                 t.nodes[next][4] = (t.masks.len() / words) as u32;
                 let mut mask = vec![0u64; words];
                 let mut slots = vec![NO_CHILD; bits];

@@ -13,22 +13,20 @@ fn column(layout: &SidLayout, t: Token) -> usize {
     layout.mask_bit(t)
 }
 
-/// A random catalogue: semantic SIDs drawn from a small space (so prefixes
-/// are shared and collisions happen), the last position behavior (may be
-/// empty), disambiguation tokens counted per semantic SID.
-fn catalogue(layout: SidLayout, raw: &[(Vec<u16>, bool)]) -> (Index, Vec<Vec<Token>>) {
+/// A random catalogue: semantic SIDs drawn from a small space (`spread`
+/// tokens per position, so prefixes are shared and collisions happen, past
+/// K too), the last position behavior (may be empty), disambiguation
+/// counters per semantic SID.
+fn catalogue(layout: SidLayout, raw: &[(Vec<u16>, bool)], spread: u16) -> (Index, Vec<Vec<Token>>) {
     let mut index = Index::new(layout);
     let mut seen: HashMap<Vec<Token>, Token> = HashMap::new();
     let mut sids = Vec::new();
     for (i, (tokens, masked)) in raw.iter().enumerate() {
-        let mut semantic: Vec<Token> = tokens.iter().map(|t| t % layout.k() as u16).collect();
+        let mut semantic: Vec<Token> = tokens.iter().map(|t| t % spread).collect();
         if *masked {
             *semantic.last_mut().unwrap() = EMPTY;
         }
         let disamb = seen.entry(semantic.clone()).or_insert(0);
-        if *disamb as u32 >= layout.k() {
-            continue;
-        }
         let mut full = semantic.clone();
         full.push(*disamb);
         *disamb += 1;
@@ -39,10 +37,28 @@ fn catalogue(layout: SidLayout, raw: &[(Vec<u16>, bool)]) -> (Index, Vec<Vec<Tok
     (index, sids)
 }
 
-fn brute_force(scorer: &HashScorer, layout: &SidLayout, full: &[Token]) -> f32 {
+/// The score beam search gives `full`, computed directly: the sum of its
+/// tokens' logits, where the `n` counters of K or more under one semantic
+/// SID share column K, each taking its logit minus `ln n`.
+fn brute_force(
+    scorer: &HashScorer,
+    layout: &SidLayout,
+    sids: &[Vec<Token>],
+    full: &[Token],
+) -> f32 {
     let mut total = 0.0f32;
     for t in 0..full.len() {
         total += scorer.logit(&full[..t], column(layout, full[t]));
+    }
+    let levels = layout.levels();
+    if full[levels] as u32 >= layout.k() {
+        let over = sids
+            .iter()
+            .filter(|s| s[..levels] == full[..levels] && s[levels] as u32 >= layout.k())
+            .count();
+        if over > 1 {
+            total -= (over as f32).ln();
+        }
     }
     total
 }
@@ -62,9 +78,10 @@ proptest! {
         raw in raw_items(),
         seed in any::<u64>(),
         width in 1usize..40,
+        spread in 1u16..=6,
     ) {
         let layout = SidLayout::new(3, 6, 1).unwrap();
-        let (index, sids) = catalogue(layout, &raw);
+        let (index, sids) = catalogue(layout, &raw, spread);
         let mut scorer = HashScorer { seed, vocab: layout.mask_bits() };
 
         let mut beam = BeamSearch::new(layout, width).unwrap();
@@ -77,7 +94,7 @@ proptest! {
         prop_assert_eq!(items.len(), hits.len());
         for h in &hits {
             let (sid, _) = index.sid(h.item).expect("a hit is an indexed item");
-            prop_assert_eq!(h.score, brute_force(&scorer, &layout, sid));
+            prop_assert_eq!(h.score, brute_force(&scorer, &layout, &sids, sid));
         }
 
         // Wide enough: every item exactly once, scored as brute force scores it.
@@ -85,7 +102,7 @@ proptest! {
         let all = wide.search(&index, &mut scorer).unwrap();
         prop_assert_eq!(all.len(), sids.len());
         let mut best: Vec<(f32, Vec<Token>)> =
-            sids.iter().map(|s| (brute_force(&scorer, &layout, s), s.clone())).collect();
+            sids.iter().map(|s| (brute_force(&scorer, &layout, &sids, s), s.clone())).collect();
         best.sort_by(|a, b| b.0.total_cmp(&a.0));
         let got: Vec<f32> = all.iter().map(|h| h.score).collect();
         let want: Vec<f32> = best.iter().map(|b| b.0).collect();

@@ -207,11 +207,14 @@ fn ingest_in_batches_equals_one_commit_and_checks_the_whole_file_first() {
         !dir.path().join("new").exists(),
         "a rejected file must not create a database"
     );
-    // More items on one SID than K in the first batch: refused, and no database is left.
-    let crowded: String = (0..9).map(|i| format!("c{i}\t1,1,1,1\t1\n")).collect();
+    // Two items asking for one full SID in the first batch: refused when
+    // planned, and no database is left.
+    let crowded: String = std::iter::once("a\t1,1,1,1\t1\n".to_string())
+        .chain((0..2).map(|i| format!("c{i}\t1,1,1,1,0\t1\n")))
+        .collect();
     let crowded = write(dir.path(), "crowded.tsv", &(crowded + &many_tokens(30)));
     let err = ingest_fails(&path("crowd"), &crowded, "20");
-    assert!(err.contains("9 items share"), "{err}");
+    assert!(err.contains("belongs to another item"), "{err}");
     assert!(
         !dir.path().join("crowd").exists(),
         "a failed first batch must not create a database"

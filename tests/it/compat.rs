@@ -1,11 +1,13 @@
-//! Compatibility with checked-in databases and frames of format version 1.
-//! If one of these fails, the on-disk format changed: bump
-//! `codec::FORMAT_VERSION`, keep a reader for version 1, and add fixtures.
+//! Compatibility with checked-in databases, frames and snapshots of format
+//! version 1. If one of these fails, the on-disk format changed: bump
+//! `codec::FORMAT_VERSION` (or the snapshot's `VERSION`), keep a reader for
+//! version 1, and add fixtures.
 
 use std::path::Path;
 
 use adasid::codec::{Kind, Matrix, frame};
-use adasid::{Database, EMPTY};
+use adasid::snapshot::Snapshot;
+use adasid::{Database, EMPTY, ReadView, SidIndex};
 
 use crate::common::copy_dir;
 
@@ -31,6 +33,46 @@ fn version_1_database_opens_with_same_answers() {
         &[0.25]
     );
     assert_eq!(state.index.next_tokens(&[1, 2]).unwrap(), &[3, EMPTY]);
+}
+
+/// `tests/fixtures/v1/index.snap`: the snapshot of `v1/db` that a build
+/// writing snapshot format 1 made.
+#[test]
+fn version_1_snapshot_opens_with_the_databases_answers() {
+    let bytes = std::fs::read("tests/fixtures/v1/index.snap").unwrap();
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    copy_dir(Path::new("tests/fixtures/v1/db"), &path);
+    let db = Database::open(&path).unwrap();
+    let state = db.read();
+    let snap = Snapshot::open(Path::new("tests/fixtures/v1/index.snap")).unwrap();
+    snap.verify().unwrap();
+    for prefix in [
+        &[][..],
+        &[1],
+        &[1, 2],
+        &[1, 2, 3],
+        &[1, 2, 3, 1],
+        &[4, 5, 6, 0],
+        &[7],
+    ] {
+        assert_eq!(
+            SidIndex::items(&snap, prefix).map(|p| p.to_sorted_vec()),
+            state.index.items(prefix).map(|p| p.to_sorted_vec()),
+            "items({prefix:?})"
+        );
+        assert_eq!(
+            SidIndex::next_tokens(&snap, prefix),
+            state.index.next_tokens(prefix),
+            "next_tokens({prefix:?})"
+        );
+    }
+    for key in ["alpha", "beta", "gamma", "delta"] {
+        let id = state.id(key).unwrap();
+        assert_eq!(ReadView::id(&snap, key).unwrap(), id);
+        assert_eq!(SidIndex::sid(&snap, id), state.index.sid(id));
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod bad_input;
 mod beam;
 mod cli;
 mod codec;
+mod collisions;
 mod compat;
 mod concurrency;
 mod corruption;

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use adasid::sid::MAX_DISAMBIGUATION;
 use adasid::{CandidateMode, CandidateQuery, Database, EMPTY, NewItem, SidIndex, SidLayout, Token};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -26,7 +27,7 @@ impl Reference {
     /// Same rule as the database: unchanged semantic tokens keep their
     /// disambiguation token, the rest take the smallest free one in batch order.
     /// Returns false, changing nothing, when a disambiguation token would reach `k`.
-    fn upsert(&mut self, batch: &[NewItem], levels: usize, k: Token) -> bool {
+    fn upsert(&mut self, batch: &[NewItem], levels: usize, limit: u32) -> bool {
         let before = (self.items.clone(), self.next_id);
         let moving: BTreeSet<String> = batch
             .iter()
@@ -57,7 +58,7 @@ impl Reference {
                     });
                     let used = taken.entry(n.tokens.clone()).or_default();
                     let d = (0..).find(|d| !used.contains(d)).unwrap();
-                    if d >= k {
+                    if d as u32 >= limit {
                         (self.items, self.next_id) = before;
                         return false;
                     }
@@ -142,6 +143,9 @@ fn random_prefix(rng: &mut ChaCha8Rng, reference: &Reference, layout: &SidLayout
             .map(|pos| {
                 if layout.is_behavior(pos) && rng.gen_bool(0.2) {
                     EMPTY
+                } else if layout.is_disambiguation(pos) {
+                    // Counters run past K = 4 when many items collide.
+                    rng.gen_range(0..12)
                 } else {
                     rng.gen_range(0..4)
                 }
@@ -292,7 +296,7 @@ fn run_model(seed: u64, steps: usize) {
                         batch.push(random_item(&mut rng, &layout, key));
                     }
                 }
-                let accepted = reference.upsert(&batch, layout.levels(), layout.codebook_size);
+                let accepted = reference.upsert(&batch, layout.levels(), MAX_DISAMBIGUATION);
                 match db.upsert(&batch) {
                     Ok(_) => assert!(accepted, "database accepted a batch the reference rejects"),
                     Err(adasid::Error::TooManyCollisions { .. }) => assert!(!accepted),
