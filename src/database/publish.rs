@@ -203,7 +203,9 @@ pub struct Published {
     /// reads need no model.
     blob_file: memmap2::Mmap,
     blobs: std::sync::OnceLock<HashMap<String, Vec<u8>>>,
-    /// The metadata commits the view holds (`Store::meta_generation`).
+    /// The metadata commits the view holds (`Store::meta_generation`);
+    /// filtered reads check it.
+    #[cfg_attr(not(feature = "filters"), allow(dead_code))]
     meta_generation: Option<u64>,
     lagging: bool,
     path: PathBuf,
