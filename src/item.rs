@@ -144,7 +144,10 @@ mod tests {
             .validate(&layout)
             .unwrap();
         assert_eq!(v.into_parts(), (vec![1, 2, 3], vec![0.5], Some(800)));
-        assert!(item(vec![1, 2, 8, 0], vec![]).validate(&layout).is_err());
+        assert!(item(vec![1, 8, 3, 0], vec![]).validate(&layout).is_err());
+        // K at the behavior position is the masked token, written as its column.
+        let v = item(vec![1, 2, 8, 0], vec![]).validate(&layout).unwrap();
+        assert_eq!(v.into_parts(), (vec![1, 2, EMPTY], vec![], Some(0)));
         assert!(
             item(vec![1, 2, 3, EMPTY], vec![])
                 .validate(&layout)

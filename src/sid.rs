@@ -120,6 +120,32 @@ impl SidLayout {
         position == self.levels()
     }
 
+    /// The token a file or a caller writes as `token` at `pos`: the masked
+    /// behavior token has two spellings, [`EMPTY`] (`-` in token lists) and
+    /// `K` (its mask column, as `export --format tokens` and the Python
+    /// package write it), read alike everywhere through this one rule.
+    /// Every other value is itself (`K` at a semantic non-behavior position
+    /// stays out of range; a counter at the disambiguation position is a counter).
+    pub fn from_spelling(&self, pos: usize, token: Token) -> Token {
+        if self.is_behavior(pos) && token as u32 == self.k() {
+            EMPTY
+        } else {
+            token
+        }
+    }
+
+    /// A query prefix as written ([`SidLayout::from_spelling`] per
+    /// position), checked ([`SidLayout::check_prefix`]).
+    pub fn read_prefix(&self, written: &[Token]) -> Result<Vec<Token>> {
+        let prefix: Vec<Token> = written
+            .iter()
+            .enumerate()
+            .map(|(pos, &t)| self.from_spelling(pos, t))
+            .collect();
+        self.check_prefix(&prefix)?;
+        Ok(prefix)
+    }
+
     /// The one rule for a single token: a semantic position of a full SID
     /// may hold a codebook token below K, or [`EMPTY`] at a behavior
     /// position; the disambiguation position any counter below
@@ -182,6 +208,7 @@ impl SidLayout {
         let first = self.first_behavior();
         let mut out = tokens.to_vec();
         for (pos, token) in out.iter_mut().enumerate() {
+            *token = self.from_spelling(pos, *token);
             self.check_token(pos, *token)?;
             let weight = pos.checked_sub(first).and_then(|b| weights.get(b));
             match (*token == EMPTY, weight) {
@@ -390,12 +417,34 @@ mod tests {
 
     #[test]
     fn rejects_out_of_range_and_misplaced_empty() {
-        assert!(layout().canonical(&[1, 2, 256, 4], &[]).is_err());
+        assert!(layout().canonical(&[1, 256, 3, 4], &[]).is_err());
+        assert!(layout().canonical(&[1, 2, 3, 257], &[]).is_err());
         assert!(layout().canonical(&[EMPTY, 2, 3, 4], &[]).is_err());
         assert!(layout().canonical(&[1, 2, 3], &[]).is_err());
         assert!(layout().canonical(&[1, 2, 3, EMPTY], &[0.5, 0.2]).is_err());
         assert!(layout().canonical(&[1, 2, 3, 4], &[0.5]).is_err());
         assert!(layout().canonical(&[1, 2, 3, 4], &[0.5, f32::NAN]).is_err());
+    }
+
+    #[test]
+    fn k_spells_the_masked_token_at_behavior_positions_only() {
+        let l = layout();
+        assert_eq!(
+            l.canonical(&[1, 2, 3, 256], &[]).unwrap(),
+            vec![1, 2, 3, EMPTY]
+        );
+        assert_eq!(
+            l.canonical(&[1, 2, 3, EMPTY], &[]).unwrap(),
+            vec![1, 2, 3, EMPTY]
+        );
+        assert_eq!(l.read_prefix(&[1, 2, 256]).unwrap(), vec![1, 2, EMPTY]);
+        // A counter of K at the disambiguation position is a counter.
+        assert_eq!(
+            l.read_prefix(&[1, 2, 3, 4, 256]).unwrap(),
+            vec![1, 2, 3, 4, 256]
+        );
+        let e = l.read_prefix(&[256]).unwrap_err().to_string();
+        assert!(e.contains("not below K"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 """adasid: a semantic-ID index for generative retrieval.
 
-Open a database folder (read-only; it works while another process writes)
-or a snapshot file, then ask which items lie under a SID prefix, which
+Open a database folder (its last published commit, read-only, so a writer
+in another process goes on) or a snapshot file, then ask which items lie under a SID prefix, which
 tokens may follow it, and fill a whole beam step's token mask in one call::
 
     import numpy as np

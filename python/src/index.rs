@@ -32,8 +32,13 @@ pub struct SidView {
     layout: SidLayout,
 }
 
-/// Opens the database folder at `path` for reading. It works while another
-/// process writes: it then reads the last published commit (see `lagging`).
+/// Opens the database folder at `path` for reading: the items of its last
+/// published commit, mapped read-only, so a writer in another process goes
+/// on (open again to see its later commits; `lagging` says whether a writer
+/// had committed more than was published). Only where no current
+/// publication exists (a database an older version wrote, or one a crash
+/// left unpublished) does it open the store itself, whose lock then keeps
+/// writers out until the view is dropped.
 #[pyfunction]
 pub fn open(py: Python<'_>, path: PathBuf) -> PyResult<SidView> {
     let reader = py.detach(|| Reader::open(&path)).map_err(to_py)?;

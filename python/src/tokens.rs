@@ -3,7 +3,7 @@
 //! masked behavior token is `K`; the disambiguation counter is itself (it
 //! may exceed K).
 
-use adasid::sid::{SidLayout, Token, column_token, token_column};
+use adasid::sid::{SidLayout, Token, token_column};
 
 /// Python ints (column spelling) as the prefix they spell, checked against
 /// the layout; the message says which position is wrong.
@@ -31,15 +31,10 @@ pub(crate) fn prefix(layout: &SidLayout, values: &[i64]) -> Result<Vec<Token>, S
                     "token {v} at position {pos} is out of range 0..={top}"
                 ));
             }
-            Ok(if layout.is_disambiguation(pos) {
-                v as Token
-            } else {
-                column_token(k as usize, v as usize)
-            })
+            Ok(v as Token)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    layout.check_prefix(&tokens).map_err(|e| e.to_string())?;
-    Ok(tokens)
+    layout.read_prefix(&tokens).map_err(|e| e.to_string())
 }
 
 /// A prefix or full SID in the column spelling.

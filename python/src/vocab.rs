@@ -3,10 +3,13 @@
 //! allowed (beam, token id) pairs without a Python loop.
 
 use adasid::{ReadView, Token};
-use numpy::ndarray::Array2;
+use std::ops::Range;
+
+use numpy::ndarray::{Array2, ArrayView2};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::index::SidView;
 use crate::tokens::prefix;
@@ -63,8 +66,12 @@ impl VocabMap {
         start: usize,
         vocab_size: usize,
     ) -> PyResult<(Bound<'py, PyArray1<i64>>, usize)> {
-        let rows = input_ids.as_array().to_owned();
-        let (flat, empty) = self.each_beam(py, view, &rows, start, vocab_size)?;
+        let rows = input_ids.as_array();
+        let mut flat = Vec::new();
+        let empty = self.each_beam(py, view, rows, start, vocab_size, |b, ids| {
+            let base = (b * vocab_size) as i64;
+            flat.extend(ids.iter().map(|&i| base + i));
+        })?;
         Ok((flat.into_pyarray(py), empty))
     }
 
@@ -80,7 +87,7 @@ impl VocabMap {
         start: usize,
         scores: PyReadonlyArray2<'py, f32>,
     ) -> PyResult<(Bound<'py, PyArray2<f32>>, usize)> {
-        let rows = input_ids.as_array().to_owned();
+        let rows = input_ids.as_array();
         let scores = scores.as_array();
         let (beams, vocab_size) = scores.dim();
         if beams != rows.nrows() {
@@ -90,11 +97,20 @@ impl VocabMap {
             )));
         }
         let mut out = Array2::<f32>::from_elem((beams, vocab_size), f32::NEG_INFINITY);
-        let (flat, empty) = self.each_beam(py, view, &rows, start, vocab_size)?;
-        for &i in &flat {
-            let (b, id) = ((i as usize) / vocab_size, (i as usize) % vocab_size);
-            out[[b, id]] = scores[[b, id]];
-        }
+        let empty = self.each_beam(py, view, rows, start, vocab_size, |b, ids| {
+            let (mut row, given) = (out.row_mut(b), scores.row(b));
+            let row = row
+                .as_slice_mut()
+                .expect("a new array's rows are contiguous");
+            match given.as_slice() {
+                Some(given) => ids
+                    .iter()
+                    .for_each(|&i| row[i as usize] = given[i as usize]),
+                None => ids
+                    .iter()
+                    .for_each(|&i| row[i as usize] = given[i as usize]),
+            }
+        })?;
         Ok((out.into_pyarray(py), empty))
     }
 
@@ -110,15 +126,19 @@ impl VocabMap {
 }
 
 impl VocabMap {
-    /// The allowed flat indices of every beam (see [`VocabMap::allowed`]).
+    /// Calls `f(beam, allowed vocab ids)` for every beam (ids ascending;
+    /// a finished SID allows only `eos`) and returns how many beams got
+    /// none (a prefix no item has). Beams that spell the same prefix share
+    /// one index read: in a beam step most of them do.
     fn each_beam(
         &self,
         py: Python<'_>,
         view: &SidView,
-        rows: &Array2<i64>,
+        rows: ArrayView2<'_, i64>,
         start: usize,
         vocab_size: usize,
-    ) -> PyResult<(Vec<i64>, usize)> {
+        mut f: impl FnMut(usize, &[i64]) + Send,
+    ) -> PyResult<usize> {
         if start > rows.ncols() {
             return Err(PyValueError::new_err(format!(
                 "the SID starts at {start}, the sequences have {} tokens",
@@ -128,13 +148,13 @@ impl VocabMap {
         let layout = *view.layout();
         let depth = rows.ncols() - start;
         Ok(view.read(py, |v| {
-            let mut flat = Vec::new();
             let mut words = vec![0u64; v.mask_words()];
-            let mut empty = 0;
+            // Prefix (columns) → its range of `ids`.
+            let mut seen: FxHashMap<Vec<i64>, Range<usize>> = FxHashMap::default();
+            let mut ids = Vec::new();
             let mut values = Vec::with_capacity(depth);
+            let mut empty = 0;
             for (b, row) in rows.rows().into_iter().enumerate() {
-                let base = (b * vocab_size) as i64;
-                let before = flat.len();
                 values.clear();
                 values.extend(
                     row.iter()
@@ -142,18 +162,23 @@ impl VocabMap {
                         .enumerate()
                         .map(|(p, &id)| self.column(p, id)),
                 );
-                if depth >= layout.full_len() {
-                    flat.extend(
-                        self.eos
-                            .filter(|&e| (e as usize) < vocab_size)
-                            .map(|e| base + e),
-                    );
-                } else if let Ok(tokens) = prefix(&layout, &values) {
-                    self.extend(v, &tokens, &mut words, base, vocab_size, &mut flat);
-                }
-                empty += usize::from(flat.len() == before);
+                let range = match seen.get(&values) {
+                    Some(range) => range.clone(),
+                    None => {
+                        let from = ids.len();
+                        if depth >= layout.full_len() {
+                            ids.extend(self.eos.filter(|&e| (e as usize) < vocab_size));
+                        } else if let Ok(tokens) = prefix(&layout, &values) {
+                            self.extend(v, &tokens, &mut words, vocab_size, &mut ids);
+                        }
+                        seen.insert(values.clone(), from..ids.len());
+                        from..ids.len()
+                    }
+                };
+                empty += usize::from(range.is_empty());
+                f(b, &ids[range]);
             }
-            (flat, empty)
+            empty
         }))
     }
 
@@ -167,14 +192,6 @@ impl VocabMap {
             .unwrap_or(-1)
     }
 
-    fn id(&self, pos: usize, column: usize) -> Option<i64> {
-        self.ids
-            .get(pos)?
-            .get(column)
-            .copied()
-            .filter(|&id| id >= 0)
-    }
-
     /// Appends the allowed entries after `tokens` for one beam: mask bits at
     /// a semantic position, the counters themselves at the disambiguation one.
     fn extend(
@@ -182,22 +199,22 @@ impl VocabMap {
         v: &dyn ReadView,
         tokens: &[Token],
         words: &mut [u64],
-        base: i64,
         vocab_size: usize,
         out: &mut Vec<i64>,
     ) {
         let depth = tokens.len();
         let start = out.len();
+        let ids = self.ids.get(depth).map_or(&[][..], Vec::as_slice);
         // Ids past the model's vocabulary (a tokenizer larger than the
         // model's embedding) cannot be scored, so they are not allowed.
-        let id = |column: usize| self.id(depth, column).filter(|&id| id < vocab_size as i64);
+        let id = |column: usize| {
+            ids.get(column)
+                .copied()
+                .filter(|&id| id >= 0 && id < vocab_size as i64)
+        };
         if v.layout().is_disambiguation(depth) {
             let next = v.next_tokens(tokens).unwrap_or(&[]);
-            out.extend(
-                next.iter()
-                    .filter_map(|&d| id(d as usize))
-                    .map(|i| base + i),
-            );
+            out.extend(next.iter().filter_map(|&d| id(d as usize)));
         } else {
             v.write_mask(tokens, words);
             for (w, &word) in words.iter().enumerate() {
@@ -205,10 +222,13 @@ impl VocabMap {
                 while bits != 0 {
                     let column = w * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
-                    out.extend(id(column).map(|i| base + i));
+                    out.extend(id(column));
                 }
             }
         }
-        out[start..].sort_unstable();
+        // A vocabulary usually numbers a position's tokens in column order.
+        if !out[start..].is_sorted() {
+            out[start..].sort_unstable();
+        }
     }
 }

@@ -1,4 +1,4 @@
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::progress::Progress;
 use super::{DbArgs, emit};
+use adasid::data::token_index;
 use adasid::data::tokens::{self, TokenLine, TokenReader};
 use adasid::database::{Database, Published};
 use adasid::error::{Error, Result};
@@ -16,13 +17,20 @@ use adasid::{SidLayout, ValidItem, WriteReport};
 pub struct Args {
     #[command(flatten)]
     db: DbArgs,
-    /// Token file: `key<TAB>t1,t2,...[<TAB>w1,w2,...]` per line; `-` is an empty (masked) token.
+    /// Token file: `key<TAB>t1,t2,...[<TAB>w1,w2,...]` per line (`-` or K is the masked
+    /// behavior token), or a JSON object `{"key": ["<a_12>", "<b_7>", ...], ...}` as
+    /// `export --format tokens` and Python generative-retrieval code write it.
     #[arg(long)]
     tokens: PathBuf,
     /// Codebook size K, required when the database does not exist yet.
     #[arg(long = "codebook-size", alias = "k")]
     k: Option<u32>,
-    /// Behavior positions (the last ones) of a new database; default: the weight count of the first line.
+    /// Semantic levels of a new database; default: the fewest tokens a line of
+    /// the first batch has (a line with one more carries its disambiguation counter).
+    #[arg(long)]
+    levels: Option<u32>,
+    /// Behavior positions (the last ones) of a new database; default: the weight count of the first line
+    /// (none in a JSON token index).
     #[arg(long)]
     behavior: Option<u32>,
     /// Lines per commit: a longer file is checked whole first, then committed a batch at a time.
@@ -39,7 +47,7 @@ pub fn run(a: Args) -> Result<()> {
     let size = std::fs::metadata(&a.tokens)
         .map_err(|e| Error::io(&a.tokens, e))?
         .len();
-    let mut reader = TokenReader::new(&file, open(&a.tokens)?);
+    let mut reader = Source::open(&a.tokens, &file, size)?;
     let first = first_batch(&file, &mut reader, a.batch)?;
     // The layout comes from the published view when there is one, so a bad
     // file fails before the store is opened (an open writes to it). The
@@ -127,12 +135,78 @@ fn open(path: &Path) -> Result<BufReader<std::fs::File>> {
     Ok(BufReader::with_capacity(1 << 20, f))
 }
 
+/// Where the items come from: a token file read a batch at a time, or a
+/// JSON token index (one value, so parsed whole) handed out in batches.
+enum Source {
+    Lines(TokenReader<BufReader<std::fs::File>>),
+    Index {
+        entries: std::vec::IntoIter<TokenLine>,
+        taken: usize,
+        total: usize,
+        size: u64,
+    },
+}
+
+impl Source {
+    /// Opens `path` (named `file` in errors, `size` bytes long), telling the
+    /// two kinds apart by how the file starts.
+    fn open(path: &Path, file: &str, size: u64) -> Result<Source> {
+        let mut reader = open(path)?;
+        let head = reader.fill_buf().map_err(|e| Error::io(path, e))?;
+        if !token_index::is_token_index(head) {
+            return Ok(Source::Lines(TokenReader::new(file, reader)));
+        }
+        let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let text = String::from_utf8(text).map_err(|e| Error::Input {
+            file: file.to_string(),
+            line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count(),
+            message: "not valid UTF-8".into(),
+        })?;
+        let entries = token_index::parse(file, &text)?;
+        Ok(Source::Index {
+            total: entries.len(),
+            entries: entries.into_iter(),
+            taken: 0,
+            size,
+        })
+    }
+
+    /// The next up to `max` lines (or entries); `None` at the end.
+    fn next_batch(&mut self, max: usize) -> Result<Option<Vec<TokenLine>>> {
+        match self {
+            Source::Lines(r) => r.next_batch(max),
+            Source::Index { entries, taken, .. } => {
+                let batch: Vec<TokenLine> = entries.take(max.max(1)).collect();
+                *taken += batch.len();
+                Ok((!batch.is_empty()).then_some(batch))
+            }
+        }
+    }
+
+    /// Lines (or entries) consumed so far.
+    fn lines_read(&self) -> usize {
+        match self {
+            Source::Lines(r) => r.lines_read(),
+            Source::Index { taken, .. } => *taken,
+        }
+    }
+
+    /// Bytes consumed so far (for an index, in proportion to its entries).
+    fn bytes_read(&self) -> u64 {
+        match self {
+            Source::Lines(r) => r.bytes_read(),
+            Source::Index {
+                taken, total, size, ..
+            } => size * *taken as u64 / (*total).max(1) as u64,
+        }
+    }
+}
+
 /// The first batch that holds an item; an error when the file holds none.
-fn first_batch(
-    file: &str,
-    reader: &mut TokenReader<impl BufRead>,
-    batch: usize,
-) -> Result<Vec<TokenLine>> {
+fn first_batch(file: &str, reader: &mut Source, batch: usize) -> Result<Vec<TokenLine>> {
     loop {
         match reader.next_batch(batch)? {
             Some(lines) if lines.is_empty() => continue,
@@ -150,23 +224,31 @@ fn agreed_layout(a: &Args, layout: SidLayout) -> Result<SidLayout> {
             "{flag} {given} does not match the database, which has {has}; leave it out for an existing database"
         ))
     };
-    match (a.k, a.behavior) {
-        (Some(k), _) if k != layout.k() => Err(clash("--codebook-size", k, layout.k())),
-        (_, Some(b)) if b != layout.behavior as u32 => {
+    match (a.k, a.levels, a.behavior) {
+        (Some(k), _, _) if k != layout.k() => Err(clash("--codebook-size", k, layout.k())),
+        (_, Some(l), _) if l != layout.levels as u32 => {
+            Err(clash("--levels", l, layout.levels as u32))
+        }
+        (_, _, Some(b)) if b != layout.behavior as u32 => {
             Err(clash("--behavior", b, layout.behavior as u32))
         }
         _ => Ok(layout),
     }
 }
 
-/// An exported file names its layout in its header line; otherwise
-/// `--codebook-size` and the first line decide it.
+/// An exported token file names its layout in its header line; otherwise
+/// `--codebook-size` and the first batch decide it ([`tokens::infer_layout`]).
 fn new_layout(a: &Args, first: &[TokenLine]) -> Result<SidLayout> {
-    let mut header = String::new();
+    // A header is short; a JSON token index may be one long line.
+    let mut header = Vec::new();
     open(&a.tokens)?
-        .read_line(&mut header)
+        .take(4096)
+        .read_until(b'\n', &mut header)
         .map_err(|e| Error::io(&a.tokens, e))?;
-    match (tokens::header_layout(&header), a.k) {
+    match (
+        tokens::header_layout(&String::from_utf8_lossy(&header)),
+        a.k,
+    ) {
         (Some(layout), None) => layout,
         (_, k) => {
             let k = k.ok_or_else(|| {
@@ -175,7 +257,7 @@ fn new_layout(a: &Args, first: &[TokenLine]) -> Result<SidLayout> {
                     a.db.db.display()
                 ))
             })?;
-            tokens::infer_layout(first, k, a.behavior)
+            tokens::infer_layout(first, k, a.levels, a.behavior)
         }
     }
 }
@@ -184,7 +266,7 @@ fn new_layout(a: &Args, first: &[TokenLine]) -> Result<SidLayout> {
 /// fails the ingest before anything is written.
 fn check_rest(
     file: &str,
-    mut reader: TokenReader<impl BufRead>,
+    mut reader: Source,
     layout: &SidLayout,
     batch: usize,
     size: u64,
@@ -241,7 +323,7 @@ fn commit_each(
     progress: &Progress,
 ) -> Result<(WriteReport, usize)> {
     // A new database is created with the first batch, so a failure there leaves none.
-    let mut reader = TokenReader::new(file, open(&a.tokens)?);
+    let mut reader = Source::open(&a.tokens, file, size)?;
     let (mut report, mut batches) = (WriteReport::default(), 0);
     // Ids this ingest wrote: a key met again in a later batch is a repeat.
     let mut written = RoaringBitmap::new();

@@ -61,8 +61,8 @@ fn with_view<T>(
         adasid::filter::check_query(q)?;
     }
     let run = |view: &dyn ReadView, db| {
-        view.layout().check_prefix(&tokens)?;
-        f(view, db, &tokens)
+        let prefix = view.layout().read_prefix(&tokens)?;
+        f(view, db, &prefix)
     };
     match (&a.db, &a.snapshot) {
         (Some(path), _) => match Reader::open(path)? {
@@ -108,7 +108,7 @@ fn with_view<T>(
 pub struct LookupArgs {
     #[command(flatten)]
     db: SourceArgs,
-    /// Comma-separated prefix tokens, e.g. `3,17` (`-` is the empty token).
+    /// Comma-separated prefix tokens, e.g. `3,17` (`-` or K is the masked behavior token).
     #[arg(long, allow_hyphen_values = true)]
     prefix: String,
     /// Items to list at most.

@@ -1,7 +1,8 @@
 //! Input data: token files made elsewhere, item metadata, synthetic SIDs and
 //! (with `train`) embeddings and a synthetic catalogue.
 //!
-//! Invariant: every validation error names the file and the 1-based line.
+//! Invariant: every validation error names the file and the 1-based line
+//! (in a JSON token index, the entry).
 
 #[cfg(feature = "train")]
 pub mod catalog;
@@ -9,4 +10,6 @@ pub mod catalog;
 pub mod embeddings;
 pub mod meta;
 pub mod synthetic;
+#[cfg(feature = "store")]
+pub mod token_index;
 pub mod tokens;

@@ -67,9 +67,15 @@ fn parse_lines(file: &str, lines: &[(usize, &str)]) -> Result<Vec<TokenLine>> {
         })
         .collect::<Result<_>>()?;
     let out: Vec<TokenLine> = parsed.into_iter().flatten().collect();
+    refuse_repeats(file, &out)?;
+    Ok(out)
+}
+
+/// The error for the first key given twice among `lines`.
+pub(crate) fn refuse_repeats(file: &str, lines: &[TokenLine]) -> Result<()> {
     let mut first_line: FxHashMap<&str, usize> =
-        FxHashMap::with_capacity_and_hasher(out.len(), Default::default());
-    for l in &out {
+        FxHashMap::with_capacity_and_hasher(lines.len(), Default::default());
+    for l in lines {
         if let Some(first) = first_line.insert(&l.item.key, l.line) {
             return Err(input(
                 file,
@@ -78,7 +84,7 @@ fn parse_lines(file: &str, lines: &[(usize, &str)]) -> Result<Vec<TokenLine>> {
             ));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// One line of a token file: `None` for a blank or comment line.
@@ -187,12 +193,20 @@ fn parse_weights(text: &str) -> std::result::Result<Vec<f32>, String> {
         .collect()
 }
 
-/// The layout a new database gets from the first line: its token count is
-/// the level count, its weight count (or `behavior`) the behavior positions.
-pub fn infer_layout(lines: &[TokenLine], k: u32, behavior: Option<u32>) -> Result<SidLayout> {
-    let first = &lines[0].item;
-    let behavior = behavior.unwrap_or(first.weights.len() as u32);
-    SidLayout::new(first.tokens.len() as u32, k, behavior)
+/// The layout a new database gets from its first lines, where `levels` and
+/// `behavior` are not given: the fewest tokens a line has is the level count
+/// (a line with one more carries its disambiguation counter), the first
+/// line's weight count the behavior positions.
+pub fn infer_layout(
+    lines: &[TokenLine],
+    k: u32,
+    levels: Option<u32>,
+    behavior: Option<u32>,
+) -> Result<SidLayout> {
+    let fewest = lines.iter().map(|l| l.item.tokens.len()).min().unwrap_or(0);
+    let levels = levels.unwrap_or(fewest as u32);
+    let behavior = behavior.unwrap_or(lines.first().map_or(0, |l| l.item.weights.len() as u32));
+    SidLayout::new(levels, k, behavior)
 }
 
 /// Checks every line against `layout` (semantic tokens, or a full SID with
@@ -201,11 +215,12 @@ pub fn infer_layout(lines: &[TokenLine], k: u32, behavior: Option<u32>) -> Resul
 pub fn validate(file: &str, lines: Vec<TokenLine>, layout: &SidLayout) -> Result<Vec<ValidItem>> {
     lines
         .into_par_iter()
-        .map(|l| {
-            let line = l.line;
-            l.item
-                .into_valid(layout)
-                .map_err(|message| input(file, line, message))
+        .map(|l| match l.item.validate(layout) {
+            Ok(sid) => Ok(ValidItem {
+                key: l.item.key,
+                sid,
+            }),
+            Err(m) => Err(input(file, l.line, format!("{m} (item '{}')", l.item.key))),
         })
         .collect()
 }
@@ -244,7 +259,7 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1].line, 4);
         assert_eq!(lines[1].item.tokens, vec![4, 5, crate::sid::EMPTY]);
-        let layout = infer_layout(&lines, 8, None).unwrap();
+        let layout = infer_layout(&lines, 8, None, None).unwrap();
         assert_eq!((layout.levels, layout.behavior), (3, 1));
         let valid = validate("f", lines, &layout).unwrap();
         assert_eq!(valid[1].key, "b");

@@ -154,7 +154,7 @@ fn token_files_round_trip_counters_past_k() {
     assert_eq!(export(&db("b"), "tsv"), tsv);
     let json = export(&db("b"), "tokens");
     assert!(
-        json.contains(r#""item19":["<a_3>","<b_1>","<c_19>"]"#),
+        json.contains(r#""item19": ["<a_3>", "<b_1>", "<c_19>"]"#),
         "{json}"
     );
     let (ok, out, err) = adasid(&["lookup", "--db", &db("b"), "--prefix", "3,1,17", "--json"]);

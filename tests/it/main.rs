@@ -23,6 +23,7 @@ mod model;
 mod ranking;
 mod readers;
 mod snapshot;
+mod token_index;
 mod topk;
 mod train;
 mod train_cli;
