@@ -94,6 +94,16 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// Another process is changing the database and this read cannot be
+    /// answered consistently at this moment; a retry shortly after succeeds.
+    #[error("database at {} is busy: {reason}; retry in a moment", path.display())]
+    Busy {
+        /// The database path.
+        path: PathBuf,
+        /// What is under way.
+        reason: String,
+    },
+
     /// This process may not write the database folder, the store writes on
     /// every open (recovery), reads included, and there is no current
     /// published view to read instead.
@@ -165,6 +175,7 @@ impl Error {
             Error::NotFound { .. } => "NotFound",
             Error::AlreadyExists { .. } => "AlreadyExists",
             Error::Locked { .. } => "Locked",
+            Error::Busy { .. } => "Busy",
             Error::ReadOnly { .. } => "ReadOnly",
             Error::TooManyCollisions { .. } => "TooManyCollisions",
             #[cfg(feature = "store")]
@@ -178,7 +189,7 @@ impl Error {
     }
 
     /// Whether the caller can fix this (bad input, a missing or existing
-    /// database, a lock held elsewhere) rather than a failure underneath.
+    /// database, a lock held elsewhere, a retry) rather than a failure underneath.
     pub fn is_input(&self) -> bool {
         matches!(
             self,
@@ -189,6 +200,7 @@ impl Error {
                 | Error::NotFound { .. }
                 | Error::AlreadyExists { .. }
                 | Error::Locked { .. }
+                | Error::Busy { .. }
                 | Error::ReadOnly { .. }
                 | Error::TooManyCollisions { .. }
         )

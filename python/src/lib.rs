@@ -8,13 +8,16 @@ mod index;
 mod tokens;
 mod vocab;
 
-use pyo3::exceptions::{PyFileNotFoundError, PyKeyError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{
+    PyBlockingIOError, PyFileNotFoundError, PyKeyError, PyRuntimeError, PyValueError,
+};
 use pyo3::prelude::*;
 
 /// The library's error as the Python exception a caller expects: a missing
-/// path is `FileNotFoundError`, an unknown key `KeyError`, what the caller
-/// can fix `ValueError`, anything underneath `RuntimeError`; the message is
-/// the library's.
+/// path is `FileNotFoundError`, an unknown key `KeyError`, a database another
+/// process holds or is changing `BlockingIOError` (retry), what else the
+/// caller can fix `ValueError`, anything underneath `RuntimeError`; the
+/// message is the library's.
 pub(crate) fn to_py(e: adasid::Error) -> PyErr {
     let message = e.to_string();
     match e {
@@ -23,6 +26,9 @@ pub(crate) fn to_py(e: adasid::Error) -> PyErr {
             PyFileNotFoundError::new_err(message)
         }
         adasid::Error::UnknownKey(key) => PyKeyError::new_err(key),
+        adasid::Error::Locked { .. } | adasid::Error::Busy { .. } => {
+            PyBlockingIOError::new_err(message)
+        }
         e if e.is_input() => PyValueError::new_err(message),
         _ => PyRuntimeError::new_err(message),
     }

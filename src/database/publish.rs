@@ -237,8 +237,10 @@ impl Published {
                 other => return other.map(Some),
             }
         }
-        Err(Error::Locked {
+        Err(Error::Busy {
             path: db.to_path_buf(),
+            reason: "its writer replaced the published view 8 times while it was being opened"
+                .into(),
         })
     }
 
@@ -282,7 +284,7 @@ impl Published {
     /// The database's metadata index, opened for reading beside the writer
     /// (`None` without metadata), when it holds exactly the metadata of
     /// this view; otherwise (a metadata commit under way, or the index
-    /// behind and waiting for the writer's repair) `Error::Locked`.
+    /// behind and waiting for the writer's repair) `Error::Busy`.
     #[cfg(feature = "filters")]
     pub fn filters(&self) -> Result<Option<crate::filter::Filters>> {
         let dir = self.path.join(super::filters::FILTERS_DIR);
@@ -290,10 +292,17 @@ impl Published {
             return Ok(None);
         }
         let filters = crate::filter::Filters::open_read_only(&dir)?;
-        match self.meta_generation == Some(filters.generation()?) {
+        let holds = filters.generation()?;
+        match self.meta_generation == Some(holds) {
             true => Ok(Some(filters)),
-            false => Err(Error::Locked {
+            false => Err(Error::Busy {
                 path: self.path.clone(),
+                reason: format!(
+                    "its metadata index holds metadata commit {holds}, the published items \
+                     commit {}: a metadata write or the index's repair is under way",
+                    self.meta_generation
+                        .map_or("(unknown)".to_string(), |g| g.to_string())
+                ),
             }),
         }
     }

@@ -237,4 +237,20 @@ fn filtered_lookups_in_other_processes_read_the_metadata_of_the_published_view()
     db.set_meta(&meta("essie", 2 * BATCH)).unwrap();
     assert_eq!(matching("opi").unwrap(), 0);
     assert_eq!(matching("essie").unwrap(), 2 * BATCH);
+
+    // A metadata index ahead of the published items (a metadata write
+    // between its two steps) is a reason to retry, and the error says so.
+    let published = path.join("published");
+    let current = std::fs::read_to_string(published.join("CURRENT")).unwrap();
+    let generation = published.join(current.trim()).join("meta_generation");
+    let held = std::fs::read_to_string(&generation).unwrap();
+    std::fs::write(&generation, "1\n").unwrap();
+    let err = matching("essie").unwrap_err();
+    assert!(
+        err.contains("is busy") && err.contains("metadata commit") && err.contains("retry"),
+        "{err}"
+    );
+    assert!(lookup_count(&path, &[]).is_ok(), "unfiltered reads go on");
+    std::fs::write(&generation, held).unwrap();
+    assert_eq!(matching("essie").unwrap(), 2 * BATCH);
 }
