@@ -110,6 +110,7 @@ pub fn run(a: Args) -> Result<()> {
             report.inserted, report.updated
         )
     });
+    db.close_before_exit();
     Ok(())
 }
 

@@ -155,6 +155,16 @@ impl Database {
         &self.path
     }
 
+    /// Closes the database in a process about to exit: the store and the
+    /// rest close as on drop (flushed, unlocked), but the in-memory index
+    /// and key map are left to the operating system, which takes a
+    /// process's memory back at once instead of an allocation at a time
+    /// (freeing them took about a tenth of a 1M-item `ingest-tokens`).
+    pub fn close_before_exit(self) {
+        let Database { state, .. } = self;
+        std::mem::forget(state);
+    }
+
     /// Bytes on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
         self.lock_store().size_on_disk()

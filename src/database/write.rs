@@ -306,6 +306,9 @@ fn meta_changes(
     planned: &[Planned],
     meta: &[(String, Meta)],
 ) -> Result<MetaChanges> {
+    if meta.is_empty() {
+        return Ok(MetaChanges::default());
+    }
     let batch: HashMap<&str, ItemId> = planned.iter().map(|p| (p.key.as_str(), p.id)).collect();
     meta.iter()
         .map(|(key, m)| {

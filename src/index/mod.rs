@@ -38,13 +38,13 @@ pub type ItemId = u32;
 
 const ROOT: u32 = 0;
 
-/// Inserts `item`, appending in O(1) when it is the largest so far (the
-/// usual case: ids are handed out in increasing order).
+/// Inserts `item`. Not `push` first: ids are handed out in increasing
+/// order, but roaring's `push` into a bitmap container scans its 1,024
+/// words from the top for the maximum on every call, while `insert` sets
+/// one bit there and appends after a binary search in an array container.
 #[inline]
 pub(crate) fn add(bitmap: &mut RoaringBitmap, item: ItemId) {
-    if !bitmap.push(item) {
-        bitmap.insert(item);
-    }
+    bitmap.insert(item);
 }
 
 /// The first four tokens of a SID packed so that integer order is SID

@@ -279,3 +279,37 @@ fn insert_many_matches_inserts_and_changes_nothing_on_error() {
         assert!(!ix.contains(batch[0].0));
     }
 }
+
+#[test]
+fn insert_many_into_an_empty_index_builds_it_whole_with_the_same_answers() {
+    let sids = distinct_sids(300);
+    let batch: Vec<_> = sids
+        .iter()
+        .enumerate()
+        .map(|(i, (s, w))| (3 * i as u32, &s[..], &w[..]))
+        .collect();
+    let mut one_by_one = Index::new(layout());
+    for &(id, s, w) in &batch {
+        one_by_one.insert(id, s, w).unwrap();
+    }
+    let mut batched = Index::new(layout());
+    batched.insert_many(&batch).unwrap();
+    assert_eq!(answers(&batched, &sids), answers(&one_by_one, &sids));
+
+    // Emptied by removals, it is built whole again, and then grows one by one.
+    for &(id, _, _) in &batch {
+        batched.remove(id).unwrap();
+    }
+    assert!(batched.is_empty());
+    batched.insert_many(&batch[..200]).unwrap();
+    batched.insert_many(&batch[200..]).unwrap();
+    assert_eq!(answers(&batched, &sids), answers(&one_by_one, &sids));
+
+    // Two items on one full SID: refused, and the index stays empty.
+    let mut empty = Index::new(layout());
+    let clash = [batch[0], (7, batch[0].1, batch[0].2)];
+    assert!(empty.insert_many(&clash).is_err());
+    assert!(empty.is_empty() && !empty.contains(0));
+    empty.insert_many(&batch).unwrap();
+    assert_eq!(answers(&empty, &sids), answers(&one_by_one, &sids));
+}

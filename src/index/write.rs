@@ -35,7 +35,9 @@ impl Index {
 
     /// Inserts many items at once, as [`Index::insert`] would one by one:
     /// the trie an item at a time while the per-position postings fill in
-    /// parallel beside it. On error nothing changed.
+    /// parallel beside it; an empty index given ascending ids (a new
+    /// database's first batch) is built whole by [`Index::bulk_load`]
+    /// instead, several times faster. On error nothing changed.
     pub fn insert_many(&mut self, items: &[(ItemId, &[Token], &[f32])]) -> Result<()> {
         let mut ids = RoaringBitmap::new();
         for &(item, full, weights) in items {
@@ -45,6 +47,9 @@ impl Index {
                 )));
             }
             self.layout.check_full(full, weights)?;
+        }
+        if self.is_empty() && items.windows(2).all(|w| w[0].0 < w[1].0) {
+            return self.bulk_load(items.iter().copied());
         }
         let mut by_position = std::mem::take(&mut self.by_position);
         let (geo, levels) = (self.geo, self.layout.levels());

@@ -152,9 +152,17 @@ fn sections(index: &Index, keys: &KeyMap) -> Result<Vec<Vec<u8>>> {
         sids[i as usize * full..][..full].copy_from_slice(s);
         weights[i as usize * behavior..][..behavior].copy_from_slice(w);
     }
-    let trie = Trie::build(index, &order);
-    let (pos_offsets, pos_items) = position_postings(index, &live);
-    let (key_offsets, key_bytes, key_order) = key_sections(keys, &live, bound)?;
+    // Three independent parts, side by side (the key order sorts every key).
+    let (trie, ((pos_offsets, pos_items), keyed)) = rayon::join(
+        || Trie::build(index, &order),
+        || {
+            rayon::join(
+                || position_postings(index, &live),
+                || key_sections(keys, &live, bound),
+            )
+        },
+    );
+    let (key_offsets, key_bytes, key_order) = keyed?;
     let meta = [
         layout.levels() as u64,
         layout.k() as u64,
