@@ -35,7 +35,15 @@ impl Trie {
     fn build(index: &Index, order: &[ItemId]) -> Trie {
         let layout = index.layout();
         let (bits, words) = (layout.mask_bits(), layout.mask_words());
-        let sid = |i: ItemId| Index::sid(index, i).expect("live item").0;
+        // The SIDs copied once in sorted order: the breadth-first passes
+        // below then read memory in order instead of the item table at
+        // random, once per level.
+        let stride = layout.full_len();
+        let mut sorted = Vec::with_capacity(order.len() * stride);
+        for &i in order {
+            sorted.extend_from_slice(Index::sid(index, i).expect("live item").0);
+        }
+        let token_at = |row: usize, depth: usize| sorted[row * stride + depth];
         let mut t = Trie::default();
         t.nodes.push([0, order.len() as u32, 0, 0, NO_CHILD]);
         let mut depths = vec![0usize];
@@ -46,9 +54,9 @@ impl Trie {
             let first = t.tokens.len();
             let mut start = lo as usize;
             while start < hi as usize {
-                let token = sid(order[start])[depth];
+                let token = token_at(start, depth);
                 let mut end = start + 1;
-                while end < hi as usize && sid(order[end])[depth] == token {
+                while end < hi as usize && token_at(end, depth) == token {
                     end += 1;
                 }
                 t.tokens.push(token);
