@@ -1,3 +1,5 @@
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::ValueEnum;
@@ -97,7 +99,7 @@ pub fn run(a: Args) -> Result<()> {
         .items(&[])
         .map(|p| p.to_sorted_vec())
         .unwrap_or_default();
-    let mut rows = items.iter().enumerate().map(|(row, &id)| {
+    let rows = items.iter().enumerate().map(|(row, &id)| {
         let (sid, weights) = state.sid(id).expect("listed");
         let key = match a.key_by {
             KeyBy::Key => state.key(id).expect("keyed").to_string(),
@@ -105,52 +107,142 @@ pub fn run(a: Args) -> Result<()> {
         };
         (key, sid, weights)
     });
-    let mut text = String::new();
-    match format {
-        Format::Tsv => {
-            text += &header(&layout);
-            text.push('\n');
-            for (key, sid, weights) in rows {
-                text += &format!("{key}\t{}", format_tokens(sid));
-                if !weights.is_empty() {
-                    let w: Vec<String> = weights.iter().map(|w| w.to_string()).collect();
-                    text += &format!("\t{}", w.join(","));
+    let mut sink = Sink::new(a.out.as_deref())?;
+    let result = (|| -> Result<()> {
+        match format {
+            Format::Tsv => {
+                sink.text.push_str(&header(&layout));
+                sink.text.push('\n');
+                for (key, sid, weights) in rows {
+                    let t = &mut sink.text;
+                    let _ = write!(t, "{key}\t{}", format_tokens(sid));
+                    for (i, w) in weights.iter().enumerate() {
+                        let _ = write!(t, "{}{w}", if i == 0 { '\t' } else { ',' });
+                    }
+                    t.push('\n');
+                    sink.step()?;
                 }
-                text.push('\n');
             }
-        }
-        Format::Json => {
-            // Written piece by piece to keep id order (a JSON map sorts keys).
-            let head = json!({ "levels": layout.levels, "k": layout.codebook_size, "behavior": layout.behavior });
-            text += &format!("{{\"layout\":{head},\"items\":{{");
-            for (i, (key, sid, weights)) in rows.by_ref().enumerate() {
-                let item = json!({ "sid": super::tokens_json(sid), "weights": weights });
-                let sep = if i > 0 { "," } else { "" };
-                text += &format!("{sep}{}:{item}", Value::from(key));
+            Format::Json => {
+                // Written piece by piece to keep id order (a JSON map sorts keys).
+                let head = json!({ "levels": layout.levels, "k": layout.codebook_size, "behavior": layout.behavior });
+                let _ = write!(sink.text, "{{\"layout\":{head},\"items\":{{");
+                for (i, (key, sid, weights)) in rows.enumerate() {
+                    let item = json!({ "sid": super::tokens_json(sid), "weights": weights });
+                    let sep = if i > 0 { "," } else { "" };
+                    let _ = write!(sink.text, "{sep}{}:{item}", Value::from(key));
+                    sink.step()?;
+                }
+                sink.text.push_str("}}\n");
             }
-            text += "}}\n";
-        }
-        Format::Tokens => {
-            let semantic = layout.levels as usize;
-            let entries = rows
-                .map(|(key, sid, _)| {
+            Format::Tokens => {
+                let semantic = layout.levels as usize;
+                token_index::open(&mut sink.text);
+                for (i, (key, sid, _)) in rows.enumerate() {
                     let keep = a.disambiguation == Disambiguation::Always
                         || state.items(&sid[..semantic]).is_some_and(|p| p.len() > 1);
                     let shown = if keep { sid } else { &sid[..semantic] };
-                    Ok((key, token_strings(&layout, shown)?))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            token_index::write(
-                &mut text,
-                entries.iter().map(|(k, n)| (k.as_str(), n.as_slice())),
-            );
+                    let names = token_strings(&layout, shown)?;
+                    token_index::entry(&mut sink.text, i == 0, &key, &names);
+                    sink.step()?;
+                }
+                token_index::close(&mut sink.text);
+            }
+        }
+        Ok(())
+    })();
+    sink.finish(result)
+}
+
+/// Where the export goes, a megabyte at a time, so memory does not grow
+/// with the database: a file, written under a temporary name beside it and
+/// renamed into place once whole (a failed export leaves no partial file),
+/// or stdout (a reader that closes the pipe ends the export quietly).
+struct Sink {
+    text: String,
+    out: Out,
+}
+
+enum Out {
+    File {
+        path: PathBuf,
+        temp: PathBuf,
+        file: std::io::BufWriter<std::fs::File>,
+    },
+    Stdout {
+        closed: bool,
+    },
+}
+
+impl Sink {
+    fn new(path: Option<&std::path::Path>) -> Result<Sink> {
+        let out = match path {
+            None => Out::Stdout { closed: false },
+            Some(path) => {
+                let name = path
+                    .file_name()
+                    .map_or("export".into(), |n| n.to_string_lossy());
+                let temp = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+                let file = std::fs::File::create(&temp).map_err(|e| Error::io(&temp, e))?;
+                Out::File {
+                    path: path.to_path_buf(),
+                    temp,
+                    file: std::io::BufWriter::new(file),
+                }
+            }
+        };
+        Ok(Sink {
+            text: String::new(),
+            out,
+        })
+    }
+
+    /// Writes what has gathered once it passes a megabyte.
+    fn step(&mut self) -> Result<()> {
+        match self.text.len() >= 1 << 20 {
+            true => self.write_out(),
+            false => Ok(()),
         }
     }
-    match &a.out {
-        Some(path) => std::fs::write(path, text).map_err(|e| Error::io(path, e)),
-        None => {
-            super::write_stdout(text.as_bytes());
-            Ok(())
+
+    fn write_out(&mut self) -> Result<()> {
+        let bytes = self.text.as_bytes();
+        match &mut self.out {
+            Out::File { temp, file, .. } => {
+                file.write_all(bytes).map_err(|e| Error::io(&*temp, e))?
+            }
+            Out::Stdout { closed: true } => {}
+            Out::Stdout { closed } => {
+                let mut out = std::io::stdout().lock();
+                match out.write_all(bytes).and_then(|()| out.flush()) {
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => *closed = true,
+                    other => other.map_err(|e| Error::io(std::path::Path::new("stdout"), e))?,
+                }
+            }
+        }
+        self.text.clear();
+        Ok(())
+    }
+
+    /// Ends the export: on success the rest is written and a file renamed
+    /// into place; on failure a file's temporary is removed.
+    fn finish(mut self, result: Result<()>) -> Result<()> {
+        let result = result.and_then(|()| self.write_out());
+        match self.out {
+            Out::File { path, temp, file } => {
+                let done = result.and_then(|()| {
+                    let file = file
+                        .into_inner()
+                        .map_err(|e| Error::io(&temp, e.into_error()))?;
+                    file.sync_all().map_err(|e| Error::io(&temp, e))?;
+                    std::fs::rename(&temp, &path).map_err(|e| Error::io(&path, e))
+                });
+                if done.is_err() {
+                    let _ = std::fs::remove_file(&temp);
+                }
+                done
+            }
+            Out::Stdout { .. } => result,
         }
     }
 }

@@ -115,23 +115,39 @@ pub fn token_name(pos: usize, value: usize) -> Option<String> {
 }
 
 /// Writes entries as Python's `json.dump(entries, f)` does by default:
-/// `", "` and `": "` separators, non-ASCII escaped, no final newline.
+/// `", "` and `": "` separators, non-ASCII escaped, no final newline
+/// ([`open`], an [`entry`] each, [`close`], for writing a piece at a time).
 pub fn write<'a>(out: &mut String, entries: impl Iterator<Item = (&'a str, &'a [String])>) {
-    out.push('{');
+    open(out);
     for (i, (key, names)) in entries.enumerate() {
-        if i > 0 {
+        entry(out, i == 0, key, names);
+    }
+    close(out);
+}
+
+/// The start of a token index.
+pub fn open(out: &mut String) {
+    out.push('{');
+}
+
+/// One entry (`first`: the index's first, which no separator precedes).
+pub fn entry(out: &mut String, first: bool, key: &str, names: &[String]) {
+    if !first {
+        out.push_str(", ");
+    }
+    python_string(out, key);
+    out.push_str(": [");
+    for (j, name) in names.iter().enumerate() {
+        if j > 0 {
             out.push_str(", ");
         }
-        python_string(out, key);
-        out.push_str(": [");
-        for (j, name) in names.iter().enumerate() {
-            if j > 0 {
-                out.push_str(", ");
-            }
-            python_string(out, name);
-        }
-        out.push(']');
+        python_string(out, name);
     }
+    out.push(']');
+}
+
+/// The end of a token index.
+pub fn close(out: &mut String) {
     out.push('}');
 }
 

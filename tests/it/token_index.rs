@@ -268,3 +268,49 @@ fn a_bad_token_index_is_refused_with_its_entry_and_writes_nothing() {
         );
     }
 }
+
+#[test]
+fn exports_larger_than_a_write_piece_stream_whole_and_a_failed_one_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // About 3 MB of TSV: more than one megabyte-sized piece in every format.
+    let text: String = (0..60_000)
+        .map(|i| format!("key-{i:06}\t{},{},{}\n", i % 251, i / 251 % 64, i % 7))
+        .collect();
+    let db = ingested(dir.path(), &text, "256");
+    for format in ["tsv", "json", "tokens"] {
+        let out = path(dir.path(), &format!("all.{format}"));
+        let streamed = run(&["export", "--db", &db, "--format", format]);
+        run(&["export", "--db", &db, "--format", format, "--out", &out]);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), streamed, "{format}");
+        assert!(
+            streamed.len() > 1 << 20,
+            "{format}: {} bytes",
+            streamed.len()
+        );
+    }
+    let tsv = path(dir.path(), "all.tsv");
+    let db2 = path(dir.path(), "db2");
+    run(&["ingest-tokens", "--db", &db2, "--tokens", &tsv]);
+    assert_eq!(
+        run(&["export", "--db", &db2, "--format", "tsv"]),
+        std::fs::read_to_string(&tsv).unwrap()
+    );
+
+    // 27 positions have no letters: the tokens format fails on the first
+    // item, and neither the file nor a temporary is left.
+    let wide = dir.path().join("wide");
+    std::fs::create_dir(&wide).unwrap();
+    let tokens: Vec<String> = (0..27).map(|t| (t % 4).to_string()).collect();
+    let wide_db = ingested(&wide, &format!("a\t{}\n", tokens.join(",")), "4");
+    let out = path(&wide, "wide.json");
+    let (ok, _, err) = adasid(&[
+        "export", "--db", &wide_db, "--format", "tokens", "--out", &out,
+    ]);
+    assert!(!ok && err.contains("a..z"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&wide)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != "db" && n != "t.tsv")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
