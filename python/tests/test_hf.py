@@ -160,3 +160,26 @@ def test_scores_of_any_dtype_are_masked_alike(catalogue):
     for b, key in enumerate(keys[:8]):
         want = sorted(vocab[f"<c_{t}>"] for t in view.next_tokens(view.sid(key)[:2]))
         assert torch.nonzero(kept[b]).flatten().tolist() == want
+
+
+def test_one_processor_serves_consecutive_generate_calls(catalogue):
+    view, _, _ = catalogue
+    vocab = vocabulary(view)
+    model = gpt2(vocab)
+    logits = lambda p: transformers.LogitsProcessorList([p])  # noqa: E731
+    shared = SidLogitsProcessor(view, vocab, eos_token_id=EOS)
+    first = prompt(vocab, batch=1, length=5, seed=7)
+    generate(model, first, 8, view.full_len, logits_processor=logits(shared))
+    # A prompt whose length is not one more than the last call's sequences
+    # starts a new SID on its own (the first call ended at 5 + full_len
+    # tokens, this one at 4 + full_len); one exactly a token longer than
+    # that needs reset().
+    for length, reset in ((4, False), (4 + view.full_len + 1, True)):
+        if reset:
+            shared.reset()
+        inputs = prompt(vocab, batch=1, length=length, seed=length)
+        ours = generate(model, inputs, 8, view.full_len, logits_processor=logits(shared))
+        fresh = SidLogitsProcessor(view, vocab, eos_token_id=EOS)
+        want = generate(model, inputs, 8, view.full_len, logits_processor=logits(fresh))
+        assert torch.equal(ours.sequences, want.sequences), length
+        assert None not in shared.keys(ours.sequences)
