@@ -35,13 +35,23 @@ pub struct SidView {
 /// Opens the database folder at `path` for reading: the items of its last
 /// published commit, mapped read-only, so a writer in another process goes
 /// on (open again to see its later commits; `lagging` says whether a writer
-/// had committed more than was published). Only where no current
-/// publication exists (a database an older version wrote, or one a crash
-/// left unpublished) does it open the store itself, whose lock then keeps
-/// writers out until the view is dropped.
+/// had committed more than was published). Where no current publication
+/// exists (a database an older version wrote, or one a crash left
+/// unpublished) and no writer holds the store, it publishes one and reads
+/// that; only if it cannot (a read-only folder) does the view read the
+/// store itself, whose lock then keeps writers out until the view is
+/// dropped (`source` says which).
 #[pyfunction]
 pub fn open(py: Python<'_>, path: PathBuf) -> PyResult<SidView> {
-    let reader = py.detach(|| Reader::open(&path)).map_err(to_py)?;
+    let reader = py
+        .detach(|| match Reader::open(&path)? {
+            Reader::Store(db) if db.publish().is_ok() => {
+                drop(db);
+                Reader::open(&path)
+            }
+            reader => Ok(reader),
+        })
+        .map_err(to_py)?;
     let layout = reader.layout();
     Ok(SidView {
         source: Source::Database(reader),
@@ -120,6 +130,18 @@ impl SidView {
     #[getter]
     fn lagging(&self) -> bool {
         matches!(&self.source, Source::Database(r) if r.lagging())
+    }
+
+    /// What the view reads: `"published"` (a database's published view,
+    /// no lock held), `"store"` (the database's store, its lock held) or
+    /// `"snapshot"`.
+    #[getter]
+    fn source(&self) -> &'static str {
+        match &self.source {
+            Source::Database(Reader::Published(_)) => "published",
+            Source::Database(_) => "store",
+            Source::Snapshot(_) => "snapshot",
+        }
     }
 
     fn __len__(&self, py: Python<'_>) -> usize {

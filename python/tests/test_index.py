@@ -85,6 +85,23 @@ def test_missing_paths_are_file_not_found(tmp_path):
         adasid.open_snapshot(tmp_path / "nothing.snap")
 
 
+def test_a_database_is_read_through_its_publication_and_holds_no_lock(tmp_path):
+    import shutil
+    path = tmp_path / "p.db"
+    sids = np.array([[1, 2], [1, 3], [2, 0]], dtype=np.int64)
+    view = adasid.create(path, ["a", "b", "c"], sids, k=4)
+    assert view.source == "published" and not view.lagging
+    del view
+    # A database without a current publication (an older version's, or one
+    # a crash left unpublished) is published on open and read from there.
+    shutil.rmtree(path / "published")
+    view = adasid.open(path)
+    assert view.source == "published" and (path / "published").is_dir()
+    assert len(view) == 3 and view.items([1]).tolist() == [0, 1]
+    assert adasid.open(path).source == "published"
+    assert adasid.open_snapshot(next((path / "published").glob("*/index.snap"))).source == "snapshot"
+
+
 def test_counters_run_past_k(tmp_path):
     sids = np.array([[3, 1]] * 20 + [[3, 2]], dtype=np.int64)
     view = adasid.create(tmp_path / "c.db", [f"c{i}" for i in range(21)], sids, k=4)
