@@ -127,10 +127,19 @@ impl SidLayout {
     /// Every other value is itself (`K` at a semantic non-behavior position
     /// stays out of range; a counter at the disambiguation position is a counter).
     pub fn from_spelling(&self, pos: usize, token: Token) -> Token {
-        if self.is_behavior(pos) && token as u32 == self.k() {
-            EMPTY
-        } else {
-            token
+        match self.is_behavior(pos) {
+            true => column_token(self.k() as usize, token as usize),
+            false => token,
+        }
+    }
+
+    /// The inverse of [`SidLayout::from_spelling`], the spelling files and
+    /// Python write: a semantic token's mask column ([`EMPTY`] is K), the
+    /// disambiguation counter as it is (it may exceed K).
+    pub fn spelling(&self, pos: usize, token: Token) -> usize {
+        match self.is_disambiguation(pos) {
+            true => token as usize,
+            false => self.mask_bit(token),
         }
     }
 
@@ -475,6 +484,10 @@ mod tests {
             vec![1, 2, 3, EMPTY]
         );
         assert_eq!(l.read_prefix(&[1, 2, 256]).unwrap(), vec![1, 2, EMPTY]);
+        for (pos, t) in [(0, 5), (2, EMPTY), (3, 255), (4, 300)] {
+            assert_eq!(l.from_spelling(pos, l.spelling(pos, t) as Token), t);
+        }
+        assert_eq!((l.spelling(3, EMPTY), l.spelling(4, 300)), (256, 300));
         // A counter of K at the disambiguation position is a counter.
         assert_eq!(
             l.read_prefix(&[1, 2, 3, 4, 256]).unwrap(),

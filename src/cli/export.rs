@@ -71,14 +71,7 @@ fn token_strings(layout: &SidLayout, sid: &[Token]) -> Result<Vec<String>> {
     sid.iter()
         .enumerate()
         .map(|(pos, &t)| {
-            // Masked behavior tokens are written as K; the disambiguation
-            // counter as it is (it may exceed K).
-            let value = if layout.is_disambiguation(pos) {
-                t as usize
-            } else {
-                layout.mask_bit(t)
-            };
-            token_index::token_name(pos, value).ok_or_else(|| {
+            token_index::token_name(pos, layout.spelling(pos, t)).ok_or_else(|| {
                 Error::InvalidArgument(format!(
                     "--format tokens names positions a..z; SIDs here have {} tokens",
                     sid.len()

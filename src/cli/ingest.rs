@@ -157,16 +157,8 @@ impl Source {
         if !token_index::is_token_index(head) {
             return Ok(Source::Lines(TokenReader::new(file, reader)));
         }
-        let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let text = String::from_utf8(text).map_err(|e| Error::Input {
-            file: file.to_string(),
-            line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count(),
-            message: "not valid UTF-8".into(),
-        })?;
-        let entries = token_index::parse(file, &text)?;
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let entries = token_index::parse_bytes(file, &bytes)?;
         Ok(Source::Index {
             total: entries.len(),
             entries: entries.into_iter(),

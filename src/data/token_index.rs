@@ -38,6 +38,11 @@ pub fn is_token_index(text: &[u8]) -> bool {
         )
 }
 
+/// [`parse`] of a file's bytes, which must be UTF-8.
+pub fn parse_bytes(file: &str, bytes: &[u8]) -> Result<Vec<TokenLine>> {
+    parse(file, super::tokens::utf8(file, 1, bytes)?)
+}
+
 /// Parses a token index; `file` names it in errors, which give the JSON
 /// line for syntax errors and the entry number (1-based, the `line` of each
 /// [`TokenLine`]) for a bad entry.
@@ -252,6 +257,8 @@ mod tests {
         let e = parse("f", "{\"a\": [\"<a_1>\"]\n\"b\"").unwrap_err();
         assert!(e.to_string().starts_with("f:2: not a token index"), "{e}");
         assert!(parse("f", "{}").is_err());
+        let e = parse_bytes("f", b"{\"a\":\n [\"\xff\"]}").unwrap_err();
+        assert!(e.to_string().starts_with("f:2: not valid UTF-8"), "{e}");
         assert!(parse("f", r#"{"a": []}"#).is_err());
     }
 

@@ -160,14 +160,7 @@ impl<R: BufRead> TokenReader<R> {
         if self.line < first {
             return Ok(None);
         }
-        let text = std::str::from_utf8(&self.buf).map_err(|e| {
-            let line = first
-                + self.buf[..e.valid_up_to()]
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count();
-            input(&self.file, line, "not valid UTF-8".into())
-        })?;
+        let text = utf8(&self.file, first, &self.buf)?;
         let lines: Vec<(usize, &str)> = text.lines().zip(first..).map(|(l, n)| (n, l)).collect();
         parse_lines(&self.file, &lines).map(Some)
     }
@@ -181,6 +174,15 @@ impl<R: BufRead> TokenReader<R> {
     pub fn lines_read(&self) -> usize {
         self.line
     }
+}
+
+/// `bytes` as text, or the error naming the line of the first invalid byte
+/// (`first`: the line `bytes` start on).
+pub(crate) fn utf8<'a>(file: &str, first: usize, bytes: &'a [u8]) -> Result<&'a str> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let newlines = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n');
+        input(file, first + newlines.count(), "not valid UTF-8".into())
+    })
 }
 
 fn parse_weights(text: &str) -> std::result::Result<Vec<f32>, String> {

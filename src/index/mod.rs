@@ -154,6 +154,17 @@ impl Index {
         sort_by_head(keyed, |a, b| items.sid(a).cmp(items.sid(b)))
     }
 
+    /// The full SIDs of `order` (live items), copied row after row: a trie
+    /// built from items sorted by SID then reads memory in order, not the
+    /// item table at random once per level.
+    pub(crate) fn sids_in_order(&self, order: &[ItemId]) -> Vec<Token> {
+        let mut sids = Vec::with_capacity(order.len() * self.layout.full_len());
+        for &i in order {
+            sids.extend_from_slice(self.items.sid(i));
+        }
+        sids
+    }
+
     /// Number of trie nodes (prefixes shared by two or more items, plus the root).
     pub fn node_count(&self) -> usize {
         self.nodes.len() - self.free_nodes.len()

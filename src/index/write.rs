@@ -39,6 +39,10 @@ impl Index {
     /// database's first batch) is built whole by [`Index::bulk_load`]
     /// instead, several times faster. On error nothing changed.
     pub fn insert_many(&mut self, items: &[(ItemId, &[Token], &[f32])]) -> Result<()> {
+        // `bulk_load` checks ids and SIDs itself, and leaves the index empty on error.
+        if self.is_empty() && items.windows(2).all(|w| w[0].0 < w[1].0) {
+            return self.bulk_load(items.iter().copied());
+        }
         let mut ids = RoaringBitmap::new();
         for &(item, full, weights) in items {
             if item > MAX_ITEM_ID || self.contains(item) || !ids.insert(item) {
@@ -47,9 +51,6 @@ impl Index {
                 )));
             }
             self.layout.check_full(full, weights)?;
-        }
-        if self.is_empty() && items.windows(2).all(|w| w[0].0 < w[1].0) {
-            return self.bulk_load(items.iter().copied());
         }
         let mut by_position = std::mem::take(&mut self.by_position);
         let (geo, levels) = (self.geo, self.layout.levels());
@@ -119,12 +120,7 @@ impl Index {
             return Err(e);
         }
         let order = self.items_by_sid();
-        // A contiguous copy of the SIDs in sorted order keeps the trie build sequential in memory.
-        let stride = self.layout.full_len();
-        let mut sorted = Vec::with_capacity(order.len() * stride);
-        order
-            .iter()
-            .for_each(|&i| sorted.extend_from_slice(self.items.sid(i)));
+        let sorted = self.sids_in_order(&order);
         self.postings[ROOT as usize] = self.items.live.clone();
         if let Err(e) = self.build_subtrie(ROOT, 0, &order, &sorted) {
             *self = Index::new(self.layout);

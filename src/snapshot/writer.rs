@@ -35,14 +35,8 @@ impl Trie {
     fn build(index: &Index, order: &[ItemId]) -> Trie {
         let layout = index.layout();
         let (bits, words) = (layout.mask_bits(), layout.mask_words());
-        // The SIDs copied once in sorted order: the breadth-first passes
-        // below then read memory in order instead of the item table at
-        // random, once per level.
         let stride = layout.full_len();
-        let mut sorted = Vec::with_capacity(order.len() * stride);
-        for &i in order {
-            sorted.extend_from_slice(Index::sid(index, i).expect("live item").0);
-        }
+        let sorted = index.sids_in_order(order);
         let token_at = |row: usize, depth: usize| sorted[row * stride + depth];
         let mut t = Trie::default();
         t.nodes.push([0, order.len() as u32, 0, 0, NO_CHILD]);
