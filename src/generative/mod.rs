@@ -28,6 +28,6 @@ pub use config::GenConfig;
 pub use corpus::Corpus;
 pub use evaluate::{GEN_CUTOFFS, GenReport};
 pub use net::{GenNet, GenShape};
-pub use parallel::{ParallelConfig, ParallelEpoch, ParallelRetriever};
+pub use parallel::{ParallelConfig, ParallelEpoch, ParallelRetriever, Schedule};
 pub use recommender::{Recommender, RetrieverKind};
 pub use retriever::{GenEpoch, GenRetriever, blobs};

@@ -1,6 +1,6 @@
 //! Candle building blocks shared by every trained model: a seeded parameter
 //! registry with dense layers, the generic losses, the learning-rate
-//! warm-up, and the epoch loop with
+//! warm-up and cosine annealing, and the epoch loop with
 //! dead-code re-seeding that the tokenizers train under.
 //!
 //! No I/O: weights go in and out as safetensors bytes ([`params::ParamStore`]).
@@ -15,4 +15,4 @@ pub(crate) mod softmax;
 
 pub use early_stop::EarlyStop;
 pub use params::ParamStore;
-pub use schedule::warmup_lr;
+pub use schedule::{cosine_lr, warmup_lr};

@@ -260,6 +260,28 @@ fn hybrid_with_sid_output_is_stored_as_it_trained() {
     assert!(items.iter().any(|i| i["key"] == "item24"), "{items:?}");
 }
 
+/// A cosine learning-rate schedule with warm-up trains a hybrid that learns
+/// the rule, is stored with the model, and changes the training it drives
+/// (its per-epoch losses differ from the constant rate's from the first epoch).
+#[test]
+fn cosine_schedule_trains_and_is_stored() {
+    let dir = cycle_db(&["--tokenizer", "rq-kmeans", "--k", "16", "--levels", "2"]);
+    let losses = |t: &serde_json::Value| -> Vec<f64> {
+        let h = t["history"].as_array().unwrap();
+        h.iter().map(|e| e["loss"].as_f64().unwrap()).collect()
+    };
+    let constant = losses(&train_hybrid(&dir, "", "3"));
+    let t = train_hybrid(&dir, "schedule = \"cosine\"\nwarmup_steps = 20\n", "12");
+    assert_eq!(t["config"]["schedule"], "cosine");
+    assert_eq!(t["config"]["warmup_steps"], 20);
+    let cosine = losses(&t);
+    assert_ne!(cosine[0], constant[0], "{cosine:?} vs {constant:?}");
+    let r10 = eval_hybrid(&dir, "test")["overall"]["recall"][1]
+        .as_f64()
+        .unwrap();
+    assert!(r10 > 0.5, "R@10 {r10}");
+}
+
 /// The parallel retriever on the same rule, over long unordered OPQ SIDs:
 /// trained with validation early stopping, evaluated through exact top-k,
 /// and served by `recommend`.

@@ -71,6 +71,11 @@ pub struct ParallelConfig {
     pub lr: f64,
     /// AdamW weight decay.
     pub weight_decay: f64,
+    /// Learning-rate schedule over `epochs`: `constant`, or `cosine`
+    /// (annealed to 0 at the last epoch).
+    pub schedule: Schedule,
+    /// Steps of linear warm-up from 0 to `lr`.
+    pub warmup_steps: usize,
     /// Dropout of embeddings and sublayer outputs while training.
     pub dropout: f32,
     /// Softmax temperature of the cosine logits (RPG: 0.07).
@@ -106,6 +111,8 @@ impl Default for ParallelConfig {
             batch_size: 128,
             lr: 1e-3,
             weight_decay: 0.0,
+            schedule: Schedule::Constant,
+            warmup_steps: 0,
             dropout: 0.2,
             temperature: 0.07,
             patience: 3,
@@ -118,7 +125,26 @@ impl Default for ParallelConfig {
     }
 }
 
+/// How the learning rate moves over training.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// `lr` throughout (after any warm-up).
+    #[default]
+    Constant,
+    /// Half a cosine from `lr` to 0 over the configured epochs.
+    Cosine,
+}
+
 impl ParallelConfig {
+    /// The learning rate of 1-based `step` of `total` planned steps.
+    pub fn lr_at(&self, step: usize, total: usize) -> f64 {
+        match self.schedule {
+            Schedule::Constant => crate::nn::warmup_lr(self.lr, step, self.warmup_steps),
+            Schedule::Cosine => crate::nn::cosine_lr(self.lr, step, self.warmup_steps, total),
+        }
+    }
+
     /// Reads a TOML file; unknown keys are errors.
     pub fn from_file(path: &std::path::Path) -> Result<Self> {
         settings::read(path, Self::validate)

@@ -78,6 +78,7 @@ impl ParallelRetriever {
         };
         let mut opt = AdamW::new(model.net.params().vars(), params).map_err(ml)?;
         let mut batches = batches(&seqs, cfg.batch_size);
+        let (planned, mut step) = (cfg.epochs * batches.len(), 0);
         let (mut history, mut stop) = (Vec::new(), EarlyStop::new(cfg.patience));
         for epoch in 1..=cfg.epochs {
             let start = Instant::now();
@@ -87,6 +88,8 @@ impl ParallelRetriever {
                 .set_training(Some(cfg.seed ^ 0xd209 ^ epoch as u64));
             let (mut total, mut steps) = (0f64, 0usize);
             for batch in &batches {
+                step += 1;
+                opt.set_learning_rate(cfg.lr_at(step, planned));
                 let loss = model.loss(corpus, &seqs, batch)?;
                 opt.backward_step(&loss).map_err(ml)?;
                 total += loss.to_scalar::<f32>().map_err(ml)? as f64;
