@@ -235,8 +235,7 @@ impl GenRetriever {
         let mut total: Option<Tensor> = None;
         for (s, cols) in columns.into_iter().enumerate() {
             let target = Tensor::from_vec(cols, chunk.len(), memory.device()).map_err(ml)?;
-            let ce = candle_nn::loss::cross_entropy(&self.net.logits(&states, s)?, &target)
-                .map_err(ml)?;
+            let ce = crate::nn::cross_entropy(&self.net.logits(&states, s)?, &target)?;
             total = Some(match total {
                 Some(t) => (t + ce).map_err(ml)?,
                 None => ce,

@@ -11,7 +11,7 @@
 /// in `[−½ ln 2, ½ ln 2]` (ln 2 split in two parts, so `r` keeps its
 /// precision however large `n`), `e^r` from its degree-6 Taylor polynomial.
 #[inline]
-fn exp_nonpositive(x: f32) -> f32 {
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     // Adding and removing 1.5 · 2^23 rounds to the nearest whole number
     // without a call to `round` (not inlined on the baseline x86-64 target).
     const ROUND: f32 = 12_582_912.0;
@@ -30,6 +30,12 @@ fn exp_nonpositive(x: f32) -> f32 {
 
 /// `x` replaced by its log-softmax.
 pub(crate) fn log_softmax_in_place(x: &mut [f32]) {
+    let log_sum = log_sum_exp(x);
+    x.iter_mut().for_each(|v| *v -= log_sum);
+}
+
+/// `ln Σ e^x` of a row, shifted by its maximum so that nothing overflows.
+pub(crate) fn log_sum_exp(x: &[f32]) -> f32 {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut lanes = [0f32; 8];
     let chunks = x.chunks_exact(8);
@@ -43,8 +49,7 @@ pub(crate) fn log_softmax_in_place(x: &mut [f32]) {
             *lane += exp_nonpositive(v - max);
         }
     }
-    let log_sum = (lanes.iter().sum::<f32>() + rest).ln() + max;
-    x.iter_mut().for_each(|v| *v -= log_sum);
+    (lanes.iter().sum::<f32>() + rest).ln() + max
 }
 
 #[cfg(test)]

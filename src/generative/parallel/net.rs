@@ -194,16 +194,30 @@ impl ParallelNet {
 
     /// Items' SID parts `[items, d]`: the sum of their token embeddings
     /// (`rows` from [`ParallelNet::token_rows`]) over √positions.
+    ///
+    /// One gather and one sum of `[items, d]` rows per position: summing a
+    /// gathered `[items, positions, d]` block over its middle axis instead
+    /// (a strided reduction, and a broadcast of that size on the way back)
+    /// cost about a seventh of a hybrid's training step.
     fn sid_part(&self, rows: &Tensor) -> Result<Tensor> {
-        let (p, d) = (self.shape.positions, self.shape.d);
+        let p = self.shape.positions;
         let n = rows.dim(0).map_err(ml)? / p;
-        self.tokens
-            .as_tensor()
-            .index_select(rows, 0)
-            .and_then(|e| e.reshape((n, p, d)))
-            .and_then(|e| e.sum(1))
-            .and_then(|e| e / (p as f64).sqrt())
-            .map_err(ml)
+        let rows = rows.reshape((n, p)).map_err(ml)?;
+        let table = self.tokens.as_tensor();
+        let mut sum: Option<Tensor> = None;
+        for pos in 0..p {
+            let e = rows
+                .narrow(1, pos, 1)
+                .and_then(|r| r.flatten_all())
+                .and_then(|r| r.contiguous())
+                .and_then(|r| table.index_select(&r, 0))
+                .map_err(ml)?;
+            sum = Some(match sum {
+                Some(s) => (s + e).map_err(ml)?,
+                None => e,
+            });
+        }
+        (sum.expect("at least one position") / (p as f64).sqrt()).map_err(ml)
     }
 
     /// Sets the items' SIDs a `sid_output` hybrid ties its head to: mask
@@ -277,9 +291,9 @@ impl ParallelNet {
     /// of unit-length rows.
     fn cosine(&self, h: &Tensor, head: &Linear, unit: &Tensor) -> Result<Tensor> {
         let q = (h + head.forward(h)?.gelu().map_err(ml)?).map_err(ml)?;
-        l2_normalize(&q)?
-            .matmul(&unit.t().map_err(ml)?)
-            .and_then(|s| s / self.shape.temperature)
+        // 1/τ scales the `[rows, d]` queries, not the `[rows, items]` logits.
+        (l2_normalize(&q)? / self.shape.temperature)
+            .and_then(|q| q.matmul(&unit.t()?))
             .map_err(ml)
     }
 
@@ -348,11 +362,10 @@ impl ParallelNet {
             .and_then(|q| q.reshape((rows, p, d)))
             .and_then(|q| q.broadcast_add(&h.unsqueeze(1)?))
             .map_err(ml)?;
-        l2_normalize(&q)?
-            .transpose(0, 1)
+        (l2_normalize(&q)? / self.shape.temperature)
+            .and_then(|q| q.transpose(0, 1))
             .and_then(|q| q.contiguous())
             .and_then(|q| q.matmul(table))
-            .and_then(|s| s / self.shape.temperature)
             .and_then(|s| s.transpose(0, 1))
             .map_err(ml)
     }

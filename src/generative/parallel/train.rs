@@ -171,15 +171,14 @@ impl ParallelRetriever {
         if self.is_hybrid() {
             let target = self.tensor(corpus.history_ids(&targets))?;
             let logits = self.net.item_logits(&h, None)?;
-            return candle_nn::loss::cross_entropy(&logits, &target).map_err(ml);
+            return crate::nn::cross_entropy(&logits, &target);
         }
         let p = self.layout.levels();
         let cols = self.columns(&corpus.history_sids(&targets));
         let mut total: Option<Tensor> = None;
         for pos in 0..p {
             let target = self.tensor((0..rows).map(|r| cols[r * p + pos]).collect())?;
-            let ce =
-                candle_nn::loss::cross_entropy(&self.net.logits(&h, pos)?, &target).map_err(ml)?;
+            let ce = crate::nn::cross_entropy(&self.net.logits(&h, pos)?, &target)?;
             total = Some(match total {
                 Some(t) => (t + ce).map_err(ml)?,
                 None => ce,

@@ -122,7 +122,7 @@ impl Letter {
         let logits = z.matmul(&cf.t().map_err(ml)?).map_err(ml)?;
         let n = idx.len();
         let diagonal = Tensor::from_vec((0..n as u32).collect(), n, net.device()).map_err(ml)?;
-        candle_nn::loss::cross_entropy(&logits, &diagonal).map_err(ml)
+        crate::nn::cross_entropy(&logits, &diagonal)
     }
 
     fn diversity_loss(&self, net: &Net, q: &Quantized, rng: &mut ChaCha8Rng) -> Result<Tensor> {
@@ -163,7 +163,7 @@ impl Letter {
                 .and_then(|l| l + mask)
                 .map_err(ml)?;
             let targets = Tensor::from_vec(targets, n, dev).map_err(ml)?;
-            let ce = candle_nn::loss::cross_entropy(&logits, &targets).map_err(ml)?;
+            let ce = crate::nn::cross_entropy(&logits, &targets)?;
             total = Some(match total {
                 Some(t) => (t + ce).map_err(ml)?,
                 None => ce,
