@@ -42,33 +42,26 @@ struct RowLoss;
 /// loss gives back `log Σ e^x` as `loss_r + x_{r,t_r}`).
 struct RowLossGrad;
 
-/// The contiguous f32 values of `[rows, classes]` logits.
-fn matrix<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<(&'a [f32], usize)> {
-    let (_, classes) = l.shape().dims2()?;
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok((&v[a..b], classes)),
-        _ => candle_core::bail!("cross-entropy needs contiguous f32 logits"),
-    }
-}
-
-/// The contiguous values of `rows` u32 targets, each below `classes`.
-fn targets<'a>(
-    s: &'a CpuStorage,
-    l: &Layout,
-    rows: usize,
-    classes: usize,
-) -> candle_core::Result<&'a [u32]> {
-    let t = match (s, l.contiguous_offsets()) {
-        (CpuStorage::U32(v), Some((a, b))) => &v[a..b],
-        _ => candle_core::bail!("cross-entropy needs contiguous u32 targets"),
+/// The contiguous f32 values of `[rows, classes]` logits, their class
+/// count, and their `rows` u32 targets (each checked below `classes`).
+fn logits_and_targets<'a>(
+    (s1, l1): (&'a CpuStorage, &Layout),
+    (s2, l2): (&'a CpuStorage, &Layout),
+) -> candle_core::Result<(&'a [f32], usize, &'a [u32])> {
+    let (rows, classes) = l1.shape().dims2()?;
+    let (x, t) = match (s1, l1.contiguous_offsets(), s2, l2.contiguous_offsets()) {
+        (CpuStorage::F32(x), Some((a, b)), CpuStorage::U32(t), Some((c, d))) => {
+            (&x[a..b], &t[c..d])
+        }
+        _ => candle_core::bail!("cross-entropy needs contiguous f32 logits and u32 targets"),
     };
-    if t.len() != rows || t.iter().any(|&c| c as usize >= classes) {
+    if classes == 0 || t.len() != rows || t.iter().any(|&c| c as usize >= classes) {
         candle_core::bail!(
             "cross-entropy: {} targets for {rows} rows of {classes} classes",
             t.len()
         );
     }
-    Ok(t)
+    Ok((x, classes, t))
 }
 
 impl CustomOp2 for RowLoss {
@@ -83,15 +76,13 @@ impl CustomOp2 for RowLoss {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, classes) = matrix(s1, l1)?;
-        let rows = x.len() / classes.max(1);
-        let t = targets(s2, l2, rows, classes)?;
+        let (x, classes, t) = logits_and_targets((s1, l1), (s2, l2))?;
         let loss: Vec<f32> = x
             .par_chunks(classes)
             .zip(t.par_iter())
             .map(|(row, &c)| log_sum_exp(row) - row[c as usize])
             .collect();
-        Ok((CpuStorage::F32(loss), Shape::from(rows)))
+        Ok((CpuStorage::F32(loss), Shape::from(t.len())))
     }
 
     fn bwd(
@@ -121,9 +112,8 @@ impl CustomOp3 for RowLossGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, classes) = matrix(s1, l1)?;
-        let rows = x.len() / classes.max(1);
-        let t = targets(s2, l2, rows, classes)?;
+        let (x, classes, t) = logits_and_targets((s1, l1), (s2, l2))?;
+        let rows = t.len();
         let pairs = match (s3, l3.contiguous_offsets()) {
             (CpuStorage::F32(v), Some((a, b))) if b - a == 2 * rows => &v[a..b],
             _ => candle_core::bail!("cross-entropy gradient needs [rows, 2] f32 pairs"),
