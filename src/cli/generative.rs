@@ -284,6 +284,10 @@ pub struct RecommendArgs {
     /// Which stored retriever answers (default: parallel when stored, else autoregressive).
     #[arg(long, value_enum)]
     retriever: Option<RetrieverKind>,
+    /// Leave the history's own items out of the answer (what a shop does for
+    /// items bought once; keep them where users come back to the same items).
+    #[arg(long)]
+    exclude_history: bool,
     /// cpu or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -350,7 +354,14 @@ pub fn recommend(a: RecommendArgs) -> Result<()> {
         )));
     }
     let start = Instant::now();
-    let keep = |id: u32| allowed.as_ref().is_none_or(|docs| docs.contains(id));
+    let mut seen = match a.exclude_history {
+        true => ids.clone(),
+        false => Vec::new(),
+    };
+    seen.sort_unstable();
+    let keep = |id: u32| {
+        allowed.as_ref().is_none_or(|docs| docs.contains(id)) && seen.binary_search(&id).is_err()
+    };
     let hits = model.recommend(state, &ids, a.k, Some(&keep))?;
     let seconds = start.elapsed().as_secs_f64();
     let items: Vec<serde_json::Value> = hits

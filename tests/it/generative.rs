@@ -282,6 +282,49 @@ fn cosine_schedule_trains_and_is_stored() {
     assert!(r10 > 0.5, "R@10 {r10}");
 }
 
+/// `recommend --exclude-history` answers what `recommend` ranks, less the
+/// history's own items: the first k of a longer answer without them.
+#[test]
+fn recommend_can_leave_out_the_history() {
+    let dir = cycle_db(&["--tokenizer", "rq-kmeans", "--k", "16", "--levels", "2"]);
+    train_hybrid(&dir, "", "6");
+    let db = dir.path().join("db").display().to_string();
+    let history = ["item0", "item3", "item24"];
+    let ask = |k: &str, extra: &[&str]| -> Vec<String> {
+        let joined = history.join(",");
+        let mut args = vec![
+            "recommend",
+            "--db",
+            &db,
+            "--history",
+            &joined,
+            "--k",
+            k,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let r = json(&args);
+        let items = r["items"].as_array().unwrap();
+        items
+            .iter()
+            .map(|i| i["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = ask("60", &[]);
+    let in_history = |key: &String| history.contains(&key.as_str());
+    assert!(
+        all.iter().any(in_history),
+        "no history item ranked: {all:?}"
+    );
+    let want: Vec<String> = all
+        .iter()
+        .filter(|k| !in_history(k))
+        .take(10)
+        .cloned()
+        .collect();
+    assert_eq!(ask("10", &["--exclude-history"]), want);
+}
+
 /// The parallel retriever on the same rule, over long unordered OPQ SIDs:
 /// trained with validation early stopping, evaluated through exact top-k,
 /// and served by `recommend`.
