@@ -72,7 +72,8 @@ pub struct ParallelConfig {
     /// AdamW weight decay.
     pub weight_decay: f64,
     /// Learning-rate schedule over `epochs`: `constant`, or `cosine`
-    /// (annealed to 0 at the last epoch).
+    /// (annealed to 0 at the last epoch; early stopping still applies, so
+    /// give `patience` the epoch count to run the whole schedule).
     pub schedule: Schedule,
     /// Steps of linear warm-up from 0 to `lr`.
     pub warmup_steps: usize,
