@@ -354,14 +354,8 @@ pub fn recommend(a: RecommendArgs) -> Result<()> {
         )));
     }
     let start = Instant::now();
-    let mut seen = match a.exclude_history {
-        true => ids.clone(),
-        false => Vec::new(),
-    };
-    seen.sort_unstable();
-    let keep = |id: u32| {
-        allowed.as_ref().is_none_or(|docs| docs.contains(id)) && seen.binary_search(&id).is_err()
-    };
+    let seen = generative::Excluded::history(&ids, a.exclude_history);
+    let keep = |id: u32| allowed.as_ref().is_none_or(|docs| docs.contains(id)) && seen.keeps(id);
     let hits = model.recommend(state, &ids, a.k, Some(&keep))?;
     let seconds = start.elapsed().as_secs_f64();
     let items: Vec<serde_json::Value> = hits

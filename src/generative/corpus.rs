@@ -127,3 +127,24 @@ pub(crate) fn held_sids<'v>(
         })
         .collect()
 }
+
+/// The items a ranking leaves out: a history's own items when asked to
+/// (`--exclude-history` in evaluation and serving alike), else none.
+pub struct Excluded(Vec<ItemId>);
+
+impl Excluded {
+    /// `history`'s items when `on`, else the empty set.
+    pub fn history(history: &[ItemId], on: bool) -> Excluded {
+        let mut ids = match on {
+            true => history.to_vec(),
+            false => Vec::new(),
+        };
+        ids.sort_unstable();
+        Excluded(ids)
+    }
+
+    /// Whether `item` stays in the ranking.
+    pub fn keeps(&self, item: ItemId) -> bool {
+        self.0.binary_search(&item).is_err()
+    }
+}

@@ -1,12 +1,11 @@
 //! Leave-one-out evaluation of the generative retriever: every user's
 //! history decoded with trie-constrained beam search, users in lockstep groups.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use super::corpus::{Case, Corpus};
+use super::corpus::{Case, Corpus, Excluded};
 use super::retriever::GenRetriever;
 use crate::decode::BeamSearch;
 use crate::error::Result;
@@ -90,14 +89,11 @@ impl GenRetriever {
                 .collect();
             let hits = self.decode_group(state, &histories, &mut searches[..group.len()])?;
             for (c, hits) in group.iter().zip(hits) {
-                let seen: HashSet<ItemId> = match exclude_history {
-                    true => corpus.history_ids(&c.history).into_iter().collect(),
-                    false => HashSet::new(),
-                };
+                let seen = Excluded::history(&corpus.history_ids(&c.history), exclude_history);
                 let ranking: Vec<ItemId> = hits
                     .iter()
                     .map(|h| h.item)
-                    .filter(|i| !seen.contains(i))
+                    .filter(|&i| seen.keeps(i))
                     .collect();
                 ranks.push(rank_of(&ranking, &c.id));
             }

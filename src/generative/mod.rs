@@ -25,7 +25,7 @@ mod retriever;
 mod stored;
 
 pub use config::GenConfig;
-pub use corpus::Corpus;
+pub use corpus::{Corpus, Excluded};
 pub use evaluate::{GEN_CUTOFFS, GenReport};
 pub use net::{GenNet, GenShape};
 pub use parallel::{ParallelConfig, ParallelEpoch, ParallelRetriever, Schedule};

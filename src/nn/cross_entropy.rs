@@ -1,11 +1,12 @@
 //! Mean cross-entropy of logit rows against target columns, fused into one
 //! custom operation on the CPU.
 //!
-//! candle's composite (maximum, subtract, exp, sum, log, subtract, gather,
-//! and the backward pass of each) walks and allocates the whole `[rows,
-//! classes]` matrix about a dozen times; with a hybrid's 12,101 item logits
-//! per row that was most of a training step outside the matrix products
-//! (perf). Here the forward pass reads each row twice (its maximum, then its
+//! candle's composite (maximum, subtract, exp, sum, log and subtract, then a
+//! gather) walks the whole `[rows, classes]` matrix five times forward,
+//! allocating three new ones, and about as often backward; with a hybrid's
+//! 12,101 item logits per row, elementwise operations were about 40% of a
+//! training step's perf samples against 21% for the matrix products. Here
+//! the forward pass reads each row twice (its maximum, then its
 //! exponentials) and the backward pass writes the gradient once. Other
 //! devices and dtypes take candle's composite.
 

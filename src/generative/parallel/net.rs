@@ -198,7 +198,7 @@ impl ParallelNet {
     /// One gather and one sum of `[items, d]` rows per position: summing a
     /// gathered `[items, positions, d]` block over its middle axis instead
     /// (a strided reduction, and a broadcast of that size on the way back)
-    /// cost about a seventh of a hybrid's training step.
+    /// cost a hybrid's d = 128 training epoch an eighth of its CPU time.
     fn sid_part(&self, rows: &Tensor) -> Result<Tensor> {
         let p = self.shape.positions;
         let n = rows.dim(0).map_err(ml)? / p;

@@ -2,7 +2,7 @@
 //! sequence predicts the next item's semantic tokens), choosing the epoch by
 //! validation NDCG@10, and leave-one-out evaluation through exact top-k.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{ParallelConfig, ParallelRetriever};
 use crate::error::{Error, Result};
 use crate::eval::{Accumulator, Split, rank_of};
-use crate::generative::corpus::Case;
+use crate::generative::corpus::{Case, Excluded};
 use crate::generative::evaluate::report;
 use crate::generative::{Corpus, GEN_CUTOFFS, GenReport};
 use crate::index::{ItemId, SidIndex};
@@ -215,11 +215,8 @@ impl ParallelRetriever {
                     .collect();
                 let scores = self.next_scores(&histories, &ids)?;
                 for ((&i, s), history) in chunk.iter().zip(&scores).zip(&ids) {
-                    let seen: HashSet<ItemId> = match exclude_history {
-                        true => history.iter().copied().collect(),
-                        false => HashSet::new(),
-                    };
-                    let keep = |id: ItemId| !seen.contains(&id);
+                    let seen = Excluded::history(history, exclude_history);
+                    let keep = |id: ItemId| seen.keeps(id);
                     let hits = self.best(view, s, k, Some(&keep))?;
                     let ranking: Vec<ItemId> = hits.iter().map(|h| h.item).collect();
                     ranks[i] = rank_of(&ranking, &cases[i].id);
