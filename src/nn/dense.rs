@@ -1,11 +1,18 @@
 //! Dense layers over fixed weights in plain Rust, for inference paths
 //! where candle's per-operation cost dominates (one request's forward
 //! pass) or where batches are cut small to run on every core (encoding).
-//! Each product is one `gemm` call on the calling thread.
+//! Each product runs on the calling thread: a few rows as dot products
+//! against the weight's rows ([`super::gemv`]), many as one `gemm` call.
 
 use super::ParamStore;
 use crate::error::Result;
+use super::gemv::x_wt;
 use crate::kmeans::{View, matmul_serial};
+
+/// From this many rows on a layer is one `gemm`, whose repacking of the
+/// weight then pays for itself; below it the product is dot products in
+/// tiles ([`x_wt`]).
+const GEMM_ROWS: usize = 64;
 
 /// A dense layer's weight (`out × in`, row-major) and bias.
 pub(crate) struct Dense {
@@ -29,10 +36,16 @@ impl Dense {
 
     /// `x Wᵀ + b` for `rows` rows of `x`.
     pub(crate) fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
-        let fan_in = x.len() / rows.max(1);
-        let w = View::new(&self.w, self.out(), fan_in).t();
-        let mut y = matmul_serial(View::new(x, rows, fan_in), w, 1.0);
-        for row in y.chunks_mut(self.out()) {
+        let (fan_in, out) = (x.len() / rows.max(1), self.out());
+        let mut y = if rows < GEMM_ROWS {
+            let mut y = vec![0f32; rows * out];
+            x_wt(x, &self.w, fan_in, &mut y);
+            y
+        } else {
+            let w = View::new(&self.w, out, fan_in).t();
+            matmul_serial(View::new(x, rows, fan_in), w, 1.0)
+        };
+        for row in y.chunks_mut(out.max(1)) {
             row.iter_mut().zip(&self.b).for_each(|(v, b)| *v += b);
         }
         y

@@ -9,6 +9,7 @@ pub mod cross_entropy;
 pub(crate) mod dense;
 pub mod early_stop;
 pub mod epochs;
+pub(crate) mod gemv;
 pub mod losses;
 pub mod params;
 pub mod schedule;

@@ -13,9 +13,10 @@ use super::net::{ParallelNet, ParallelShape};
 use candle_core::Tensor;
 
 use crate::error::{Error, Result};
-use crate::kmeans::{View, matmul_serial};
 use crate::nn::ParamStore;
+use crate::kmeans::dot;
 use crate::nn::dense::Dense;
+use crate::nn::gemv::rows_dot;
 use crate::nn::params::ml;
 use crate::nn::softmax::log_softmax_in_place;
 
@@ -246,15 +247,12 @@ impl PlainNet {
         let mut q = head.apply(h, 1);
         q.iter_mut().zip(h).for_each(|(q, h)| *q = h + gelu(*q));
         unit_length(&mut q);
-        let table = View::new(unit, unit.len() / d, d);
-        let mut logits = matmul_serial(View::new(&q, 1, d), table.t(), inv_t);
+        q.iter_mut().for_each(|v| *v *= inv_t);
+        let mut logits = vec![0f32; unit.len() / d];
+        rows_dot(&q, unit, &mut logits);
         log_softmax_in_place(&mut logits);
         logits
     }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(a, b)| a * b).sum()
 }
 
 fn add(x: &mut [f32], y: &[f32]) {
