@@ -176,12 +176,57 @@ pub fn parse_device(spec: &str) -> Result<candle_core::Device> {
                 .map_err(|_| {
                     Error::InvalidArgument(format!("--device {s}: expected cpu or cuda:N"))
                 })?;
-            candle_core::Device::new_cuda(n).map_err(|e| {
-                Error::InvalidArgument(format!("--device {s}: {e} (build with `--features cuda` on a machine with an NVIDIA GPU)"))
-            })
+            cuda_device(s, n)
         }
         s => Err(Error::InvalidArgument(format!(
             "--device {s}: expected cpu or cuda:N"
         ))),
+    }
+}
+
+/// GPU `n`, or why there is none: a build without CUDA says how to make
+/// one; a CUDA build (which opens the NVIDIA driver library on first use,
+/// `scripts/cuda-build.sh`) on a machine without the driver says that.
+fn cuda_device(spec: &str, n: usize) -> Result<candle_core::Device> {
+    if !cfg!(feature = "cuda") {
+        return Err(Error::InvalidArgument(format!(
+            "--device {spec}: this adasid was built without CUDA (build one with \
+             scripts/cuda-build.sh, or `cargo build --release --features cuda` where a CUDA \
+             toolkit is installed)"
+        )));
+    }
+    // cudarc panics when it cannot open libcuda; that panic is this
+    // function's answer, so it is caught and not printed.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let made = std::panic::catch_unwind(|| candle_core::Device::new_cuda(n));
+    std::panic::set_hook(hook);
+    match made {
+        Ok(Ok(device)) => Ok(device),
+        Ok(Err(e)) => Err(Error::InvalidArgument(format!("--device {spec}: {e}"))),
+        Err(_) => Err(Error::InvalidArgument(format!(
+            "--device {spec}: no NVIDIA driver found (libcuda.so could not be loaded)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without the `cuda` feature a GPU is refused with how to build one;
+    /// malformed specs are refused either way.
+    #[test]
+    fn device_specs() {
+        assert!(matches!(parse_device("cpu"), Ok(candle_core::Device::Cpu)));
+        for bad in ["gpu", "cuda:x", "cuda:-1"] {
+            let e = parse_device(bad).unwrap_err().to_string();
+            assert!(e.contains("expected cpu or cuda:N"), "{bad}: {e}");
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            let e = parse_device("cuda:0").unwrap_err().to_string();
+            assert!(e.contains("built without CUDA") && e.contains("cuda-build.sh"), "{e}");
+        }
     }
 }
