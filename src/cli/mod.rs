@@ -226,7 +226,10 @@ mod tests {
         #[cfg(not(feature = "cuda"))]
         {
             let e = parse_device("cuda:0").unwrap_err().to_string();
-            assert!(e.contains("built without CUDA") && e.contains("cuda-build.sh"), "{e}");
+            assert!(
+                e.contains("built without CUDA") && e.contains("cuda-build.sh"),
+                "{e}"
+            );
         }
     }
 }

@@ -1,9 +1,10 @@
-//! A vector against the rows of a matrix: `out[j] = x · W[j]` for a
-//! row-major `W`. One request's forward pass multiplies a handful of rows
-//! by small weights and one query by a whole item table; a general `gemm`
-//! repacks the matrix on every call, which there costs more than the
-//! products. Each output here is one contiguous dot product, so nothing is
-//! copied and the matrix streams through the cache once.
+//! `x Wᵀ` for a few rows of `x` and a row-major `W`: what one request's
+//! forward pass multiplies (a handful of history rows by small weights, one
+//! query by a whole item table). A general `gemm` repacks `W` into its
+//! panel layout on every call, which for so few rows costs more than the
+//! products; here every output is a dot product of two contiguous rows, so
+//! nothing is copied, and `W` streams through the cache once per four rows
+//! of `x`.
 //!
 //! The build targets baseline x86-64 (SSE2), so the wide kernel is chosen
 //! at run time: AVX2 with fused multiply-adds where the CPU has them, the
@@ -20,11 +21,14 @@ pub(crate) fn x_wt(x: &[f32], w: &[f32], d: usize, out: &mut [f32]) {
         return;
     }
     let (rows, n) = (x.len() / d, w.len() / d);
-    assert_eq!((x.len(), w.len()), (rows * d, n * d), "x_wt: rows of width d");
+    assert_eq!(
+        (x.len(), w.len()),
+        (rows * d, n * d),
+        "x_wt: rows of width d"
+    );
     assert_eq!(out.len(), rows * n, "x_wt: shape of out");
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    {
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has AVX2 and FMA (checked just above), and the
         // shapes were checked against the slices' lengths.
         unsafe { x86::x_wt(x, d, w, out) };
@@ -75,7 +79,8 @@ mod x86 {
                 } else {
                     let tiles = if quad { 4 } else { 1 };
                     for i in 0..tiles {
-                        out[(r + i) * n + j] = unsafe { tile::<1, 1>([row(x, r + i)], [row(w, j)], d) }[0][0];
+                        out[(r + i) * n + j] =
+                            unsafe { tile::<1, 1>([row(x, r + i)], [row(w, j)], d) }[0][0];
                     }
                     j += 1;
                 }
@@ -159,7 +164,10 @@ mod tests {
                         let want: f64 = (0..d)
                             .map(|i| x[r * d + i] as f64 * w[j * d + i] as f64)
                             .sum();
-                        assert!((*got as f64 - want).abs() < 1e-5, "d {d} rows {rows} n {n} at {at}");
+                        assert!(
+                            (*got as f64 - want).abs() < 1e-5,
+                            "d {d} rows {rows} n {n} at {at}"
+                        );
                         if d > 0 {
                             let portable = dot(&x[r * d..][..d], &w[j * d..][..d]);
                             assert!((portable - got).abs() < 1e-5, "portable, d {d} at {at}");

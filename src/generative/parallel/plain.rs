@@ -13,8 +13,8 @@ use super::net::{ParallelNet, ParallelShape};
 use candle_core::Tensor;
 
 use crate::error::{Error, Result};
-use crate::nn::ParamStore;
 use crate::kmeans::dot;
+use crate::nn::ParamStore;
 use crate::nn::dense::Dense;
 use crate::nn::gemv::rows_dot;
 use crate::nn::params::ml;
