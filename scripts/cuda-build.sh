@@ -71,7 +71,8 @@ cd "$ROOT"
 cargo fetch --quiet
 PATCHED="$CACHE/$CANDLE-dynamic-loading"
 if [ ! -f "$PATCHED/Cargo.toml" ]; then
-  SRC="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"$CANDLE" | head -n 1)"
+  SRC="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"$CANDLE" 2>/dev/null | head -n 1 || true)"
+  [ -n "$SRC" ] || { echo "cuda-build: $CANDLE is not in cargo's registry; Cargo.lock names another version?" >&2; exit 1; }
   rm -rf "$PATCHED.tmp"
   cp -r "$SRC" "$PATCHED.tmp"
   grep -q '"dynamic-linking",' "$PATCHED.tmp/Cargo.toml" || {
