@@ -25,20 +25,28 @@ export LD_LIBRARY_PATH="$CACHE/toolkit/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-# A device that cannot be opened ends the check before any training.
-if ! probe="$("$BIN" train --data "$DATA" --db "$WORK/probe.db" --epochs 1 --device cuda:0 2>&1)"; then
-  case "$probe" in
-    *"--device cuda:0"*)
-      python3 -c 'import json, sys; print(json.dumps({"gpu": False, "reason": sys.argv[1].strip()}))' "$probe"
-      exit 2 ;;
-  esac
-fi
-rm -rf "$WORK/probe.db"
-
+# The GPU run goes first: a device that cannot be opened ends the check
+# there, before anything was trained.
 for device in cuda:0 cpu; do
   tag="${device%%:*}"
-  "$BIN" train --data "$DATA" --db "$WORK/$tag.db" --epochs "$ADA_EPOCHS" \
-    --device "$device" --json > "$WORK/$tag-train.json"
+  if ! "$BIN" train --data "$DATA" --db "$WORK/$tag.db" --epochs "$ADA_EPOCHS" \
+      --device "$device" --json > "$WORK/$tag-train.json" 2> "$WORK/$tag-train.err"; then
+    if [ "$tag" = cuda ] && grep -q -- "--device cuda:0" "$WORK/$tag-train.err"; then
+      # --json reports the error as {"error": {"message": ...}} on stderr.
+      python3 - "$WORK/$tag-train.err" <<'PY'
+import json, sys
+text = open(sys.argv[1]).read().strip()
+try:
+    text = json.loads(text)["error"]["message"]
+except (ValueError, KeyError, TypeError):
+    pass
+print(json.dumps({"gpu": False, "reason": text}))
+PY
+      exit 2
+    fi
+    cat "$WORK/$tag-train.err" >&2
+    exit 1
+  fi
   "$BIN" gen-train --retriever hybrid --db "$WORK/$tag.db" --data "$DATA" \
     --epochs "$GEN_EPOCHS" --device "$device" --json > "$WORK/$tag-gen.json"
   "$BIN" gen-eval --retriever hybrid --db "$WORK/$tag.db" --data "$DATA" \

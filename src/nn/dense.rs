@@ -11,10 +11,11 @@ use crate::kmeans::{View, matmul_serial};
 
 /// From this many rows on a layer is one `gemm`, whose repacking of the
 /// weight then pays for itself; below it the product is dot products in
-/// tiles ([`x_wt`]). Measured on a transformer block's shapes (d = 128,
-/// feed-forward 512): the dots take 0.3–0.5× gemm's time at 8 rows, 1.0–1.15×
-/// at 32–64 rows of 128-wide inputs and 0.27–0.43× of 512-wide ones (the
-/// feed-forward's second layer), 1.2–1.6× of 128-wide inputs from 96 rows.
+/// tiles ([`x_wt`]). Measured once on a transformer block's shapes (d =
+/// 128, feed-forward 512; a training run sharing the cores), the dots'
+/// time over gemm's: 0.08–0.48 at 8 rows; at 32–64 rows 1.0–1.44 for
+/// 128-wide inputs and 0.27–0.43 for 512-wide ones (the feed-forward's
+/// second layer); from 96 rows 1.2–2.2 for 128-wide inputs.
 const GEMM_ROWS: usize = 64;
 
 /// A dense layer's weight (`out × in`, row-major) and bias.

@@ -53,7 +53,8 @@ mod x86 {
     /// [`super::x_wt`] with 256-bit lanes in tiles: four rows of `x` against
     /// two of `w` (each load serves two or four products, and `w` streams
     /// through the cache once per four rows of `x`), one row of `x` against
-    /// four of `w` for what is left.
+    /// four of `w` for the last rows of `x`, and single columns for the last
+    /// rows of `w`.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn x_wt(x: &[f32], d: usize, w: &[f32], out: &mut [f32]) {
         let (rows, n) = (x.len() / d, w.len() / d);
@@ -76,12 +77,15 @@ mod x86 {
                     let t = unsafe { tile::<1, 4>([row(x, r)], ws, d) };
                     out[r * n + j..][..4].copy_from_slice(&t[0]);
                     j += 4;
-                } else {
-                    let tiles = if quad { 4 } else { 1 };
-                    for i in 0..tiles {
-                        out[(r + i) * n + j] =
-                            unsafe { tile::<1, 1>([row(x, r + i)], [row(w, j)], d) }[0][0];
+                } else if quad {
+                    let xs = [0, 1, 2, 3].map(|i| row(x, r + i));
+                    let t = unsafe { tile::<4, 1>(xs, [row(w, j)], d) };
+                    for (i, sum) in t.iter().enumerate() {
+                        out[(r + i) * n + j] = sum[0];
                     }
+                    j += 1;
+                } else {
+                    out[r * n + j] = unsafe { tile::<1, 1>([row(x, r)], [row(w, j)], d) }[0][0];
                     j += 1;
                 }
             }
