@@ -25,7 +25,7 @@ fn queries(db: &Database, len: usize, n: usize) -> Vec<Vec<Token>> {
     let state = db.read();
     let mut rng = ChaCha8Rng::seed_from_u64(len as u64);
     (0..n)
-        .map(|_| state.index.sid(rng.gen_range(0..ITEMS as u32)).unwrap().0[..len].to_vec())
+        .map(|_| SidIndex::sid(&*state, rng.gen_range(0..ITEMS as u32)).unwrap().0[..len].to_vec())
         .collect()
 }
 
@@ -35,7 +35,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
     {
         let state = db.read();
-        let ix = &state.index;
+        let ix: &adasid::State = &state;
         for len in 1..=layout.levels() {
             let qs = queries(&db, len, 1000);
             g.throughput(Throughput::Elements(qs.len() as u64));
@@ -68,7 +68,7 @@ fn bench(c: &mut Criterion) {
     let full: Vec<Vec<Token>> = {
         let state = db.read();
         (0..ITEMS as u32)
-            .map(|i| state.index.sid(i).unwrap().0.to_vec())
+            .map(|i| SidIndex::sid(&*state, i).unwrap().0.to_vec())
             .collect()
     };
     g.throughput(Throughput::Elements(ITEMS as u64));

@@ -64,7 +64,7 @@ fn main() -> adasid::Result<()> {
         };
         let ids: Vec<u32> = history
             .iter()
-            .filter_map(|&r| state.keys.id(&keys[r as usize]))
+            .filter_map(|&r| state.find(&keys[r as usize]))
             .collect();
         if ids.is_empty() {
             continue;
@@ -85,7 +85,7 @@ fn main() -> adasid::Result<()> {
         "retriever": model.name(),
         "users": times.len(),
         "k": a.k,
-        "items": state.index.len(),
+        "items": adasid::SidIndex::len(&*state),
         "positions": db.layout().levels(),
         "p50_us": percentile(&times, 0.5),
         "p90_us": percentile(&times, 0.9),

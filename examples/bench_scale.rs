@@ -214,7 +214,7 @@ fn measure(a: &Args, dir: &Path, items: usize) -> adasid::Result<Value> {
     let keys = key_bytes(items);
     let disk = db.size_on_disk()?;
     let state = db.read();
-    let trie_nodes = state.index.node_count();
+    let trie_nodes = adasid::SidIndex::node_count(&*state);
     let index_queries = queries(a, &*state);
     drop(state);
     let snap_path = dir.join("snapshot");

@@ -34,7 +34,7 @@ use adasid::data::synthetic;
 use adasid::filter::Meta;
 use adasid::generative::{Corpus, ParallelConfig, ParallelRetriever, Recommender};
 use adasid::sid::{format_tokens, parse_tokens};
-use adasid::{CandidateMode, CandidateQuery, Database, NewItem, SidLayout, Token};
+use adasid::{CandidateMode, CandidateQuery, Database, NewItem, SidIndex, SidLayout, Token};
 use candle_core::Device;
 use clap::Parser;
 use rand::{Rng, SeedableRng};
@@ -71,14 +71,13 @@ fn write_loop(db: &Database, stop: &std::sync::atomic::AtomicBool) -> usize {
         let items: Vec<NewItem> = {
             let state = db.read();
             let ids: Vec<u32> = state
-                .index
                 .items(&[])
                 .map_or(Vec::new(), |p| p.iter().collect());
             (0..10)
                 .map(|_| ids[rng.gen_range(0..ids.len())])
                 .filter(|&id| seen.insert(id))
                 .map(|id| {
-                    let (sid, weights) = state.index.sid(id).expect("live");
+                    let (sid, weights) = SidIndex::sid(&*state, id).expect("live");
                     NewItem {
                         key: state.key(id).expect("key").to_string(),
                         tokens: sid[..db.layout().levels()].to_vec(),
@@ -136,14 +135,13 @@ fn respond(srv: &Server, line: &str) -> adasid::Result<String> {
             db.layout().check_prefix(&p)?;
             let state = db.read();
             Ok(state
-                .index
                 .next_tokens(&p)
-                .map_or("-".into(), format_tokens))
+                .map_or("-".into(), |t| format_tokens(&t)))
         }
         "SIMILAR" => {
             let state = db.read();
             let id = state.id(rest)?;
-            let (tokens, weights) = state.index.sid(id).ok_or_else(|| bad("no SID"))?;
+            let (tokens, weights) = SidIndex::sid(&*state, id).ok_or_else(|| bad("no SID"))?;
             let q = CandidateQuery {
                 tokens,
                 weights,
@@ -152,7 +150,6 @@ fn respond(srv: &Server, line: &str) -> adasid::Result<String> {
                 exclude: Some(id),
             };
             let found: Vec<&str> = state
-                .index
                 .candidates(&q)
                 .iter()
                 .filter_map(|c| state.key(c.item))
@@ -275,14 +272,13 @@ fn brands(metas: &[(String, Meta)]) -> Vec<String> {
 fn requests(srv: &Server, brands: &[String], n: usize, seed: u64) -> Vec<(usize, String)> {
     let state = srv.db.read();
     let ids: Vec<u32> = state
-        .index
         .items(&[])
         .map_or(Vec::new(), |p| p.iter().collect());
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..n)
         .map(|_| {
             let id = ids[rng.gen_range(0..ids.len())];
-            let sid: &[Token] = state.index.sid(id).expect("live").0;
+            let sid: &[Token] = SidIndex::sid(&*state, id).expect("live").0;
             let p = format_tokens(&sid[..rng.gen_range(1..=2)]);
             let kinds = if srv.recommender.is_some() { 9 } else { 8 };
             match rng.gen_range(0..kinds) {
@@ -333,7 +329,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let metas: Vec<(String, Meta)> = {
                 let keys: Vec<String> = {
                     let s = db.read();
-                    s.index.items(&[]).map_or(Vec::new(), |p| {
+                    SidIndex::items(&*s, &[]).map_or(Vec::new(), |p| {
                         p.iter()
                             .filter_map(|i| s.key(i).map(String::from))
                             .collect()
@@ -356,7 +352,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let srv = Arc::new(Server { db, recommender });
-    let items = srv.db.read().index.len();
+    let items = SidIndex::len(&*srv.db.read());
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = args.writer.then(|| {

@@ -40,7 +40,7 @@ fn answer(view: &dyn ReadView, line: &str) -> String {
         },
         "NEXT" => view
             .next_tokens(&prefix())
-            .map_or("invalid".to_string(), format_tokens),
+            .map_or("invalid".to_string(), |t| format_tokens(&t)),
         "KEY" => view.id(arg).map_or("unknown".to_string(), |id| {
             format_tokens(view.sid(id).unwrap().0)
         }),
@@ -101,7 +101,7 @@ fn main() -> adasid::Result<()> {
     });
 
     // The snapshot answers exactly as the index it was written from.
-    let live = State { index, keys };
+    let live = State::new(index, keys);
     for (request, got) in requests.iter().zip(&answers) {
         let want = answer(&live, request);
         assert_eq!(got, &want, "{request}");

@@ -27,7 +27,7 @@
 //! ])?;
 //!
 //! let state = db.read();
-//! let index = &state.index;
+//! let index = &*state; // a `SidIndex` (and a `ReadView`: keys too)
 //! // Every item gets a trailing disambiguation token, so full SIDs are unique.
 //! let gloss = state.id("gloss")?;
 //! assert_eq!(index.sid(gloss).unwrap().0, &[3, 17, EMPTY, 0]);
@@ -35,7 +35,7 @@
 //! // Items under a prefix: a borrowed posting list, no copy.
 //! assert_eq!(index.items(&[3, 17]).unwrap().len(), 2);
 //! // Valid next tokens after a prefix (EMPTY sorts last).
-//! assert_eq!(index.next_tokens(&[3, 17]).unwrap(), &[5, EMPTY]);
+//! assert_eq!(&*index.next_tokens(&[3, 17]).unwrap(), &[5, EMPTY]);
 //!
 //! // One next-token bitmask per beam, for a whole beam step.
 //! let beams = [vec![3u16], vec![3, 17]];
@@ -84,7 +84,7 @@
 //!
 //! let state = db.read();
 //! let mut search = BeamSearch::new(layout, 2)?;
-//! let hits = search.search(&state.index, &mut PreferLow)?;
+//! let hits = search.search(&*state, &mut PreferLow)?;
 //! let keys: Vec<&str> = hits.iter().map(|h| state.key(h.item).unwrap()).collect();
 //! // Scores: c = −2 −3 = −5, a = −5 −1 = −6, b = −2 −7 = −9; never 0,0, which does not exist.
 //! assert_eq!(keys, ["c", "a"]);
@@ -136,7 +136,7 @@
 //! snap.verify()?; // optional: checks every section's checksum
 //! let pink = snap.id("pink")?;
 //! assert_eq!(snap.items(&[3, 4]).unwrap().to_sorted_vec(), [pink]);
-//! assert_eq!(snap.next_tokens(&[3]), db.read().index.next_tokens(&[3]));
+//! assert_eq!(snap.next_tokens(&[3]), db.read().next_tokens(&[3]));
 //! // Filters work over a snapshot too: its ids are the database's ids.
 //! let docs = db.filters()?.expect("items have metadata").matching("brand:opi")?;
 //! assert_eq!(adasid::filter::intersect(snap.items(&[3]).unwrap(), &docs).len(), 2);
@@ -180,8 +180,11 @@
 //! embeddings of new or changed items into SIDs and upserts them
 //! (`train` feature).
 //!
-//! Reopening the folder with [`Database::open`] rebuilds the same index from
-//! the stored records. See `docs/ARCHITECTURE.md` for the design and
+//! Reopening the folder with [`Database::open`] maps the last publication
+//! when it shows every commit (in O(1) and a checksum pass, not a rebuild),
+//! and otherwise rebuilds the same index from the stored records. Between
+//! publications a database holds in memory only what changed since the
+//! last one. See `docs/ARCHITECTURE.md` for the design and
 //! `docs/FORMAT.md` for the on-disk format and durability guarantees.
 
 #![warn(missing_docs)]

@@ -173,7 +173,7 @@ impl SidView {
         let depth = prefix.len();
         Ok(self.read(py, |v| {
             v.next_tokens(&prefix)
-                .map(|next| next_columns(&layout, depth, next).collect())
+                .map(|next| next_columns(&layout, depth, &next).collect())
         }))
     }
 
@@ -232,7 +232,7 @@ impl SidView {
                 if let Ok(prefix) = prefix(&layout, &values)
                     && let Some(next) = v.next_tokens(&prefix)
                 {
-                    tokens.extend(next_columns(&layout, prefix.len(), next));
+                    tokens.extend(next_columns(&layout, prefix.len(), &next));
                 }
                 offsets.push(tokens.len() as i64);
             }

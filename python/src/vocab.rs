@@ -213,7 +213,7 @@ impl VocabMap {
                 .filter(|&id| id >= 0 && id < vocab_size as i64)
         };
         if v.layout().is_disambiguation(depth) {
-            let next = v.next_tokens(tokens).unwrap_or(&[]);
+            let next = v.next_tokens(tokens).unwrap_or_default();
             out.extend(next.iter().filter_map(|&d| id(d as usize)));
         } else {
             v.write_mask(tokens, words);

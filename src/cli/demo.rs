@@ -12,7 +12,7 @@ use adasid::data::embeddings::write;
 use candle_core::Device;
 
 use adasid::error::{Error, Result};
-use adasid::index::{CandidateMode, CandidateQuery};
+use adasid::index::{CandidateMode, CandidateQuery, SidIndex};
 use adasid::sid::format_tokens;
 use adasid::stats::index_stats;
 use adasid::tokenizer::{AdaSidConfig, Tokenizer, TokenizerConfig};
@@ -89,7 +89,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let epochs = built.trained.history.as_array().map_or(0, |h| h.len());
     let state = db.read();
-    let index = &state.index;
+    let index: &dyn SidIndex = &*state;
 
     // Show a popular item: the catalogue's most interacted-with one.
     let popularity = data.popularity.as_ref().expect("synthetic counts");
@@ -103,7 +103,7 @@ pub fn run(a: Args) -> Result<()> {
         .items(prefix)
         .map(|p| p.iter().take(5).map(|i| item_json(&*state, i)).collect())
         .unwrap_or_default();
-    let next = index.next_tokens(prefix).unwrap_or(&[]);
+    let next = index.next_tokens(prefix).unwrap_or_default();
     let query = CandidateQuery {
         tokens: sid,
         weights,
@@ -133,7 +133,7 @@ pub fn run(a: Args) -> Result<()> {
         "prefix": super::tokens_json(prefix),
         "prefix_count": index.count(prefix),
         "prefix_items": under,
-        "next_tokens": super::tokens_json(next),
+        "next_tokens": super::tokens_json(&next),
         "candidates_prefix": by_prefix,
         "candidates_overlap": by_overlap,
         "quality": quality_json(&stats, last),
@@ -174,7 +174,7 @@ pub fn run(a: Args) -> Result<()> {
         out += &format!(
             "\nValid next tokens after [{}] (all a constrained beam may write there): {}\n",
             format_tokens(prefix),
-            format_tokens(next)
+            format_tokens(&next)
         );
         out += "\n";
         out += &candidate_table(

@@ -95,7 +95,7 @@ pub fn run(a: Args) -> Result<()> {
         }
     };
     progress.finish();
-    let total = db.read().index.len();
+    let total = adasid::SidIndex::len(&*db.read());
     let seconds = start.elapsed().as_secs_f64();
     let value = json!({
         "inserted": report.inserted,
@@ -353,7 +353,7 @@ fn commit_each(
         };
         let db = db.as_ref().expect("created or opened");
         let state = db.read();
-        written.extend(items.iter().filter_map(|it| state.keys.id(&it.key)));
+        written.extend(items.iter().filter_map(|it| state.find(&it.key)));
         drop(state);
         report.inserted += r.inserted;
         report.updated += r.updated;
@@ -371,8 +371,7 @@ fn repeated(db: &Database, items: &[ValidItem], written: &RoaringBitmap) -> Opti
         .iter()
         .find(|it| {
             state
-                .keys
-                .id(&it.key)
+                .find(&it.key)
                 .is_some_and(|id| written.contains(id))
         })
         .map(|it| it.key.clone())

@@ -207,7 +207,7 @@ pub fn next(a: NextArgs) -> Result<()> {
     let (prefix, next) = with_view(&a.db, &a.prefix, None, |view, _, prefix| {
         Ok((
             prefix.to_vec(),
-            view.next_tokens(prefix).map(<[Token]>::to_vec),
+            view.next_tokens(prefix).map(std::borrow::Cow::into_owned),
         ))
     })?;
     let valid = next.is_some();

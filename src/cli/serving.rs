@@ -80,7 +80,7 @@ pub fn meta(a: MetaArgs) -> Result<()> {
     let known: Vec<(String, Meta)> = {
         let state = db.read();
         all.into_iter()
-            .filter(|(k, _)| state.keys.id(k).is_some())
+            .filter(|(k, _)| state.find(k).is_some())
             .collect()
     };
     db.set_meta(&known)?;

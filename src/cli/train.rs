@@ -336,7 +336,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let (db, trained) = (built.db, built.trained);
     let model = &trained.tokenizer;
     let items = built.report.inserted;
-    let stats = index_stats(&db.read().index);
+    let stats = index_stats(&*db.read());
     let last = trained.adasid_last.as_ref();
     let steps = trained.history.as_array().map_or(0, |h| h.len());
     let unit = step_unit(model);
@@ -407,7 +407,7 @@ pub fn encode(a: EncodeArgs) -> Result<()> {
         "meta": meta.len(),
         "inserted": report.inserted,
         "updated": report.updated,
-        "items": db.read().index.len(),
+        "items": adasid::SidIndex::len(&*db.read()),
         "seconds": start.elapsed().as_secs_f64(),
     });
     emit(a.json, &value, || {

@@ -196,7 +196,7 @@ impl Database {
         filter: Option<&str>,
     ) -> Result<Vec<ItemId>> {
         self.layout.check_prefix(prefix)?;
-        let Some(postings) = state.index.items(prefix) else {
+        let Some(postings) = crate::SidIndex::items(state, prefix) else {
             return Ok(Vec::new());
         };
         match (filter, filters) {

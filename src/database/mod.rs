@@ -55,6 +55,8 @@ pub struct Database {
     publisher: Mutex<publish::Publisher>,
     /// Publish after every commit (else on [`Database::publish`] only).
     publish_each_commit: AtomicBool,
+    /// Whether open rebuilt the index from the records.
+    rebuilt: AtomicBool,
     /// The metadata index, once any item has metadata.
     #[cfg(feature = "filters")]
     filters: filters::FilterSlot,
@@ -73,6 +75,10 @@ pub struct Health {
     /// behind the store, if its last publication failed; the next commit
     /// or [`Database::publish`] tries again.
     pub published_stale: Option<String>,
+    /// Whether open rebuilt the index from the stored records instead of
+    /// mapping the publication (which did not show every commit, or was
+    /// damaged).
+    pub index_rebuilt: bool,
 }
 
 impl Database {
@@ -81,8 +87,7 @@ impl Database {
         let store = Store::create(path, layout)?;
         Ok(Self::from_parts(
             store,
-            Index::new(layout),
-            KeyMap::default(),
+            State::new(Index::new(layout), KeyMap::default()),
         ))
     }
 
@@ -91,22 +96,37 @@ impl Database {
         Store::exists(path)
     }
 
-    /// Opens a database and rebuilds its index from the stored records.
+    /// Opens a database. When its publication shows exactly the stored
+    /// commits (the usual case: every commit is published), the items are
+    /// that snapshot, mapped and verified, not rebuilt; otherwise (a writer
+    /// died between a commit and its publication, publication was deferred,
+    /// or the file is damaged) the index is rebuilt from the stored records
+    /// and published.
     pub fn open(path: &Path) -> Result<Database> {
         let store = Store::open(path)?;
-        let (index, keys) = load_state(&store)?;
-        // The decoded records are dropped by now; do not keep their pages.
-        crate::heap::release_free_memory();
-        let db = Self::from_parts(store, index, keys);
+        let publisher = publish::Publisher::new(path);
+        let mapped = publisher
+            .base(store.commits())
+            .map(|file| map_base(&file, store.layout(), true));
+        let (state, republish) = match mapped {
+            Some(Ok(state)) => (state, false),
+            damaged_or_behind => {
+                let (index, keys) = load_state(&store)?;
+                // The decoded records are dropped by now; do not keep their pages.
+                crate::heap::release_free_memory();
+                (State::new(index, keys), damaged_or_behind.is_some() || publisher.behind(store.commits()))
+            }
+        };
+        let rebuilt = !state.has_base();
+        let db = Self::with_publisher(store, state, publisher);
+        db.rebuilt.store(rebuilt, Ordering::SeqCst);
         #[cfg(feature = "filters")]
         db.open_filters()?;
-        let store = db.lock_store();
-        if db.lock_publisher().behind() {
-            // Missing, or a writer died between a commit and its
-            // publication. A failure is kept in `health` and retried.
+        if republish {
+            // A failure is kept in `health` and retried by the next commit.
+            let store = db.lock_store();
             let _ = db.publish_locked(&store);
         }
-        drop(store);
         Ok(db)
     }
 
@@ -121,14 +141,20 @@ impl Database {
         }
     }
 
-    fn from_parts(store: Store, index: Index, keys: KeyMap) -> Database {
+    fn from_parts(store: Store, state: State) -> Database {
+        let publisher = publish::Publisher::new(store.path());
+        Self::with_publisher(store, state, publisher)
+    }
+
+    fn with_publisher(store: Store, state: State, publisher: publish::Publisher) -> Database {
         let layout = store.layout();
         Database {
             path: store.path().to_path_buf(),
-            publisher: Mutex::new(publish::Publisher::new(store.path())),
+            publisher: Mutex::new(publisher),
             publish_each_commit: AtomicBool::new(true),
+            rebuilt: AtomicBool::new(false),
             store: Mutex::new(store),
-            state: RwLock::new(State { index, keys }),
+            state: RwLock::new(state),
             layout,
             #[cfg(feature = "filters")]
             filters: filters::FilterSlot::default(),
@@ -178,6 +204,7 @@ impl Database {
         let health = Health::default();
         Health {
             published_stale: self.lock_publisher().failed.clone(),
+            index_rebuilt: self.rebuilt.load(Ordering::SeqCst),
             ..health
         }
     }
@@ -207,11 +234,25 @@ impl Database {
         self.publish_each_commit.store(on, Ordering::SeqCst);
     }
 
+    /// Publishes under the store lock, then continues from the published
+    /// snapshot: it shows exactly the current items, so the in-memory
+    /// index of changes is dropped (memory stays bounded by the changes
+    /// since the last publication).
     fn publish_locked(&self, store: &Store) -> Result<()> {
-        let meta_generation = store.meta_generation()?;
+        let counts = (store.meta_generation()?, store.commits());
         let state = self.read();
-        self.lock_publisher()
-            .publish(&state, meta_generation, || store.blobs())
+        let file = self
+            .lock_publisher()
+            .publish(&state, counts, || store.blobs())?;
+        drop(state);
+        // Written and fsynced by this process just now: mapped without
+        // reading it all back. If it cannot be mapped, memory keeps the items.
+        if let Ok(base) = map_base(&file, self.layout, false) {
+            let old = std::mem::replace(&mut *self.state.write().unwrap_or_else(|p| p.into_inner()), base);
+            drop(old);
+            crate::heap::release_free_memory();
+        }
+        Ok(())
     }
 
     /// Marks the publication behind before a commit touches the store.
@@ -232,7 +273,7 @@ impl Database {
     pub fn snapshot(&self, path: &Path) -> Result<u64> {
         Self::check_snapshot_path(&self.path, path)?;
         let state = self.read();
-        snapshot::write(&state.index, &state.keys, path)
+        snapshot::write_state(&state, path)
     }
 }
 
@@ -267,6 +308,27 @@ impl BlobSource for Database {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
+}
+
+/// A state whose items are the snapshot file at `path` (of `layout`),
+/// mapped; `verify` checks every section's checksum first.
+fn map_base(path: &Path, layout: SidLayout, verify: bool) -> Result<State> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // SAFETY: a publication's files are never modified once written (new
+    // generations are new files), only removed, and a mapping outlives
+    // the removal.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+    let snap = snapshot::Snapshot::new(crate::view::BaseBytes::Map(map))?;
+    if verify {
+        snap.verify()?;
+    }
+    if *crate::SidIndex::layout(&snap) != layout {
+        return Err(Error::corruption(
+            path.display().to_string(),
+            "its layout is not the store's",
+        ));
+    }
+    Ok(State::from_snapshot(snap))
 }
 
 /// Decodes every stored record and builds index and key map from them.

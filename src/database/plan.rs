@@ -7,7 +7,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::State;
 use crate::error::{Error, Result};
-use crate::index::{Index, ItemId, MAX_ITEM_ID};
+use crate::index::{ItemId, MAX_ITEM_ID, SidIndex};
 use crate::item::{ItemInput, MAX_KEY_BYTES};
 use crate::sid::{MAX_DISAMBIGUATION, Token, format_tokens};
 
@@ -28,7 +28,7 @@ pub(super) fn plan(
     items: &[impl ItemInput],
     mut next_id: u32,
 ) -> Result<Vec<Planned>> {
-    let layout = *state.index.layout();
+    let layout = *state.layout();
     // Validation and key lookups are per item and the costly part: in
     // parallel, the first error in batch order.
     let mut planned: Vec<Planned> = items
@@ -48,7 +48,7 @@ pub(super) fn plan(
                 .valid(&layout)
                 .map_err(|m| Error::InvalidArgument(format!("item '{key}' (#{}): {m}", i + 1)))?;
             let (full, weights, requested) = sid.into_owned().into_parts();
-            let existing = state.keys.id(key);
+            let existing = state.find(key);
             Ok(Planned {
                 id: existing.unwrap_or(ItemId::MAX),
                 full,
@@ -77,7 +77,7 @@ pub(super) fn plan(
             next_id += 1;
         }
     }
-    assign_disambiguators(&state.index, &mut planned)?;
+    assign_disambiguators(state, &mut planned)?;
     Ok(planned)
 }
 
@@ -85,7 +85,7 @@ pub(super) fn plan(
 /// unchanged keep their token; the others take the one they asked for or
 /// else the smallest free one, in batch order, among the items sharing
 /// their semantic tokens.
-fn assign_disambiguators(index: &Index, planned: &mut [Planned]) -> Result<()> {
+fn assign_disambiguators(index: &State, planned: &mut [Planned]) -> Result<()> {
     let levels = index.layout().levels();
     let keeps = |p: &Planned| {
         p.existing
@@ -163,7 +163,7 @@ struct Group {
 }
 
 impl Group {
-    fn new(index: &Index, semantic: &[Token], moving: &FxHashSet<ItemId>) -> Group {
+    fn new(index: &State, semantic: &[Token], moving: &FxHashSet<ItemId>) -> Group {
         let mut taken: Vec<Token> = index
             .disambiguators(semantic)
             .into_iter()

@@ -34,6 +34,8 @@ const DIRTY: &str = "DIRTY";
 const INDEX: &str = "index.snap";
 const BLOBS: &str = "blobs";
 const META_GENERATION: &str = "meta_generation";
+/// The store's commit count the generation shows (`Store::commits`).
+const COMMITS: &str = "commits";
 /// Temporary names of a writer's files (see [`crate::stale`]).
 const TEMP_PREFIX: &str = ".adasid-publish-";
 
@@ -44,6 +46,9 @@ pub(super) struct Publisher {
     dir: PathBuf,
     /// The generation `CURRENT` names (0: none yet).
     generation: u64,
+    /// The store commit count that generation shows (`None`: unknown, as
+    /// in one written before the count was recorded).
+    commits: Option<u64>,
     dirty: bool,
     /// Blobs unchanged since the last publication (its file can be linked).
     blobs_same: bool,
@@ -55,8 +60,10 @@ impl Publisher {
     /// Reads what `db/published` holds (nothing is written).
     pub(super) fn new(db: &Path) -> Publisher {
         let dir = db.join(DIR);
+        let generation = current(&dir).unwrap_or(0);
         Publisher {
-            generation: current(&dir).unwrap_or(0),
+            generation,
+            commits: read_number(&dir.join(generation.to_string()).join(COMMITS)),
             dirty: dir.join(DIRTY).exists(),
             dir,
             blobs_same: false,
@@ -64,9 +71,21 @@ impl Publisher {
         }
     }
 
-    /// Whether the publication is missing or may lag the store.
-    pub(super) fn behind(&self) -> bool {
-        self.generation == 0 || self.dirty
+    /// Whether the publication is missing or may not show the store's
+    /// `commits` commits exactly.
+    pub(super) fn behind(&self, commits: u64) -> bool {
+        self.generation == 0 || self.dirty || self.commits != Some(commits)
+    }
+
+    /// The current generation's snapshot file, when it shows exactly the
+    /// store's `commits` commits: what an open maps instead of rebuilding.
+    pub(super) fn base(&self, commits: u64) -> Option<PathBuf> {
+        let path = self.generation_dir(self.generation).join(INDEX);
+        (!self.behind(commits)).then_some(path)
+    }
+
+    fn generation_dir(&self, generation: u64) -> PathBuf {
+        self.dir.join(generation.to_string())
     }
 
     /// Makes `DIRTY` durable before a commit (once until the next publication).
@@ -85,15 +104,16 @@ impl Publisher {
         Ok(())
     }
 
-    /// Publishes `state` and the blobs `all_blobs` returns (read only when
-    /// they changed since the last publication) as a new generation.
+    /// Publishes `state` (what the store shows after `commits` commits)
+    /// and the blobs `all_blobs` returns (read only when they changed since
+    /// the last publication) as a new generation; returns its snapshot file.
     pub(super) fn publish(
         &mut self,
         state: &State,
-        meta_generation: u64,
+        (meta_generation, commits): (u64, u64),
         all_blobs: impl FnOnce() -> Result<Vec<(String, Vec<u8>)>>,
-    ) -> Result<()> {
-        let result = self.try_publish(state, meta_generation, all_blobs);
+    ) -> Result<PathBuf> {
+        let result = self.try_publish(state, (meta_generation, commits), all_blobs);
         self.failed = result.as_ref().err().map(|e| e.to_string());
         result
     }
@@ -101,9 +121,9 @@ impl Publisher {
     fn try_publish(
         &mut self,
         state: &State,
-        meta_generation: u64,
+        (meta_generation, commits): (u64, u64),
         all_blobs: impl FnOnce() -> Result<Vec<(String, Vec<u8>)>>,
-    ) -> Result<()> {
+    ) -> Result<PathBuf> {
         let io = |e| Error::io(&self.dir, e);
         std::fs::create_dir_all(&self.dir).map_err(io)?;
         let next = self.generation + 1;
@@ -113,7 +133,7 @@ impl Publisher {
             std::fs::remove_dir_all(&gen_dir).map_err(io)?;
         }
         std::fs::create_dir(&gen_dir).map_err(io)?;
-        snapshot::write(&state.index, &state.keys, &gen_dir.join(INDEX))?;
+        snapshot::write_state(state, &gen_dir.join(INDEX))?;
         let old_blobs = self.dir.join(self.generation.to_string()).join(BLOBS);
         let linked = self.blobs_same
             && self.generation > 0
@@ -128,10 +148,12 @@ impl Publisher {
             META_GENERATION,
             format!("{meta_generation}\n").as_bytes(),
         )?;
+        write_synced(&gen_dir, COMMITS, format!("{commits}\n").as_bytes())?;
         crate::stale::sync_dir(&gen_dir)?;
         write_synced(&self.dir, CURRENT, format!("{next}\n").as_bytes())?;
         let previous = self.generation;
         self.generation = next;
+        self.commits = Some(commits);
         self.blobs_same = true;
         if self.dirty {
             std::fs::remove_file(self.dir.join(DIRTY)).map_err(io)?;
@@ -141,7 +163,7 @@ impl Publisher {
         // The previous generation stays for readers that just read CURRENT;
         // older ones go (a reader holding their files keeps reading them).
         self.remove_generations_before(previous);
-        Ok(())
+        Ok(gen_dir.join(INDEX))
     }
 
     fn remove_generations_before(&self, keep: u64) {
@@ -166,11 +188,12 @@ impl Publisher {
 
 /// The generation `CURRENT` names.
 fn current(dir: &Path) -> Option<u64> {
-    std::fs::read_to_string(dir.join(CURRENT))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    read_number(&dir.join(CURRENT))
+}
+
+/// A file holding one decimal number and a newline.
+fn read_number(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// Writes `name` in `dir` through a fsynced temporary file and a rename.

@@ -56,7 +56,7 @@ fn a_write_that_reports_ok_is_visible_and_durable_though_the_filter_update_faile
         "the failed update is reported"
     );
     let b = db.read().id("b").unwrap();
-    assert!(db.read().index.contains(b));
+    assert!(crate::SidIndex::contains(&*db.read(), b));
     // The next filtered search repairs the index from the store.
     fail_filters(&db, false);
     let a = db.read().id("a").unwrap();
@@ -99,7 +99,7 @@ fn a_write_that_reports_err_left_nothing_behind() {
     fail_filters(&db, false);
     drop(db);
     let db = Database::open(&path).unwrap();
-    assert_eq!(db.read().index.len(), 1);
+    assert_eq!(crate::SidIndex::len(&*db.read()), 1);
     assert!(db.read().id("b").is_err());
     assert_eq!(db.search(&[1], Some("brand:x")).unwrap(), Vec::<u32>::new());
     assert!(!db.health().filters_rebuilt, "nothing lagged");

@@ -109,17 +109,14 @@ impl Database {
         meta: &[(String, Meta)],
         blobs: Vec<(String, Vec<u8>)>,
     ) -> Result<(Database, WriteReport)> {
-        let empty = State {
-            index: Index::new(layout),
-            keys: KeyMap::default(),
-        };
+        let empty = State::new(Index::new(layout), KeyMap::default());
         let planned = plan(&empty, items, 0)?;
         let changes = meta_changes(&empty, &planned, meta)?;
         // The first batch is committed before the folder is put in place, so
         // a crash leaves no database rather than an empty one.
         let mut staged = Store::stage(path, layout)?;
         commit_planned(staged.store(), &planned, blobs, &changes)?;
-        let db = Self::from_parts(staged.finish()?, empty.index, empty.keys);
+        let db = Self::from_parts(staged.finish()?, empty);
         let store = db.lock_store();
         let report = db.publish_committed(&store, &planned, &changes);
         db.after_commit(&store);
@@ -194,8 +191,8 @@ impl Database {
         if let Err(e) = store.commit(commit) {
             let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
             for (id, key, sid, weights) in removed {
-                state.index.insert(id, &sid, &weights)?;
-                state.keys.insert(&key, id);
+                state.insert_many(&[(id, &sid, &weights)])?;
+                state.insert_key(&key, id);
             }
             return Err(e);
         }
@@ -257,24 +254,19 @@ fn publish(state: &mut State, planned: &[Planned]) -> WriteReport {
     // Remove every re-encoded item first: a new item may take the full SID
     // another item of the same batch is leaving.
     for p in planned.iter().filter(|p| p.existing) {
-        let removed = state.index.remove(p.id);
+        let removed = state.take(p.id);
         debug_assert!(removed.is_ok(), "a planned item is indexed");
     }
     let sids: Vec<_> = planned
         .iter()
         .map(|p| (p.id, &p.full[..], &p.weights[..]))
         .collect();
-    let State { index, keys } = state;
-    let (inserted, ()) = rayon::join(
-        || index.insert_many(&sids),
-        || {
-            let new = planned.iter().filter(|p| !p.existing);
-            keys.reserve(new.clone().count(), 0);
-            for p in new {
-                keys.insert(&p.key, p.id);
-            }
-        },
-    );
+    let new_keys: Vec<(&str, ItemId)> = planned
+        .iter()
+        .filter(|p| !p.existing)
+        .map(|p| (p.key.as_str(), p.id))
+        .collect();
+    let inserted = state.insert_with_keys(&sids, &new_keys);
     debug_assert!(inserted.is_ok(), "planned SIDs are valid and free");
     let updated = planned.iter().filter(|p| p.existing).count();
     WriteReport {
@@ -288,13 +280,8 @@ fn publish(state: &mut State, planned: &[Planned]) -> WriteReport {
 fn unpublish(state: &mut State, ids: &[ItemId]) -> Result<Unpublished> {
     let mut removed = Vec::with_capacity(ids.len());
     for &id in ids {
-        let (sid, weights) = state
-            .index
-            .sid(id)
-            .map(|(s, w)| (s.to_vec(), w.to_vec()))
-            .ok_or_else(|| Error::corruption("index", format!("item {id} has a key but no SID")))?;
-        state.index.remove(id)?;
-        let key = state.keys.remove(id).map(String::from).unwrap_or_default();
+        let (sid, weights) = state.take(id)?;
+        let key = state.remove_key(id).unwrap_or_default();
         removed.push((id, key, sid, weights));
     }
     Ok(removed)

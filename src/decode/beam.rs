@@ -298,7 +298,7 @@ impl Beams<'_> {
         let k = vocab - 1;
         for (b, &score) in self.scores.iter().enumerate() {
             let prefix = &self.tokens[b * depth..(b + 1) * depth];
-            let counters = index.next_tokens(prefix).unwrap_or(&[]);
+            let counters = index.next_tokens(prefix).unwrap_or_default();
             let first_over = counters.partition_point(|&d| (d as usize) < k);
             let over = counters.len() - first_over;
             let share = if over > 1 { (over as f32).ln() } else { 0.0 };

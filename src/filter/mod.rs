@@ -236,8 +236,8 @@ pub fn intersect(postings: Postings<'_>, docs: &RoaringBitmap) -> Vec<ItemId> {
     match postings {
         Postings::Many(b) => (b & docs).iter().collect(),
         Postings::One(i) => docs.contains(i).then_some(i).into_iter().collect(),
-        Postings::Slice(s) => {
-            let mut out: Vec<ItemId> = s.iter().copied().filter(|&i| docs.contains(i)).collect();
+        Postings::Slice(_) | Postings::Owned(_) => {
+            let mut out: Vec<ItemId> = postings.iter().filter(|&i| docs.contains(i)).collect();
             out.sort_unstable();
             out
         }

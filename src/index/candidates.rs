@@ -186,3 +186,47 @@ pub(crate) fn best(mut out: Vec<Candidate>, k: usize) -> Vec<Candidate> {
     out.sort_unstable_by(order);
     out
 }
+
+/// Candidates over any [`super::SidIndex`] from its `items` and
+/// `position_postings` answers alone: what a database whose items changed
+/// since its base snapshot ranks with (the same ranking as
+/// [`Index::candidates`]).
+pub(crate) fn over_view(view: &dyn super::SidIndex, q: &CandidateQuery<'_>) -> Vec<Candidate> {
+    if q.k == 0 {
+        return Vec::new();
+    }
+    let layout = *view.layout();
+    let tokens = &q.tokens[..q.tokens.len().min(layout.full_len())];
+    if q.mode == CandidateMode::Overlap {
+        return overlap(
+            &layout,
+            tokens,
+            q.weights,
+            (q.k, q.exclude),
+            |pos, token| Some(view.position_postings(pos, token).iter()),
+            |item| view.sid(item).map_or(&[], |(s, _)| s),
+        );
+    }
+    // Items under each valid prefix of the query, shallowest first.
+    let chain: Vec<Vec<ItemId>> = (0..=tokens.len())
+        .map_while(|d| view.items(&tokens[..d]).map(|p| p.to_sorted_vec()))
+        .collect();
+    let mut out = Vec::with_capacity(q.k);
+    for depth in (0..chain.len()).rev() {
+        let deeper = chain.get(depth + 1);
+        for &item in &chain[depth] {
+            if Some(item) == q.exclude || deeper.is_some_and(|d| d.binary_search(&item).is_ok()) {
+                continue;
+            }
+            out.push(Candidate {
+                item,
+                shared_depth: depth as u8,
+                score: depth as f32,
+            });
+            if out.len() == q.k {
+                return out;
+            }
+        }
+    }
+    out
+}

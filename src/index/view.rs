@@ -2,6 +2,8 @@
 //! mapped [`crate::snapshot::Snapshot`], so a decoder or a server is written
 //! once and runs over either.
 
+use std::borrow::Cow;
+
 use super::{Candidate, CandidateQuery, Index, ItemId, Postings};
 use crate::error::{Error, Result};
 use crate::sid::{SidLayout, Token};
@@ -45,7 +47,9 @@ pub trait SidIndex {
 
     /// The tokens that may follow `prefix`, ascending ([`crate::EMPTY`] last).
     /// Empty for a full SID; `None` if `prefix` itself is not valid.
-    fn next_tokens(&self, prefix: &[Token]) -> Option<&[Token]>;
+    /// Borrowed from the index or snapshot that holds them; computed only
+    /// where a database merges a snapshot with later changes.
+    fn next_tokens(&self, prefix: &[Token]) -> Option<Cow<'_, [Token]>>;
 
     /// Candidates near `q.tokens`, best first (see [`CandidateQuery`]).
     fn candidates(&self, q: &CandidateQuery<'_>) -> Vec<Candidate>;
@@ -152,8 +156,8 @@ impl SidIndex for Index {
         Index::items(self, prefix)
     }
 
-    fn next_tokens(&self, prefix: &[Token]) -> Option<&[Token]> {
-        Index::next_tokens(self, prefix)
+    fn next_tokens(&self, prefix: &[Token]) -> Option<Cow<'_, [Token]>> {
+        Index::next_tokens(self, prefix).map(Cow::Borrowed)
     }
 
     fn candidates(&self, q: &CandidateQuery<'_>) -> Vec<Candidate> {

@@ -22,6 +22,7 @@ mod format;
 mod shape;
 mod writer;
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::path::Path;
 
@@ -33,7 +34,7 @@ use crate::sid::{SidLayout, Token};
 use crate::view::ReadView;
 
 pub use format::{MAGIC, VERSION, reseal};
-pub use writer::{to_bytes, write, write_bytes};
+pub use writer::{state_to_bytes, to_bytes, write, write_bytes, write_state};
 
 use format::Section;
 
@@ -395,14 +396,14 @@ impl<D: AsRef<[u8]>> SidIndex for Snapshot<D> {
         })
     }
 
-    fn next_tokens(&self, prefix: &[Token]) -> Option<&[Token]> {
-        Some(match self.locate(prefix)? {
+    fn next_tokens(&self, prefix: &[Token]) -> Option<Cow<'_, [Token]>> {
+        Some(Cow::Borrowed(match self.locate(prefix)? {
             Loc::Node(n) => self.children(n)?.0,
             Loc::Item(i) => {
                 let sid = self.sid_tokens(i)?;
                 &sid[prefix.len().min(sid.len())..(prefix.len() + 1).min(sid.len())]
             }
-        })
+        }))
     }
 
     fn candidates(&self, q: &CandidateQuery<'_>) -> Vec<Candidate> {

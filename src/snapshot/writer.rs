@@ -1,6 +1,9 @@
-//! Writes a snapshot of an [`Index`] and its keys.
+//! Writes a snapshot of a read view: an [`Index`] and its keys, or a
+//! database's [`State`] (a snapshot with the changes made since).
 
 use std::io::Write;
+
+use rayon::prelude::*;
 use std::path::Path;
 
 use super::format::{self, Section};
@@ -8,7 +11,54 @@ use crate::error::{Error, Result};
 
 use crate::index::{Child, Index, ItemId, NO_CHILD, SidIndex, goes_dense};
 use crate::keymap::KeyMap;
-use crate::sid::Token;
+use crate::sid::{SidLayout, Token};
+use crate::view::{ReadView, State};
+
+/// What a snapshot is written from: held items with their SIDs and keys.
+trait Source: Sync {
+    fn layout(&self) -> SidLayout;
+    /// Every held item, sorted by full SID.
+    fn by_sid(&self) -> Vec<ItemId>;
+    /// A held item's full SID and routing weights.
+    fn sid(&self, item: ItemId) -> (&[Token], &[f32]);
+    fn key(&self, item: ItemId) -> Option<&str>;
+}
+
+impl Source for (&Index, &KeyMap) {
+    fn layout(&self) -> SidLayout {
+        *self.0.layout()
+    }
+
+    fn by_sid(&self) -> Vec<ItemId> {
+        self.0.items_by_sid()
+    }
+
+    fn sid(&self, item: ItemId) -> (&[Token], &[f32]) {
+        Index::sid(self.0, item).expect("a held item")
+    }
+
+    fn key(&self, item: ItemId) -> Option<&str> {
+        self.1.key(item)
+    }
+}
+
+impl Source for &State {
+    fn layout(&self) -> SidLayout {
+        *SidIndex::layout(*self)
+    }
+
+    fn by_sid(&self) -> Vec<ItemId> {
+        State::by_sid(self)
+    }
+
+    fn sid(&self, item: ItemId) -> (&[Token], &[f32]) {
+        SidIndex::sid(*self, item).expect("a held item")
+    }
+
+    fn key(&self, item: ItemId) -> Option<&str> {
+        ReadView::key(*self, item)
+    }
+}
 
 fn le_u32(values: &[u32]) -> Vec<u8> {
     bytemuck::cast_slice(values).to_vec()
@@ -32,11 +82,11 @@ struct Trie {
 impl Trie {
     /// A node for every prefix two or more items share (and the root); a
     /// prefix reached by one item is a reference to that item.
-    fn build(index: &Index, order: &[ItemId]) -> Trie {
-        let layout = index.layout();
+    fn build(src: &impl Source, order: &[ItemId]) -> Trie {
+        let layout = src.layout();
         let (bits, words) = (layout.mask_bits(), layout.mask_words());
         let stride = layout.full_len();
-        let sorted = index.sids_in_order(order);
+        let sorted: Vec<Token> = order.iter().flat_map(|&i| src.sid(i).0).copied().collect();
         let token_at = |row: usize, depth: usize| sorted[row * stride + depth];
         let mut t = Trie::default();
         t.nodes.push([0, order.len() as u32, 0, 0, NO_CHILD]);
@@ -85,15 +135,15 @@ impl Trie {
 }
 
 /// The per-(position, token) postings: offsets and ascending ids.
-fn position_postings(index: &Index, live: &[ItemId]) -> (Vec<u64>, Vec<u32>) {
-    let layout = index.layout();
+fn position_postings(src: &impl Source, live: &[ItemId]) -> (Vec<u64>, Vec<u32>) {
+    let layout = src.layout();
     let bits = layout.mask_bits();
     let mut offsets = Vec::with_capacity(layout.levels() * bits + 1);
     let mut items = Vec::with_capacity(live.len() * layout.levels());
     for pos in 0..layout.levels() {
         let mut runs: Vec<Vec<ItemId>> = vec![Vec::new(); bits];
         for &i in live {
-            runs[layout.mask_bit(Index::sid(index, i).expect("live").0[pos])].push(i);
+            runs[layout.mask_bit(src.sid(i).0[pos])].push(i);
         }
         for run in runs {
             offsets.push(items.len() as u64);
@@ -106,7 +156,7 @@ fn position_postings(index: &Index, live: &[ItemId]) -> (Vec<u64>, Vec<u32>) {
 
 /// Key offsets, key bytes and ids sorted by key.
 fn key_sections(
-    keys: &KeyMap,
+    src: &impl Source,
     live: &[ItemId],
     bound: usize,
 ) -> Result<(Vec<u64>, Vec<u8>, Vec<u32>)> {
@@ -117,7 +167,7 @@ fn key_sections(
         offsets[id as usize] = bytes.len() as u64;
         if live.get(at) == Some(&id) {
             at += 1;
-            let key = keys
+            let key = src
                 .key(id)
                 .ok_or_else(|| Error::InvalidArgument(format!("item {id} has no key")))?;
             bytes.extend_from_slice(key.as_bytes());
@@ -135,13 +185,14 @@ fn key_sections(
     Ok((offsets, bytes, by_key))
 }
 
-/// The section payloads of a snapshot of `index` and `keys`.
-fn sections(index: &Index, keys: &KeyMap) -> Result<Vec<Vec<u8>>> {
-    let layout = *index.layout();
-    let live: Vec<ItemId> = SidIndex::items(index, &[]).map_or(Vec::new(), |p| p.to_sorted_vec());
+/// The section payloads of a snapshot of `src`.
+fn sections(src: &impl Source) -> Result<Vec<Vec<u8>>> {
+    let layout = src.layout();
+    let order = src.by_sid();
+    let mut live = order.clone();
+    live.par_sort_unstable();
     let bound = live.last().map_or(0, |&l| l as usize + 1);
-    let sid = |i: ItemId| Index::sid(index, i).expect("live item");
-    let order = index.items_by_sid();
+    let sid = |i: ItemId| src.sid(i);
     let mut rank = vec![u32::MAX; bound];
     for (r, &i) in order.iter().enumerate() {
         rank[i as usize] = r as u32;
@@ -156,11 +207,11 @@ fn sections(index: &Index, keys: &KeyMap) -> Result<Vec<Vec<u8>>> {
     }
     // Three independent parts, side by side (the key order sorts every key).
     let (trie, ((pos_offsets, pos_items), keyed)) = rayon::join(
-        || Trie::build(index, &order),
+        || Trie::build(src, &order),
         || {
             rayon::join(
-                || position_postings(index, &live),
-                || key_sections(keys, &live, bound),
+                || position_postings(src, &live),
+                || key_sections(src, &live, bound),
             )
         },
     );
@@ -201,8 +252,17 @@ fn sections(index: &Index, keys: &KeyMap) -> Result<Vec<Vec<u8>>> {
 
 /// A snapshot of `index` and `keys` as bytes (for [`super::Snapshot::new`]).
 pub fn to_bytes(index: &Index, keys: &KeyMap) -> Result<Vec<u8>> {
+    assemble(&(index, keys))
+}
+
+/// A snapshot of a database's read view as bytes.
+pub fn state_to_bytes(state: &State) -> Result<Vec<u8>> {
+    assemble(&state)
+}
+
+fn assemble(src: &impl Source) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    format::assemble(&sections(index, keys)?, &mut out).expect("writing to a Vec");
+    format::assemble(&sections(src)?, &mut out).expect("writing to a Vec");
     Ok(out)
 }
 
@@ -213,7 +273,16 @@ const TEMP_PREFIX: &str = ".adasid-snapshot-";
 /// beside it, fsynced, then renamed over `path` (and the folder fsynced), so
 /// `path` is always either the old file or the whole new one.
 pub fn write(index: &Index, keys: &KeyMap, path: &Path) -> Result<u64> {
-    let sections = sections(index, keys)?;
+    write_source(&(index, keys), path)
+}
+
+/// Writes a snapshot of a database's read view to `path`, as [`write`] does.
+pub fn write_state(state: &State, path: &Path) -> Result<u64> {
+    write_source(&state, path)
+}
+
+fn write_source(src: &impl Source, path: &Path) -> Result<u64> {
+    let sections = sections(src)?;
     crate::stale::replace(path, TEMP_PREFIX, |w| format::assemble(&sections, w))
 }
 

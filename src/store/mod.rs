@@ -11,6 +11,7 @@
 //! | `b/` + name         | blob frame (model weights, codebooks…)  |
 //! | `m/meta_gen`        | counter frame: metadata generation      |
 //! | `j/` + u32 BE       | metadata frame: item `id`'s JSON object |
+//! | `m/commits`         | counter frame: commits so far (u64)     |
 //!
 //! Invariant: [`Store::commit`] applies a whole batch with one sled batch
 //! (atomic on recovery) and returns only after `flush` (fsync), so a
@@ -33,6 +34,7 @@ const CHUNK_PREFIX: &[u8] = b"c/";
 const BLOB_PREFIX: &[u8] = b"b/";
 const META_PREFIX: &[u8] = b"j/";
 const META_GEN_KEY: &[u8] = b"m/meta_gen";
+const COMMITS_KEY: &[u8] = b"m/commits";
 
 /// Marker payload identifying an adasid store.
 const FORMAT_MARKER: &str = "adasid-store";
@@ -57,6 +59,8 @@ pub struct Store {
     path: PathBuf,
     layout: SidLayout,
     next_id: u32,
+    /// Commits applied so far (absent in stores that predate the counter: 0).
+    commits: u64,
 }
 
 /// A two-byte prefix followed by a big-endian number (so a prefix scan
@@ -140,6 +144,7 @@ impl Store {
                 path: staging,
                 layout,
                 next_id: 0,
+                commits: 0,
             }),
             target: path.to_path_buf(),
             parent: parent.to_path_buf(),
@@ -177,11 +182,16 @@ impl Store {
         )
         .map_err(|e| Error::corruption("SID layout", e.to_string()))?;
         let next_id: u32 = codec::decode(Kind::Counter, &get(NEXT_ID_KEY, "item id counter")?)?;
+        let commits: u64 = match db.get(COMMITS_KEY).map_err(store_error)? {
+            Some(bytes) => codec::decode(Kind::Counter, &bytes)?,
+            None => 0,
+        };
         Ok(Store {
             db,
             path: path.to_path_buf(),
             layout,
             next_id,
+            commits,
         })
     }
 
@@ -203,6 +213,12 @@ impl Store {
     /// The next unused item id.
     pub fn next_id(&self) -> u32 {
         self.next_id
+    }
+
+    /// How many commits the store has applied (since the counter exists):
+    /// what ties a publication to the exact store state it shows.
+    pub fn commits(&self) -> u64 {
+        self.commits
     }
 
     /// Reads one chunk.
@@ -301,7 +317,12 @@ impl Store {
             batch.insert(META_GEN_KEY, codec::encode(Kind::Counter, &generation));
         }
         batch.insert(NEXT_ID_KEY, codec::encode(Kind::Counter, &commit.next_id));
+        let commits = self.commits + 1;
+        batch.insert(COMMITS_KEY, codec::encode(Kind::Counter, &commits));
         self.db.apply_batch(batch).map_err(store_error)?;
+        // Counted once applied, flushed or not: no two states of the store
+        // may carry the same count.
+        self.commits = commits;
         self.db.flush().map_err(store_error)?;
         self.next_id = commit.next_id;
         Ok(())
@@ -330,7 +351,8 @@ impl Staged {
     /// Renames the store into place (the parent folder fsynced) and reopens it there.
     pub fn finish(mut self) -> Result<Store> {
         let store = self.store.take().expect("finished once");
-        let (staging, layout, next_id) = (store.path.clone(), store.layout, store.next_id);
+        let (staging, layout, next_id, commits) =
+            (store.path.clone(), store.layout, store.next_id, store.commits);
         drop(store);
         let io = |e| Error::io(&self.target, e);
         let moved = (|| {
@@ -350,6 +372,7 @@ impl Staged {
             path: self.target.clone(),
             layout,
             next_id,
+            commits,
         })
     }
 }

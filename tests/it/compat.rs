@@ -23,16 +23,16 @@ fn version_1_database_opens_with_same_answers() {
         (3, 8, 1)
     );
     let state = db.read();
-    let sid = |key: &str| state.index.sid(state.id(key).unwrap()).unwrap().0.to_vec();
+    let sid = |key: &str| state.sid(state.id(key).unwrap()).unwrap().0.to_vec();
     assert_eq!(sid("alpha"), vec![1, 2, 3, 0]);
     assert_eq!(sid("beta"), vec![1, 2, EMPTY, 0]);
     assert_eq!(sid("gamma"), vec![4, 5, 6, 0]);
     assert_eq!(sid("delta"), vec![1, 2, 3, 1]);
     assert_eq!(
-        state.index.sid(state.id("delta").unwrap()).unwrap().1,
+        state.sid(state.id("delta").unwrap()).unwrap().1,
         &[0.25]
     );
-    assert_eq!(state.index.next_tokens(&[1, 2]).unwrap(), &[3, EMPTY]);
+    assert_eq!(&*state.next_tokens(&[1, 2]).unwrap(), &[3, EMPTY]);
 }
 
 /// `tests/fixtures/v1/index.snap`: the snapshot of `v1/db` that a build
@@ -59,19 +59,19 @@ fn version_1_snapshot_opens_with_the_databases_answers() {
     ] {
         assert_eq!(
             SidIndex::items(&snap, prefix).map(|p| p.to_sorted_vec()),
-            state.index.items(prefix).map(|p| p.to_sorted_vec()),
+            state.items(prefix).map(|p| p.to_sorted_vec()),
             "items({prefix:?})"
         );
         assert_eq!(
-            SidIndex::next_tokens(&snap, prefix),
-            state.index.next_tokens(prefix),
+            SidIndex::next_tokens(&snap, prefix).as_deref(),
+            state.next_tokens(prefix).as_deref(),
             "next_tokens({prefix:?})"
         );
     }
     for key in ["alpha", "beta", "gamma", "delta"] {
         let id = state.id(key).unwrap();
         assert_eq!(ReadView::id(&snap, key).unwrap(), id);
-        assert_eq!(SidIndex::sid(&snap, id), state.index.sid(id));
+        assert_eq!(SidIndex::sid(&snap, id), state.sid(id));
     }
 }
 

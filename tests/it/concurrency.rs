@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use adasid::SidIndex;
 use adasid::data::synthetic;
 use adasid::{Database, Index, NewItem, SidLayout};
 
@@ -32,7 +33,7 @@ fn readers_see_consistent_whole_batches_while_a_writer_runs() {
                 let mut views = 0;
                 while !done.load(Ordering::Relaxed) || views < 10 {
                     let state = db.read();
-                    let ix = &state.index;
+                    let ix = &*state;
                     // Inserted batches are whole; removal batches take whole batches too.
                     assert_eq!(ix.len() % BATCH as u64, 0, "reader {r} saw a partial batch");
                     for token in 0..16u16 {
@@ -41,7 +42,7 @@ fn readers_see_consistent_whole_batches_while_a_writer_runs() {
                                 let (sid, _) = ix.sid(id).expect("posted item has a SID");
                                 assert_eq!(sid[0], token);
                                 let key = state.key(id).expect("posted item has a key");
-                                assert_eq!(state.keys.id(key), Some(id));
+                                assert_eq!(state.find(key), Some(id));
                             }
                         }
                     }
@@ -79,7 +80,7 @@ fn readers_see_consistent_whole_batches_while_a_writer_runs() {
     for r in readers {
         assert!(r.join().unwrap() >= 10);
     }
-    assert_eq!(db.read().index.len(), (3000 - 6 * BATCH) as u64);
+    assert_eq!(db.read().len(), (3000 - 6 * BATCH) as u64);
 }
 
 #[test]
@@ -114,15 +115,14 @@ fn eight_readers_see_filters_and_postings_of_one_commit_while_a_writer_runs() {
                 while !done.load(Ordering::Relaxed) || views < 5 {
                     let state = db.read();
                     assert_eq!(
-                        state.index.len() % BATCH as u64,
+                        state.len() % BATCH as u64,
                         0,
                         "reader {r}: partial batch"
                     );
                     let token = (views % 16) as u16;
                     let under: Vec<u32> = state
-                        .index
                         .items(&[token])
-                        .map_or(Vec::new(), |p| p.iter().collect());
+                        .map_or(Vec::new(), |p| p.to_sorted_vec());
                     let want: Vec<u32> = under
                         .iter()
                         .copied()
@@ -155,7 +155,7 @@ fn eight_readers_see_filters_and_postings_of_one_commit_while_a_writer_runs() {
     for r in readers {
         assert!(r.join().unwrap() >= 5);
     }
-    let live = db.read().index.len();
+    let live = db.read().len();
     assert_eq!(live, (2400 - 7 * BATCH) as u64);
     assert_eq!(
         db.filters().unwrap().unwrap().len(),

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use adasid::SidIndex;
 use adasid::{Database, NewItem, Published, ReadView, SidLayout, Token};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -206,14 +207,14 @@ fn a_killed_create_never_poisons_the_folder() {
         let _ = child.kill();
         child.wait().unwrap();
         if db.exists() {
-            let n = Database::open(&db).unwrap().read().index.len();
+            let n = Database::open(&db).unwrap().read().len();
             assert_eq!(n, 3000, "round {round}");
         }
         assert!(
             ingest(&db).wait().unwrap().success(),
             "round {round}: ingest again"
         );
-        assert_eq!(Database::open(&db).unwrap().read().index.len(), 3000);
+        assert_eq!(Database::open(&db).unwrap().read().len(), 3000);
     }
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -240,7 +241,7 @@ fn a_snapshot_sled_left_unfinished_does_not_poison_the_store() {
         let unfinished = path.join("snap.FFFFFFFFFFFFFFFF.generating");
         std::fs::write(&unfinished, bytes).unwrap();
         let db = Database::open(&path).unwrap();
-        assert_eq!(db.read().index.len(), 100);
+        assert_eq!(db.read().len(), 100);
         drop(db);
         assert!(!unfinished.exists());
     }

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use adasid::SidIndex;
 use adasid::{Database, NewItem, SidLayout};
 
 use crate::common::tree_bytes;
@@ -61,7 +62,7 @@ fn a_full_disk_refuses_an_open_and_never_damages_the_database() {
         assert!(err.to_string().contains("opening needs 1048576"), "{err}");
         std::fs::remove_file(&pad).unwrap();
         let reopened = Database::open(&db).unwrap_or_else(|e| panic!("round {round}: {e}"));
-        assert_eq!(reopened.read().index.len(), 50);
+        assert_eq!(reopened.read().len(), 50);
     }
 }
 

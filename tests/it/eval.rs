@@ -4,6 +4,7 @@
 
 use crate::common::{adasid, catalog, json};
 
+use adasid::SidIndex;
 use adasid::data::embeddings::{DataSpec, Dataset, write};
 use adasid::eval::{RankMetrics, Split, Task, recon_error};
 use adasid::pipeline;
@@ -100,7 +101,7 @@ fn every_tokenizer_round_trips_through_the_store() {
         let state = db.read();
         let levels = model.layout().levels();
         for item in &items {
-            let (sid, weights) = state.index.sid(state.id(&item.key).unwrap()).unwrap();
+            let (sid, weights) = state.sid(state.id(&item.key).unwrap()).unwrap();
             assert_eq!(&sid[..levels], &item.tokens[..]);
             assert_eq!(weights, &item.weights[..]);
         }
@@ -232,7 +233,7 @@ fn leave_one_out_ranks_on_a_hand_built_database() {
     let state = db.read();
     let ids: Vec<_> = ["a", "b", "c", "d", "e"]
         .iter()
-        .map(|k| state.keys.id(k))
+        .map(|k| state.find(k))
         .collect();
     // Catalogue rows 0..=4 = a, b, c, d, e (e not stored). Test target = last item.
     let sequences = vec![

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use adasid::SidIndex;
 use adasid::data::meta;
 use adasid::filter::Meta;
 use adasid::{Database, Error, NewItem, SidLayout, Token};
@@ -121,7 +122,6 @@ fn assert_filters_match(db: &Database, metas: &[(String, Meta)], checks: &[Check
         for first in 0..8u16 {
             let prefix: [Token; 1] = [first];
             let under: BTreeSet<u32> = state
-                .index
                 .items(&prefix)
                 .map_or(BTreeSet::new(), |p| p.iter().collect());
             let want: Vec<u32> = want.intersection(&under).copied().collect();

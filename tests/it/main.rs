@@ -22,6 +22,7 @@ mod generative;
 mod model;
 mod ranking;
 mod readers;
+mod reopen;
 mod snapshot;
 mod token_index;
 mod topk;

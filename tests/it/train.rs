@@ -2,6 +2,7 @@
 //! are used, the sparsity controller settles, results are deterministic and
 //! survive a reopen, and each ablation switch does what it says.
 
+use adasid::SidIndex;
 use adasid::data::catalog::{CatalogSpec, generate};
 use adasid::data::embeddings::Dataset;
 use adasid::pipeline;
@@ -117,7 +118,7 @@ fn same_seed_same_sids_and_reopen_encodes_identically() {
     {
         let state = db.read();
         for it in &items {
-            let (sid, _) = state.index.sid(state.id(&it.key).unwrap()).unwrap();
+            let (sid, _) = state.sid(state.id(&it.key).unwrap()).unwrap();
             assert_eq!(&sid[..it.tokens.len()], &it.tokens[..]);
         }
     }
@@ -128,7 +129,6 @@ fn same_seed_same_sids_and_reopen_encodes_identically() {
             .iter()
             .map(|it| {
                 state
-                    .index
                     .sid(state.id(&it.key).unwrap())
                     .unwrap()
                     .0
@@ -146,13 +146,13 @@ fn same_seed_same_sids_and_reopen_encodes_identically() {
     let state = db.read();
     for (it, old) in items.iter().zip(&before) {
         assert_eq!(
-            state.index.sid(state.id(&it.key).unwrap()).unwrap().0,
+            state.sid(state.id(&it.key).unwrap()).unwrap().0,
             &old[..],
             "unchanged SIDs keep theirs"
         );
     }
     let new_key = &fresh.keys[0];
-    let (sid, _) = state.index.sid(state.id(new_key).unwrap()).unwrap();
+    let (sid, _) = state.sid(state.id(new_key).unwrap()).unwrap();
     assert_eq!(
         &sid[..items[0].tokens.len()],
         &items[0].tokens[..],

@@ -1,0 +1,102 @@
+//! The base of a [`super::State`]: a snapshot and the items of it that
+//! changes since have hidden (removed, or re-encoded into the changes).
+//!
+//! Invariant: `hidden` ⊆ the snapshot's items, and `under` / `at` count
+//! exactly the hidden items per prefix of their snapshot SID (every
+//! length, the empty prefix included) and per (position, token), so a
+//! query learns in O(1) whether hidden items touch what it reads.
+
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
+
+use crate::index::{ItemId, SidIndex};
+use crate::sid::Token;
+use crate::snapshot::Snapshot;
+
+/// The bytes of a base snapshot: the database's published file, mapped, or
+/// bytes in memory.
+#[derive(Debug)]
+pub enum BaseBytes {
+    /// A mapped file.
+    Map(memmap2::Mmap),
+    /// Bytes in memory (8-byte aligned, as a `Vec` allocation is).
+    Vec(Vec<u8>),
+}
+
+impl AsRef<[u8]> for BaseBytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            BaseBytes::Map(m) => m,
+            BaseBytes::Vec(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Base {
+    pub snap: Arc<Snapshot<BaseBytes>>,
+    pub hidden: RoaringBitmap,
+    under: FxHashMap<Box<[Token]>, u32>,
+    at: FxHashMap<(u16, Token), u32>,
+}
+
+impl Base {
+    pub(crate) fn new(snap: Arc<Snapshot<BaseBytes>>) -> Base {
+        Base {
+            snap,
+            hidden: RoaringBitmap::new(),
+            under: FxHashMap::default(),
+            at: FxHashMap::default(),
+        }
+    }
+
+    /// Whether `item` is a snapshot item not hidden.
+    #[inline]
+    pub(crate) fn holds(&self, item: ItemId) -> bool {
+        !self.hidden.contains(item) && self.snap.contains(item)
+    }
+
+    /// Hidden items under `prefix`.
+    #[inline]
+    pub(crate) fn hidden_under(&self, prefix: &[Token]) -> u32 {
+        match self.hidden.is_empty() {
+            true => 0,
+            false => self.under.get(prefix).copied().unwrap_or(0),
+        }
+    }
+
+    /// Hidden items with `token` at `position`.
+    #[inline]
+    pub(crate) fn hidden_at(&self, position: usize, token: Token) -> u32 {
+        match self.hidden.is_empty() {
+            true => 0,
+            false => self.at.get(&(position as u16, token)).copied().unwrap_or(0),
+        }
+    }
+
+    /// Snapshot items under `prefix` that are not hidden.
+    pub(crate) fn live_under(&self, prefix: &[Token]) -> u64 {
+        self.snap.count(prefix) - self.hidden_under(prefix) as u64
+    }
+
+    /// Hides a held snapshot item; false if it is not one.
+    pub(crate) fn hide(&mut self, item: ItemId) -> bool {
+        if !self.holds(item) {
+            return false;
+        }
+        let Some((sid, _)) = self.snap.sid(item) else {
+            return false;
+        };
+        let levels = self.snap.layout().levels();
+        for len in 0..=sid.len() {
+            *self.under.entry(sid[..len].into()).or_default() += 1;
+        }
+        for (p, &t) in sid[..levels].iter().enumerate() {
+            *self.at.entry((p as u16, t)).or_default() += 1;
+        }
+        self.hidden.insert(item);
+        true
+    }
+}
