@@ -43,6 +43,10 @@ struct Args {
     /// Items per database commit.
     #[arg(long, default_value_t = 1_000_000)]
     batch: usize,
+    /// Commits between publications while ingesting (each publication
+    /// writes the whole catalogue and drops the changes held in memory).
+    #[arg(long, default_value_t = 10)]
+    publish_every: usize,
     /// Random queries per latency measurement.
     #[arg(long, default_value_t = 1000)]
     queries: usize,
@@ -103,7 +107,7 @@ fn main() -> adasid::Result<()> {
     }
     let value = json!({
         "levels": a.levels, "k": a.k, "behavior": a.behavior, "batch": a.batch,
-        "sizes": rows,
+        "publish_every": a.publish_every, "sizes": rows,
     });
     if a.json {
         println!("{value}");
@@ -136,6 +140,8 @@ fn child(a: &Args, dir: &Path, stage: &str) -> Value {
             &a.batch.to_string(),
             "--queries",
             &a.queries.to_string(),
+            "--publish-every",
+            &a.publish_every.to_string(),
         ])
         .arg("--dir")
         .arg(dir)
@@ -162,10 +168,12 @@ fn ingest(
     let t = Instant::now();
     let db = Database::open_or_create(&path, Some(layout))?;
     let open_s = t.elapsed().as_secs_f64();
-    // One publication for readers in other processes at the end, timed on its own.
+    // Published every `publish_every` commits and at the end, timed on
+    // their own: memory then holds at most that many commits' changes.
     db.publish_each_commit(false);
-    let (mut generate_s, mut ingest_s) = (0.0, 0.0);
+    let (mut generate_s, mut ingest_s, mut publish_s) = (0.0, 0.0, 0.0);
     let mut start = from;
+    let mut commits = 0;
     while start < to {
         let end = (start + a.batch).min(to);
         let t = Instant::now();
@@ -175,10 +183,13 @@ fn ingest(
         db.upsert(&items)?;
         ingest_s += t.elapsed().as_secs_f64();
         start = end;
+        commits += 1;
+        if commits % a.publish_every.max(1) == 0 || start == to {
+            let t = Instant::now();
+            db.publish()?;
+            publish_s += t.elapsed().as_secs_f64();
+        }
     }
-    let t = Instant::now();
-    db.publish()?;
-    let publish_s = t.elapsed().as_secs_f64();
     let n = (to - from) as f64;
     Ok(json!({
         "items": to - from,
@@ -207,10 +218,14 @@ fn key_bytes(n: usize) -> u64 {
 fn measure(a: &Args, dir: &Path, items: usize) -> adasid::Result<Value> {
     let path = dir.join("db");
     let rss_before = proc_status("VmRSS").unwrap_or(0);
+    let anon_before = proc_status("RssAnon").unwrap_or(0);
     let t = Instant::now();
     let db = Database::open(&path)?;
     let open_s = t.elapsed().as_secs_f64();
     let rss = proc_status("VmRSS").unwrap_or(0) - rss_before;
+    // What open allocated, without the mapped files' pages it has read.
+    let anon = proc_status("RssAnon").unwrap_or(0) - anon_before;
+    let rebuilt = db.health().index_rebuilt;
     let keys = key_bytes(items);
     let disk = db.size_on_disk()?;
     let state = db.read();
@@ -230,7 +245,9 @@ fn measure(a: &Args, dir: &Path, items: usize) -> adasid::Result<Value> {
     let _ = std::fs::remove_file(&snap_path);
     Ok(json!({
         "open_seconds": open_s,
+        "index_rebuilt": rebuilt,
         "rss_after_open_bytes": rss,
+        "anonymous_rss_after_open_bytes": anon,
         "rss_bytes_per_item_beyond_keys": (rss as f64 - keys as f64) / items as f64,
         "trie_nodes": trie_nodes,
         "disk_bytes": disk,

@@ -235,7 +235,7 @@ pub fn best_of(
             }
         };
         match items {
-            Postings::Slice(_) => items.for_each(|item| {
+            Postings::Slice(_) | Postings::Owned(_) => items.for_each(|item| {
                 if let Some(&score) = scores.get(item as usize) {
                     consider(item, score, &|| true);
                 }

@@ -65,8 +65,9 @@ pub trait SidIndex {
     /// Trie nodes: the root and every prefix two or more items share.
     fn node_count(&self) -> usize;
 
-    /// Calls `f` with every item and its full SID, in the order
-    /// `items(&[])` lists them: the scan a ranking of every item makes.
+    /// Calls `f` with every item and its full SID, by ascending id (the
+    /// order the SID table lies in memory): the scan a ranking of every
+    /// item makes.
     fn for_each_sid(&self, f: &mut dyn FnMut(ItemId, &[Token])) {
         if let Some(all) = self.items(&[]) {
             all.for_each(|item| {

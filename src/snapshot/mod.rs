@@ -381,9 +381,12 @@ impl<D: AsRef<[u8]>> SidIndex for Snapshot<D> {
     }
 
     fn for_each_sid(&self, f: &mut dyn FnMut(ItemId, &[Token])) {
-        // Every id in the order is held: no membership test per item.
-        for &item in self.order() {
-            if let Some(sid) = self.sid_tokens(item) {
+        // By id, so the SID table is read front to back (in SID order each
+        // row would be a random read: 5.5x slower at 10M items).
+        let full = self.layout.full_len();
+        let rows = self.u16s(Section::Sids).chunks_exact(full);
+        for ((item, &rank), sid) in (0..).zip(self.u32s(Section::Rank)).zip(rows) {
+            if rank != u32::MAX {
                 f(item, sid);
             }
         }

@@ -139,11 +139,15 @@ fn position_postings(src: &impl Source, live: &[ItemId]) -> (Vec<u64>, Vec<u32>)
     let layout = src.layout();
     let bits = layout.mask_bits();
     let mut offsets = Vec::with_capacity(layout.levels() * bits + 1);
-    let mut items = Vec::with_capacity(live.len() * layout.levels());
-    for pos in 0..layout.levels() {
+    let levels = layout.levels();
+    let mut items = Vec::with_capacity(live.len() * levels);
+    // Each item's semantic tokens read once (a lookup on the source may
+    // cost more than the copy), in id order.
+    let rows: Vec<Token> = live.iter().flat_map(|&i| &src.sid(i).0[..levels]).copied().collect();
+    for pos in 0..levels {
         let mut runs: Vec<Vec<ItemId>> = vec![Vec::new(); bits];
-        for &i in live {
-            runs[layout.mask_bit(src.sid(i).0[pos])].push(i);
+        for (&i, row) in live.iter().zip(rows.chunks_exact(levels)) {
+            runs[layout.mask_bit(row[pos])].push(i);
         }
         for run in runs {
             offsets.push(items.len() as u64);

@@ -11,8 +11,8 @@ use super::base::Base;
 use crate::index::{Index, ItemId, Postings, SidIndex};
 use crate::sid::Token;
 
-/// Merges two lists each sorted by `cmp` (ties cannot occur: an item is in
-/// one list only).
+/// Merges two lists each sorted by `cmp`, `a`'s items first on ties (none
+/// occur: an item is on one side only, and full SIDs are unique).
 fn merge_by(a: &[ItemId], b: &[ItemId], cmp: impl Fn(ItemId, ItemId) -> Ordering) -> Vec<ItemId> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
@@ -28,14 +28,6 @@ fn merge_by(a: &[ItemId], b: &[ItemId], cmp: impl Fn(ItemId, ItemId) -> Ordering
     out.extend_from_slice(&a[i..]);
     out.extend_from_slice(&b[j..]);
     out
-}
-
-/// The full SID of an item of either side.
-fn sid_of<'a>(base: &'a Base, index: &'a Index, item: ItemId) -> &'a [Token] {
-    index
-        .sid(item)
-        .or_else(|| base.snap.sid(item))
-        .map_or(&[], |(s, _)| s)
 }
 
 fn sid_of_index(index: &Index, item: ItemId) -> &[Token] {
@@ -55,6 +47,9 @@ fn unhidden(base: &Base, list: &Postings<'_>) -> Vec<ItemId> {
 
 /// Changed items under `prefix`, sorted by full SID.
 fn changed_by_sid(index: &Index, prefix: &[Token]) -> Vec<ItemId> {
+    if prefix.is_empty() {
+        return index.items_by_sid();
+    }
     let mut ids = index.items(prefix).map_or(Vec::new(), |p| p.to_sorted_vec());
     ids.sort_unstable_by(|&a, &b| sid_of_index(index, a).cmp(sid_of_index(index, b)));
     ids
@@ -72,8 +67,10 @@ fn items_list(base: &Base, index: &Index, prefix: &[Token]) -> Vec<ItemId> {
         None => Vec::new(),
     };
     let new = changed_by_sid(index, prefix);
+    // `a` is a base item, `b` a changed one.
     merge_by(&old, &new, |a, b| {
-        sid_of(base, index, a).cmp(sid_of(base, index, b))
+        let old_sid = base.snap.sid(a).map_or(&[][..], |(s, _)| s);
+        old_sid.cmp(sid_of_index(index, b))
     })
 }
 

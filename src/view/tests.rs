@@ -130,9 +130,7 @@ fn check(state: &State, model: &BTreeMap<String, (ItemId, [Token; 3])>, next_id:
     state.for_each_sid(&mut |i, s| seen.push((i, s.to_vec())));
     let mut expected = Vec::new();
     want.for_each_sid(&mut |i, s| expected.push((i, s.to_vec())));
-    seen.sort();
-    expected.sort();
-    assert_eq!(seen, expected);
+    assert_eq!(seen, expected, "every item by ascending id");
     // A snapshot of the state is byte for byte the reference's.
     let bytes = snapshot::state_to_bytes(state).unwrap();
     assert_eq!(bytes, snapshot::state_to_bytes(&want).unwrap());

@@ -51,10 +51,20 @@ fn crash_child_writer() {
         .parse()
         .unwrap();
     let db = Database::open(Path::new(&path)).unwrap();
+    // Compaction mode: commits stay in memory as changes and every third
+    // batch is compacted into a new publication, which the database then
+    // continues from.
+    let compact = std::env::var("ADASID_CRASH_COMPACT").is_ok();
+    db.publish_each_commit(!compact);
     for batch in start.. {
         let items: Vec<NewItem> = (0..batch_size(batch)).map(|i| item(batch, i)).collect();
         db.upsert(&items).unwrap();
         println!("ACK {batch}");
+        if compact && batch % 3 == 2 {
+            println!("COMPACT");
+            db.publish().unwrap();
+            println!("COMPACTED");
+        }
     }
 }
 
@@ -64,12 +74,20 @@ fn crash_child_writer() {
 /// them (the writer publishes each commit before acknowledging it; a view
 /// marked as lagging may miss only the commit the kill interrupted).
 fn verify(path: &Path, acked: &[u32], start: u32) -> u32 {
+    verify_as(path, acked, start, true).0
+}
+
+/// [`verify`]; a publication that may lag by whole batches (deferred
+/// publication) is only checked for whole batches. Also says whether the
+/// open rebuilt the index.
+fn verify_as(path: &Path, acked: &[u32], start: u32, published_each: bool) -> (u32, bool) {
     if let Some(published) = Published::open(path).unwrap() {
-        whole_batches(published.view(), acked, 0);
+        let must_hold: &[u32] = if published_each { acked } else { &[] };
+        whole_batches(published.view(), must_hold, 0);
     }
     let db = Database::open(path).unwrap();
     let state = db.read();
-    whole_batches(&*state, acked, start)
+    (whole_batches(&*state, acked, start), db.health().index_rebuilt)
 }
 
 /// Checks that `view` holds whole batches `0..n` and nothing else, every
@@ -174,6 +192,66 @@ fn crash_recovery_keeps_every_acknowledged_batch() {
         total_acked >= rounds / 2,
         "children acknowledged too little to test anything ({total_acked})"
     );
+}
+
+/// SIGKILL a writer during compaction: its commits since the last
+/// publication are changes in memory, merged into a new publication every
+/// third batch. Whatever the kill interrupts (the snapshot write, the
+/// generation's files, `CURRENT`, the re-base), the database opens with
+/// every acknowledged batch whole (mapping the publication when it shows
+/// every commit, rebuilding otherwise), and the publication holds whole
+/// batches.
+#[test]
+fn a_kill_during_compaction_loses_no_acknowledged_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    drop(Database::create(&path, layout()).unwrap());
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let (mut next, mut inside, mut rebuilt) = (0u32, 0, 0);
+    let rounds = trials(24);
+    for _ in 0..rounds {
+        let mut child = Command::new(&exe)
+            .args(["--exact", "crash::crash_child_writer", "--ignored", "--nocapture"])
+            .args(["--test-threads=1"])
+            .env("ADASID_CRASH_DB", &path)
+            .env("ADASID_CRASH_START", next.to_string())
+            .env("ADASID_CRASH_COMPACT", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                let _ = tx.send(line);
+            }
+        });
+        // Kill shortly after a compaction starts (or at once if none does).
+        let mut lines = Vec::new();
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+            let started = line == "COMPACT";
+            lines.push(line);
+            if started {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_micros(rng.gen_range(0..8_000)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        reader.join().unwrap();
+        lines.extend(rx.try_iter());
+        inside += (lines.last().map(String::as_str) == Some("COMPACT")) as usize;
+        let acked: Vec<u32> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("ACK ")?.parse().ok())
+            .collect();
+        let (whole, rebuilt_now) = verify_as(&path, &acked, next, false);
+        (next, rebuilt) = (whole, rebuilt + rebuilt_now as usize);
+    }
+    eprintln!("{rounds} kills, {inside} inside a compaction; {rebuilt} opens rebuilt");
+    assert!(inside >= rounds / 4, "too few kills landed in a compaction: {inside}");
 }
 
 /// SIGKILL `adasid ingest-tokens` into a new folder at random moments: the

@@ -61,16 +61,16 @@ fn check(index: &dyn SidIndex, s: &PositionScores<'_>, k: usize, keep_odd: bool)
     }
 }
 
-/// What `for_each_sid` visits, checked against `items(&[])` and `sid`, sorted.
+/// What `for_each_sid` visits: every item of `items(&[])` by ascending
+/// id, with its SID.
 fn every_sid(index: &dyn SidIndex) -> Vec<(u32, Vec<u16>)> {
     let mut seen = Vec::new();
     index.for_each_sid(&mut |item, sid| seen.push((item, sid.to_vec())));
-    let listed: Vec<u32> = index.items(&[]).map_or(Vec::new(), |p| p.iter().collect());
+    let listed: Vec<u32> = index.items(&[]).map_or(Vec::new(), |p| p.to_sorted_vec());
     assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), listed);
     for (item, sid) in &seen {
         assert_eq!(&index.sid(*item).unwrap().0[..], &sid[..]);
     }
-    seen.sort();
     seen
 }
 
