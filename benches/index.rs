@@ -25,7 +25,12 @@ fn queries(db: &Database, len: usize, n: usize) -> Vec<Vec<Token>> {
     let state = db.read();
     let mut rng = ChaCha8Rng::seed_from_u64(len as u64);
     (0..n)
-        .map(|_| SidIndex::sid(&*state, rng.gen_range(0..ITEMS as u32)).unwrap().0[..len].to_vec())
+        .map(|_| {
+            SidIndex::sid(&*state, rng.gen_range(0..ITEMS as u32))
+                .unwrap()
+                .0[..len]
+                .to_vec()
+        })
         .collect()
 }
 

@@ -70,9 +70,7 @@ fn write_loop(db: &Database, stop: &std::sync::atomic::AtomicBool) -> usize {
         let mut seen = std::collections::HashSet::new();
         let items: Vec<NewItem> = {
             let state = db.read();
-            let ids: Vec<u32> = state
-                .items(&[])
-                .map_or(Vec::new(), |p| p.iter().collect());
+            let ids: Vec<u32> = state.items(&[]).map_or(Vec::new(), |p| p.iter().collect());
             (0..10)
                 .map(|_| ids[rng.gen_range(0..ids.len())])
                 .filter(|&id| seen.insert(id))
@@ -271,9 +269,7 @@ fn brands(metas: &[(String, Meta)]) -> Vec<String> {
 /// random items.
 fn requests(srv: &Server, brands: &[String], n: usize, seed: u64) -> Vec<(usize, String)> {
     let state = srv.db.read();
-    let ids: Vec<u32> = state
-        .items(&[])
-        .map_or(Vec::new(), |p| p.iter().collect());
+    let ids: Vec<u32> = state.items(&[]).map_or(Vec::new(), |p| p.iter().collect());
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..n)
         .map(|_| {

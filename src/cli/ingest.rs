@@ -369,10 +369,6 @@ fn repeated(db: &Database, items: &[ValidItem], written: &RoaringBitmap) -> Opti
     let state = db.read();
     items
         .iter()
-        .find(|it| {
-            state
-                .find(&it.key)
-                .is_some_and(|id| written.contains(id))
-        })
+        .find(|it| state.find(&it.key).is_some_and(|id| written.contains(id)))
         .map(|it| it.key.clone())
 }

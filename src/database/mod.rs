@@ -114,7 +114,10 @@ impl Database {
                 let (index, keys) = load_state(&store)?;
                 // The decoded records are dropped by now; do not keep their pages.
                 crate::heap::release_free_memory();
-                (State::new(index, keys), damaged_or_behind.is_some() || publisher.behind(store.commits()))
+                (
+                    State::new(index, keys),
+                    damaged_or_behind.is_some() || publisher.behind(store.commits()),
+                )
             }
         };
         let rebuilt = !state.has_base();
@@ -248,7 +251,10 @@ impl Database {
         // Written and fsynced by this process just now: mapped without
         // reading it all back. If it cannot be mapped, memory keeps the items.
         if let Ok(base) = map_base(&file, self.layout, false) {
-            let old = std::mem::replace(&mut *self.state.write().unwrap_or_else(|p| p.into_inner()), base);
+            let old = std::mem::replace(
+                &mut *self.state.write().unwrap_or_else(|p| p.into_inner()),
+                base,
+            );
             drop(old);
             crate::heap::release_free_memory();
         }

@@ -182,7 +182,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
                 return Err(corrupt(format!("padding before section {}", i + 1)));
             }
             let section = bytes.get(range.clone()).unwrap_or(&[]);
-            if crc32fast::hash(section) != crc {
+            if format::checksum(section) != crc {
                 return Err(corrupt(format!(
                     "{:?} section checksum mismatch",
                     format::SECTIONS[i]

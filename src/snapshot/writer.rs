@@ -143,7 +143,11 @@ fn position_postings(src: &impl Source, live: &[ItemId]) -> (Vec<u64>, Vec<u32>)
     let mut items = Vec::with_capacity(live.len() * levels);
     // Each item's semantic tokens read once (a lookup on the source may
     // cost more than the copy), in id order.
-    let rows: Vec<Token> = live.iter().flat_map(|&i| &src.sid(i).0[..levels]).copied().collect();
+    let rows: Vec<Token> = live
+        .iter()
+        .flat_map(|&i| &src.sid(i).0[..levels])
+        .copied()
+        .collect();
     for pos in 0..levels {
         let mut runs: Vec<Vec<ItemId>> = vec![Vec::new(); bits];
         for (&i, row) in live.iter().zip(rows.chunks_exact(levels)) {

@@ -351,8 +351,12 @@ impl Staged {
     /// Renames the store into place (the parent folder fsynced) and reopens it there.
     pub fn finish(mut self) -> Result<Store> {
         let store = self.store.take().expect("finished once");
-        let (staging, layout, next_id, commits) =
-            (store.path.clone(), store.layout, store.next_id, store.commits);
+        let (staging, layout, next_id, commits) = (
+            store.path.clone(),
+            store.layout,
+            store.next_id,
+            store.commits,
+        );
         drop(store);
         let io = |e| Error::io(&self.target, e);
         let moved = (|| {

@@ -24,7 +24,11 @@ impl State {
         }
         let missing = || Error::corruption("index", format!("item {id} has no SID"));
         let base = self.base.as_mut().ok_or_else(missing)?;
-        let (s, w) = base.snap.sid(id).filter(|_| base.holds(id)).ok_or_else(missing)?;
+        let (s, w) = base
+            .snap
+            .sid(id)
+            .filter(|_| base.holds(id))
+            .ok_or_else(missing)?;
         let taken = (s.to_vec(), w.to_vec());
         let key = base.snap.key(id).ok_or_else(missing)?.to_string();
         base.hide(id);
@@ -72,7 +76,10 @@ impl State {
     pub(crate) fn disambiguators(&self, semantic: &[Token]) -> Vec<(Token, ItemId)> {
         let mut out = self.index.disambiguators(semantic);
         if let Some(b) = self.base.as_ref().filter(|b| b.live_under(semantic) > 0) {
-            let old = b.snap.items(semantic).map_or(Vec::new(), |p| p.to_sorted_vec());
+            let old = b
+                .snap
+                .items(semantic)
+                .map_or(Vec::new(), |p| p.to_sorted_vec());
             for id in old.into_iter().filter(|&i| !b.hidden.contains(i)) {
                 if let Some(&t) = b.snap.sid(id).and_then(|(s, _)| s.get(semantic.len())) {
                     out.push((t, id));

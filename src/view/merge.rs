@@ -50,7 +50,9 @@ fn changed_by_sid(index: &Index, prefix: &[Token]) -> Vec<ItemId> {
     if prefix.is_empty() {
         return index.items_by_sid();
     }
-    let mut ids = index.items(prefix).map_or(Vec::new(), |p| p.to_sorted_vec());
+    let mut ids = index
+        .items(prefix)
+        .map_or(Vec::new(), |p| p.to_sorted_vec());
     ids.sort_unstable_by(|&a, &b| sid_of_index(index, a).cmp(sid_of_index(index, b)));
     ids
 }
@@ -74,7 +76,11 @@ fn items_list(base: &Base, index: &Index, prefix: &[Token]) -> Vec<ItemId> {
     })
 }
 
-pub(super) fn items<'a>(base: &'a Base, index: &'a Index, prefix: &[Token]) -> Option<Postings<'a>> {
+pub(super) fn items<'a>(
+    base: &'a Base,
+    index: &'a Index,
+    prefix: &[Token],
+) -> Option<Postings<'a>> {
     if base.hidden_under(prefix) == 0 && !index.is_valid(prefix) {
         return base.snap.items(prefix);
     }
@@ -139,7 +145,9 @@ pub(super) fn position<'a>(
     token: Token,
 ) -> Postings<'a> {
     let old = base.snap.position_postings(position, token);
-    let new = index.position_items(position, token).filter(|b| !b.is_empty());
+    let new = index
+        .position_items(position, token)
+        .filter(|b| !b.is_empty());
     if base.hidden_at(position, token) == 0 && new.is_none() {
         return old;
     }

@@ -195,16 +195,20 @@ impl SidIndex for State {
             (_, Some(s)) => s.for_each_sid(f),
             (Some(b), None) => {
                 // Both sides by ascending id, interleaved.
-                let mut changed = self.index.items(&[]).map_or(Vec::new(), |p| p.to_sorted_vec());
+                let mut changed = self
+                    .index
+                    .items(&[])
+                    .map_or(Vec::new(), |p| p.to_sorted_vec());
                 changed.reverse();
-                let mut emit_changed_below = |bound: ItemId, f: &mut dyn FnMut(ItemId, &[Token])| {
-                    while let Some(&i) = changed.last().filter(|&&i| i < bound) {
-                        changed.pop();
-                        if let Some((sid, _)) = self.index.sid(i) {
-                            f(i, sid);
+                let mut emit_changed_below =
+                    |bound: ItemId, f: &mut dyn FnMut(ItemId, &[Token])| {
+                        while let Some(&i) = changed.last().filter(|&&i| i < bound) {
+                            changed.pop();
+                            if let Some((sid, _)) = self.index.sid(i) {
+                                f(i, sid);
+                            }
                         }
-                    }
-                };
+                    };
                 b.snap.for_each_sid(&mut |item, sid| {
                     emit_changed_below(item, f);
                     if !b.hidden.contains(item) {

@@ -120,7 +120,11 @@ fn check(state: &State, model: &BTreeMap<String, (ItemId, [Token; 3])>, next_id:
     for pos in 0..2 {
         for t in [0, 1, 2, EMPTY] {
             let got = state.position_postings(pos, t).to_sorted_vec();
-            assert_eq!(got, want.position_postings(pos, t).to_sorted_vec(), "at {pos} {t}");
+            assert_eq!(
+                got,
+                want.position_postings(pos, t).to_sorted_vec(),
+                "at {pos} {t}"
+            );
         }
     }
     assert_eq!(state.prefix_counts(), want.prefix_counts());

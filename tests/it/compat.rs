@@ -28,10 +28,7 @@ fn version_1_database_opens_with_same_answers() {
     assert_eq!(sid("beta"), vec![1, 2, EMPTY, 0]);
     assert_eq!(sid("gamma"), vec![4, 5, 6, 0]);
     assert_eq!(sid("delta"), vec![1, 2, 3, 1]);
-    assert_eq!(
-        state.sid(state.id("delta").unwrap()).unwrap().1,
-        &[0.25]
-    );
+    assert_eq!(state.sid(state.id("delta").unwrap()).unwrap().1, &[0.25]);
     assert_eq!(&*state.next_tokens(&[1, 2]).unwrap(), &[3, EMPTY]);
 }
 

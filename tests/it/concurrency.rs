@@ -114,11 +114,7 @@ fn eight_readers_see_filters_and_postings_of_one_commit_while_a_writer_runs() {
                 let mut views = 0;
                 while !done.load(Ordering::Relaxed) || views < 5 {
                     let state = db.read();
-                    assert_eq!(
-                        state.len() % BATCH as u64,
-                        0,
-                        "reader {r}: partial batch"
-                    );
+                    assert_eq!(state.len() % BATCH as u64, 0, "reader {r}: partial batch");
                     let token = (views % 16) as u16;
                     let under: Vec<u32> = state
                         .items(&[token])

@@ -87,7 +87,10 @@ fn verify_as(path: &Path, acked: &[u32], start: u32, published_each: bool) -> (u
     }
     let db = Database::open(path).unwrap();
     let state = db.read();
-    (whole_batches(&*state, acked, start), db.health().index_rebuilt)
+    (
+        whole_batches(&*state, acked, start),
+        db.health().index_rebuilt,
+    )
 }
 
 /// Checks that `view` holds whole batches `0..n` and nothing else, every
@@ -208,11 +211,16 @@ fn a_kill_during_compaction_loses_no_acknowledged_batch() {
     drop(Database::create(&path, layout()).unwrap());
     let exe = std::env::current_exe().unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(23);
-    let (mut next, mut inside, mut rebuilt) = (0u32, 0, 0);
+    let (mut next, mut inside, mut rebuilt, mut total_acked) = (0u32, 0, 0, 0);
     let rounds = trials(24);
     for _ in 0..rounds {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash::crash_child_writer", "--ignored", "--nocapture"])
+            .args([
+                "--exact",
+                "crash::crash_child_writer",
+                "--ignored",
+                "--nocapture",
+            ])
             .args(["--test-threads=1"])
             .env("ADASID_CRASH_DB", &path)
             .env("ADASID_CRASH_START", next.to_string())
@@ -247,11 +255,18 @@ fn a_kill_during_compaction_loses_no_acknowledged_batch() {
             .iter()
             .filter_map(|l| l.strip_prefix("ACK ")?.parse().ok())
             .collect();
+        total_acked += acked.len();
         let (whole, rebuilt_now) = verify_as(&path, &acked, next, false);
         (next, rebuilt) = (whole, rebuilt + rebuilt_now as usize);
     }
-    eprintln!("{rounds} kills, {inside} inside a compaction; {rebuilt} opens rebuilt");
-    assert!(inside >= rounds / 4, "too few kills landed in a compaction: {inside}");
+    eprintln!(
+        "{rounds} kills, {inside} inside a compaction, {total_acked} batches acknowledged, \
+         {next} whole batches on disk; {rebuilt} opens rebuilt"
+    );
+    assert!(
+        inside >= rounds / 4,
+        "too few kills landed in a compaction: {inside}"
+    );
 }
 
 /// SIGKILL `adasid ingest-tokens` into a new folder at random moments: the

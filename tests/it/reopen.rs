@@ -48,18 +48,26 @@ fn open_maps_a_current_publication_and_memory_holds_only_changes() {
     // Deferred publication: the changes stay in memory, answers merged.
     db.publish_each_commit(false);
     db.upsert(&items[1500..2500]).unwrap();
-    db.remove(&[items[0].key.as_str(), items[2400].key.as_str()]).unwrap();
+    db.remove(&[items[0].key.as_str(), items[2400].key.as_str()])
+        .unwrap();
     // 500 base items re-written (hidden there, held here), 500 new, one
     // base item removed (hidden) and one new one removed (gone).
     assert_eq!(db.read().changes(), 500 + 500 + 500 + 1 - 1);
     let merged = contents(&db);
     db.publish().unwrap();
     assert_eq!(db.read().changes(), 0);
-    assert_eq!(contents(&db), merged, "the publication holds what memory held");
+    assert_eq!(
+        contents(&db),
+        merged,
+        "the publication holds what memory held"
+    );
     drop(db);
 
     let db = Database::open(&path).unwrap();
-    assert!(!db.health().index_rebuilt, "a current publication is mapped");
+    assert!(
+        !db.health().index_rebuilt,
+        "a current publication is mapped"
+    );
     assert_eq!(contents(&db), merged);
     assert_eq!(db.read().len(), 2498);
 }
@@ -94,7 +102,10 @@ fn open_rebuilds_when_the_publication_lags_or_is_damaged() {
     bytes[at] ^= 0x40;
     std::fs::write(&file, &bytes).unwrap();
     let db = Database::open(&path).unwrap();
-    assert!(db.health().index_rebuilt, "a damaged publication is not mapped");
+    assert!(
+        db.health().index_rebuilt,
+        "a damaged publication is not mapped"
+    );
     assert_eq!(contents(&db), want);
     drop(db);
     let db = Database::open(&path).unwrap();

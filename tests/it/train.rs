@@ -127,13 +127,7 @@ fn same_seed_same_sids_and_reopen_encodes_identically() {
         let state = db.read();
         items
             .iter()
-            .map(|it| {
-                state
-                    .sid(state.id(&it.key).unwrap())
-                    .unwrap()
-                    .0
-                    .to_vec()
-            })
+            .map(|it| state.sid(state.id(&it.key).unwrap()).unwrap().0.to_vec())
             .collect()
     };
     let stored = Tokenizer::from_blobs(&db, Device::Cpu).unwrap();
