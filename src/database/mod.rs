@@ -1,5 +1,7 @@
-//! A database: the durable [`Store`] plus the in-memory [`Index`] and [`KeyMap`]
-//! rebuilt from it on open.
+//! A database: the durable [`Store`] plus the items it answers from, a
+//! [`State`]: its last publication (a snapshot file, mapped) and the changes
+//! committed since, in memory. Open maps that publication when it shows
+//! every stored commit and rebuilds from the records otherwise.
 //!
 //! Additions and re-encodings go store first, memory second: a batch is
 //! validated completely, planned (ids, disambiguation tokens), committed

@@ -112,6 +112,16 @@ impl Index {
         }
     }
 
+    /// An empty index whose item table grows with the items it holds, not
+    /// with their ids: what holds a database's changes beside a snapshot
+    /// of millions of items (one change there may carry any id).
+    pub(crate) fn for_changes(layout: SidLayout) -> Self {
+        Index {
+            items: ItemTable::sparse(&layout),
+            ..Self::new(layout)
+        }
+    }
+
     /// Makes room for item ids below `ids` up front (saves regrowth on bulk loads).
     pub fn reserve_ids(&mut self, ids: u32) {
         self.items.reserve(ids);

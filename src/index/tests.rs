@@ -313,3 +313,55 @@ fn insert_many_into_an_empty_index_builds_it_whole_with_the_same_answers() {
     empty.insert_many(&batch).unwrap();
     assert_eq!(answers(&empty, &sids), answers(&one_by_one, &sids));
 }
+
+/// An index of changes holds items of any id in memory for those items
+/// only (a dense table sized by the largest id would take gigabytes here),
+/// and answers as a dense one of the same items, through removals that
+/// free rows and inserts that reuse them.
+#[test]
+fn a_changes_index_grows_with_its_items_not_their_ids() {
+    let far = [2_000_000_000u32, 7, 1_500_000_000, 1_999_999_999];
+    let sids: [[Token; 4]; 4] = [[1, 2, 3, 0], [1, 2, 4, 0], [2, 5, EMPTY, 0], [1, 2, 3, 1]];
+    let mut changes = Index::for_changes(layout());
+    let mut dense = Index::new(layout());
+    for (n, (&id, sid)) in far.iter().zip(&sids).enumerate() {
+        changes.insert(id, sid, &[]).unwrap();
+        dense.insert(n as u32, sid, &[]).unwrap();
+    }
+    let rename = |v: Vec<u32>| -> Vec<u32> {
+        let mut v: Vec<u32> = v
+            .iter()
+            .map(|i| far.iter().position(|f| f == i).unwrap() as u32)
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    for p in [&[][..], &[1], &[1, 2], &[1, 2, 3], &[2, 5]] {
+        assert_eq!(
+            rename(tokens(changes.items(p))),
+            tokens(dense.items(p)),
+            "{p:?}"
+        );
+        assert_eq!(changes.next_tokens(p), dense.next_tokens(p), "{p:?}");
+    }
+    changes.remove(far[0]).unwrap();
+    changes.insert(11, &[3, 3, 3, 0], &[0.5]).unwrap();
+    assert_eq!(changes.sid(11), Some((&[3, 3, 3, 0][..], &[0.5f32][..])));
+    assert_eq!(changes.sid(far[1]).unwrap().0, &sids[1]);
+    assert_eq!(changes.sid(far[3]).unwrap().0, &sids[3]);
+    assert!(changes.sid(far[0]).is_none());
+    assert_eq!(changes.len(), 4);
+    // Memory for the rows in use: 3,000 more items, ids far apart.
+    for i in 0..3000u32 {
+        let sid = [
+            (i % 8) as Token,
+            (i / 8 % 8) as Token,
+            (i / 64 % 8) as Token,
+            (i / 512 + 2) as Token,
+        ];
+        changes.insert(1_000_000 + i * 100_000, &sid, &[]).unwrap();
+    }
+    assert_eq!(changes.len(), 3004);
+    let rows = changes.items.allocated_rows();
+    assert!(rows <= 2 * 3004, "{rows} rows for 3,004 items");
+}

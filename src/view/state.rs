@@ -42,8 +42,8 @@ impl State {
         let layout = *snapshot.layout();
         State {
             base: Some(Base::new(Arc::new(snapshot))),
-            index: Index::new(layout),
-            keys: KeyMap::default(),
+            index: Index::for_changes(layout),
+            keys: KeyMap::sparse(),
         }
     }
 
