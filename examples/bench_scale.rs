@@ -232,6 +232,10 @@ fn measure(a: &Args, dir: &Path, items: usize) -> adasid::Result<Value> {
     let trie_nodes = adasid::SidIndex::node_count(&*state);
     let index_queries = queries(a, &*state);
     drop(state);
+    let changes = match items == a.items {
+        true => change_memory(a, &db, items)?,
+        false => Value::Null,
+    };
     let snap_path = dir.join("snapshot");
     let t = Instant::now();
     let snap_bytes = db.snapshot(&snap_path)?;
@@ -253,10 +257,38 @@ fn measure(a: &Args, dir: &Path, items: usize) -> adasid::Result<Value> {
         "disk_bytes": disk,
         "disk_bytes_per_item_beyond_keys": (disk as f64 - keys as f64) / items as f64,
         "index": index_queries,
+        "changes": changes,
         "snapshot_write_seconds": snapshot_write_s,
         "snapshot_bytes": snap_bytes,
         "snapshot_open_ms": snapshot_open_ms,
         "snapshot": snapshot_queries,
+    }))
+}
+
+/// Memory and query latencies with changes in memory beside the mapped
+/// publication: 1,000 new items and 1,000 re-encoded ones, unpublished;
+/// then published, so the folder opens by mapping again.
+fn change_memory(a: &Args, db: &Database, items: usize) -> adasid::Result<Value> {
+    let layout = db.layout();
+    db.publish_each_commit(false);
+    let anon = proc_status("RssAnon").unwrap_or(0);
+    let t = Instant::now();
+    db.upsert(&synthetic::items_in(items..items + 1000, &layout, 1))?;
+    db.upsert(&synthetic::items_in(0..1000, &layout, 2))?;
+    let upsert_s = t.elapsed().as_secs_f64();
+    let grown = proc_status("RssAnon").unwrap_or(0).saturating_sub(anon);
+    let state = db.read();
+    let changed = state.changes();
+    let with_changes = queries(a, &*state);
+    drop(state);
+    let t = Instant::now();
+    db.publish()?;
+    Ok(json!({
+        "items_in_memory": changed,
+        "anonymous_rss_growth_bytes": grown,
+        "upsert_seconds": upsert_s,
+        "queries": with_changes,
+        "publish_seconds": t.elapsed().as_secs_f64(),
     }))
 }
 

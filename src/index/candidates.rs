@@ -207,15 +207,22 @@ pub(crate) fn over_view(view: &dyn super::SidIndex, q: &CandidateQuery<'_>) -> V
             |item| view.sid(item).map_or(&[], |(s, _)| s),
         );
     }
-    // Items under each valid prefix of the query, shallowest first.
-    let chain: Vec<Vec<ItemId>> = (0..=tokens.len())
-        .map_while(|d| view.items(&tokens[..d]).map(|p| p.to_sorted_vec()))
-        .collect();
+    // The query's valid prefixes, read deepest first and only as far as
+    // the k are not found (a shallow one may hold most of the catalogue).
+    let valid = (0..=tokens.len())
+        .take_while(|&d| view.is_valid(&tokens[..d]))
+        .count();
     let mut out = Vec::with_capacity(q.k);
-    for depth in (0..chain.len()).rev() {
-        let deeper = chain.get(depth + 1);
-        for &item in &chain[depth] {
-            if Some(item) == q.exclude || deeper.is_some_and(|d| d.binary_search(&item).is_ok()) {
+    let mut deeper: Option<Vec<ItemId>> = None;
+    for depth in (0..valid).rev() {
+        let level = view
+            .items(&tokens[..depth])
+            .map_or(Vec::new(), |p| p.to_sorted_vec());
+        for &item in &level {
+            let in_deeper = deeper
+                .as_ref()
+                .is_some_and(|d| d.binary_search(&item).is_ok());
+            if Some(item) == q.exclude || in_deeper {
                 continue;
             }
             out.push(Candidate {
@@ -227,6 +234,7 @@ pub(crate) fn over_view(view: &dyn super::SidIndex, q: &CandidateQuery<'_>) -> V
                 return out;
             }
         }
+        deeper = Some(level);
     }
     out
 }

@@ -1,25 +1,30 @@
 //! Per-item SIDs held by the index, in flat arrays indexed by item id.
 
 use roaring::RoaringBitmap;
-use rustc_hash::FxHashMap;
 
 use crate::sid::{EMPTY, SidLayout, Token};
 
 /// Full SIDs and effective routing weights of every live item.
 ///
 /// Rows are indexed by item id (dense: the whole catalogue in memory), or,
-/// for the few items a database changed since its base snapshot, by a
-/// slot per item (sparse: memory for those items only, whatever their ids).
+/// for the items a database changed since its base snapshot, in blocks of
+/// [`PAGE`] ids allocated when an item of the block is first stored (paged:
+/// memory for the blocks in use whatever the ids, a lookup one array read
+/// more than dense, not a hash).
 #[derive(Clone, Debug)]
 pub(crate) struct ItemTable {
     stride: usize,
     behavior: usize,
     tokens: Vec<Token>,
     weights: Vec<f32>,
-    /// Sparse tables: each item's row, and rows freed by removals.
-    slots: Option<(FxHashMap<u32, u32>, Vec<u32>)>,
+    /// Paged tables: each block's first row (`NO_BLOCK`: none yet).
+    blocks: Option<Vec<u32>>,
     pub live: RoaringBitmap,
 }
+
+/// Ids per block of a paged table.
+const PAGE: u32 = 256;
+const NO_BLOCK: u32 = u32::MAX;
 
 impl ItemTable {
     pub(crate) fn new(layout: &SidLayout) -> Self {
@@ -28,15 +33,15 @@ impl ItemTable {
             behavior: layout.behavior as usize,
             tokens: Vec::new(),
             weights: Vec::new(),
-            slots: None,
+            blocks: None,
             live: RoaringBitmap::new(),
         }
     }
 
-    /// A table whose memory grows with the items it holds, not their ids.
-    pub(crate) fn sparse(layout: &SidLayout) -> Self {
+    /// A table whose memory grows with the blocks of ids it holds.
+    pub(crate) fn paged(layout: &SidLayout) -> Self {
         ItemTable {
-            slots: Some(Default::default()),
+            blocks: Some(Vec::new()),
             ..Self::new(layout)
         }
     }
@@ -44,25 +49,32 @@ impl ItemTable {
     /// The row of a held item.
     #[inline]
     fn row(&self, item: u32) -> usize {
-        match &self.slots {
+        match &self.blocks {
             None => item as usize,
-            Some((slots, _)) => slots.get(&item).map_or(usize::MAX, |&s| s as usize),
+            Some(blocks) => match blocks.get((item / PAGE) as usize) {
+                Some(&first) if first != NO_BLOCK => (first + item % PAGE) as usize,
+                _ => usize::MAX,
+            },
         }
     }
 
-    /// The row `item` is stored in, made if need be.
+    /// The row `item` is stored in, its block made if need be.
     fn row_for(&mut self, item: u32) -> usize {
-        match &mut self.slots {
-            None => item as usize,
-            Some((slots, free)) => {
-                // Rows handed out so far (in use or freed), not rows
-                // allocated: the table grows by half when it must.
-                let next = (slots.len() + free.len()) as u32;
-                *slots
-                    .entry(item)
-                    .or_insert_with(|| free.pop().unwrap_or(next)) as usize
-            }
+        let rows = (self.tokens.len() / self.stride) as u32;
+        let Some(blocks) = &mut self.blocks else {
+            return item as usize;
+        };
+        let b = (item / PAGE) as usize;
+        if blocks.len() <= b {
+            blocks.resize(b + 1, NO_BLOCK);
         }
+        if blocks[b] == NO_BLOCK {
+            blocks[b] = rows;
+            let n = (rows + PAGE) as usize;
+            self.tokens.resize(n * self.stride, 0);
+            self.weights.resize(n * self.behavior, 0.0);
+        }
+        (blocks[b] + item % PAGE) as usize
     }
 
     /// Rows the table has memory for.
@@ -107,7 +119,7 @@ impl ItemTable {
 
     pub(crate) fn reserve(&mut self, ids: u32) {
         let n = ids as usize;
-        if self.slots.is_none() && self.tokens.len() < n * self.stride {
+        if self.blocks.is_none() && self.tokens.len() < n * self.stride {
             self.tokens.resize(n * self.stride, 0);
             self.weights.resize(n * self.behavior, 0.0);
         }
@@ -115,10 +127,5 @@ impl ItemTable {
 
     pub(crate) fn clear(&mut self, item: u32) {
         self.live.remove(item);
-        if let Some((slots, free)) = &mut self.slots
-            && let Some(row) = slots.remove(&item)
-        {
-            free.push(row);
-        }
     }
 }

@@ -112,12 +112,13 @@ impl Index {
         }
     }
 
-    /// An empty index whose item table grows with the items it holds, not
-    /// with their ids: what holds a database's changes beside a snapshot
-    /// of millions of items (one change there may carry any id).
+    /// An empty index whose item table grows with the blocks of ids it
+    /// holds, not up to the largest id: what holds a database's changes
+    /// beside a snapshot of millions of items (one change there may carry
+    /// any id).
     pub(crate) fn for_changes(layout: SidLayout) -> Self {
         Index {
-            items: ItemTable::sparse(&layout),
+            items: ItemTable::paged(&layout),
             ..Self::new(layout)
         }
     }

@@ -351,7 +351,9 @@ fn a_changes_index_grows_with_its_items_not_their_ids() {
     assert_eq!(changes.sid(far[3]).unwrap().0, &sids[3]);
     assert!(changes.sid(far[0]).is_none());
     assert_eq!(changes.len(), 4);
-    // Memory for the rows in use: 3,000 more items, ids far apart.
+    // Memory for the blocks of 256 ids in use: 3,000 items with ids far
+    // apart take 3,000 blocks (a dense table: 300M rows), 3,000 with
+    // consecutive ids 12 more.
     for i in 0..3000u32 {
         let sid = [
             (i % 8) as Token,
@@ -362,6 +364,15 @@ fn a_changes_index_grows_with_its_items_not_their_ids() {
         changes.insert(1_000_000 + i * 100_000, &sid, &[]).unwrap();
     }
     assert_eq!(changes.len(), 3004);
+    for i in 0..3000u32 {
+        let sid = [
+            (i % 8) as Token,
+            (i / 8 % 8) as Token,
+            (i / 64 % 8) as Token,
+            (i / 512 + 20) as Token,
+        ];
+        changes.insert(500_000_000 + i, &sid, &[]).unwrap();
+    }
     let rows = changes.items.allocated_rows();
-    assert!(rows <= 2 * 3004, "{rows} rows for 3,004 items");
+    assert!(rows <= (4 + 3000 + 12) * 256, "{rows} rows for 6,004 items");
 }

@@ -38,8 +38,17 @@ impl AsRef<[u8]> for BaseBytes {
 pub(crate) struct Base {
     pub snap: Arc<Snapshot<BaseBytes>>,
     pub hidden: RoaringBitmap,
-    under: FxHashMap<Box<[Token]>, u32>,
+    under: FxHashMap<Box<[Token]>, Under>,
     at: FxHashMap<(u16, Token), u32>,
+}
+
+/// The hidden items under one prefix.
+#[derive(Debug, Clone, Default)]
+struct Under {
+    count: u32,
+    /// Next tokens after the prefix under which every snapshot item is
+    /// hidden, ascending (kept as items are hidden: they never come back).
+    emptied: Vec<Token>,
 }
 
 impl Base {
@@ -63,7 +72,16 @@ impl Base {
     pub(crate) fn hidden_under(&self, prefix: &[Token]) -> u32 {
         match self.hidden.is_empty() {
             true => 0,
-            false => self.under.get(prefix).copied().unwrap_or(0),
+            false => self.under.get(prefix).map_or(0, |u| u.count),
+        }
+    }
+
+    /// Next tokens after `prefix` under which every snapshot item is
+    /// hidden, ascending.
+    pub(crate) fn emptied_after(&self, prefix: &[Token]) -> &[Token] {
+        match self.hidden.is_empty() {
+            true => &[],
+            false => self.under.get(prefix).map_or(&[], |u| &u.emptied),
         }
     }
 
@@ -91,7 +109,18 @@ impl Base {
         };
         let levels = self.snap.layout().levels();
         for len in 0..=sid.len() {
-            *self.under.entry(sid[..len].into()).or_default() += 1;
+            self.under.entry(sid[..len].into()).or_default().count += 1;
+        }
+        // The prefixes this emptied, deepest first (a shorter one holds
+        // more items: it empties only once every longer one has).
+        for len in (1..=sid.len()).rev() {
+            if self.under[&sid[..len]].count as u64 != self.snap.count(&sid[..len]) {
+                break;
+            }
+            let parent = self.under.get_mut(&sid[..len - 1]).expect("counted above");
+            if let Err(at) = parent.emptied.binary_search(&sid[len - 1]) {
+                parent.emptied.insert(at, sid[len - 1]);
+            }
         }
         for (p, &t) in sid[..levels].iter().enumerate() {
             *self.at.entry((p as u16, t)).or_default() += 1;

@@ -4,45 +4,58 @@
 //! by [`Base`]) and returns the snapshot's own answer, borrowed, if not.
 
 use std::borrow::Cow;
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use super::base::Base;
 use crate::index::{Index, ItemId, Postings, SidIndex};
 use crate::sid::Token;
 
-/// Merges two lists each sorted by `cmp`, `a`'s items first on ties (none
-/// occur: an item is on one side only, and full SIDs are unique).
-fn merge_by(a: &[ItemId], b: &[ItemId], cmp: impl Fn(ItemId, ItemId) -> Ordering) -> Vec<ItemId> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if cmp(a[i], b[j]) == Ordering::Less {
-            out.push(a[i]);
-            i += 1;
-        } else {
-            out.push(b[j]);
-            j += 1;
+/// `old` (a base list, sorted) with the `new` items (sorted the same way,
+/// `goes_before(o, n)`: base item `o` sorts before new item `n`) put in
+/// their places, and `old`'s items for which `keep` is false left out.
+/// When the new items are few, each one's place is found by binary search
+/// and the base list copied in runs, not compared item by item (most
+/// changes touch few of the items under a prefix); when they are many
+/// (a bulk load publishing), the two lists are walked side by side.
+fn insert_sorted(
+    old: &[ItemId],
+    new: &[ItemId],
+    goes_before: impl Fn(ItemId, ItemId) -> bool,
+    keep: Option<&dyn Fn(ItemId) -> bool>,
+) -> Vec<ItemId> {
+    let copy = |out: &mut Vec<ItemId>, run: &[ItemId]| match keep {
+        None => out.extend_from_slice(run),
+        Some(keep) => out.extend(run.iter().copied().filter(|&i| keep(i))),
+    };
+    let mut out = Vec::with_capacity(old.len() + new.len());
+    let log_old = (usize::BITS - old.len().leading_zeros()) as usize;
+    if new.len().saturating_mul(log_old) > old.len() {
+        let mut from = 0;
+        for &n in new {
+            let run = old[from..]
+                .iter()
+                .take_while(|&&o| goes_before(o, n))
+                .count();
+            copy(&mut out, &old[from..from + run]);
+            out.push(n);
+            from += run;
         }
+        copy(&mut out, &old[from..]);
+        return out;
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
+    let mut from = 0;
+    for &n in new {
+        let at = from + old[from..].partition_point(|&o| goes_before(o, n));
+        copy(&mut out, &old[from..at]);
+        out.push(n);
+        from = at;
+    }
+    copy(&mut out, &old[from..]);
     out
 }
 
 fn sid_of_index(index: &Index, item: ItemId) -> &[Token] {
     index.sid(item).map_or(&[], |(s, _)| s)
-}
-
-/// Base items listed by `list` that are not hidden.
-fn unhidden(base: &Base, list: &Postings<'_>) -> Vec<ItemId> {
-    let mut out = Vec::with_capacity(list.len() as usize);
-    list.for_each(|i| {
-        if !base.hidden.contains(i) {
-            out.push(i)
-        }
-    });
-    out
 }
 
 /// Changed items under `prefix`, sorted by full SID.
@@ -63,17 +76,24 @@ pub(super) fn by_sid(base: &Base, index: &Index) -> Vec<ItemId> {
 
 /// Live items under `prefix` in SID order (as a snapshot lists them).
 fn items_list(base: &Base, index: &Index, prefix: &[Token]) -> Vec<ItemId> {
-    let old = match base.snap.items(prefix) {
-        Some(p) if base.hidden_under(prefix) == 0 => p.iter().collect(),
-        Some(p) => unhidden(base, &p),
-        None => Vec::new(),
+    let one;
+    let old: &[ItemId] = match base.snap.items(prefix) {
+        Some(Postings::Slice(s)) => s,
+        Some(Postings::One(i)) => {
+            one = [i];
+            &one
+        }
+        _ => &[],
     };
     let new = changed_by_sid(index, prefix);
-    // `a` is a base item, `b` a changed one.
-    merge_by(&old, &new, |a, b| {
-        let old_sid = base.snap.sid(a).map_or(&[][..], |(s, _)| s);
-        old_sid.cmp(sid_of_index(index, b))
-    })
+    let unhidden = |i: ItemId| !base.hidden.contains(i);
+    let keep: Option<&dyn Fn(ItemId) -> bool> = match base.hidden_under(prefix) {
+        0 => None,
+        _ => Some(&unhidden),
+    };
+    // `o` is a base item, `n` a changed one.
+    let base_sid = |o: ItemId| base.snap.sid(o).map_or(&[][..], |(s, _)| s);
+    insert_sorted(old, &new, |o, n| base_sid(o) < sid_of_index(index, n), keep)
 }
 
 pub(super) fn items<'a>(
@@ -106,15 +126,9 @@ pub(super) fn next_tokens<'a>(
     if base.live_under(prefix) == 0 {
         return SidIndex::next_tokens(index, prefix);
     }
-    let mut longer = prefix.to_vec();
-    longer.push(0);
-    let mut out: Vec<Token> = Vec::new();
-    for &t in base.snap.next_tokens(prefix).unwrap_or_default().iter() {
-        *longer.last_mut().expect("pushed") = t;
-        if base.live_under(&longer) > 0 {
-            out.push(t);
-        }
-    }
+    let emptied = base.emptied_after(prefix);
+    let mut out: Vec<Token> = base.snap.next_tokens(prefix).unwrap_or_default().to_vec();
+    out.retain(|t| emptied.binary_search(t).is_err());
     if changed {
         out.extend(index.next_tokens(prefix).unwrap_or(&[]));
         // Ascending: EMPTY is the largest token, so it stays last.
@@ -125,16 +139,28 @@ pub(super) fn next_tokens<'a>(
 }
 
 pub(super) fn write_mask(base: &Base, index: &Index, prefix: &[Token], row: &mut [u64]) {
-    if base.hidden_under(prefix) == 0 && !index.is_valid(prefix) {
+    let changed = index.is_valid(prefix);
+    if base.hidden_under(prefix) == 0 && !changed {
         return base.snap.write_mask(prefix, row);
     }
-    row.fill(0);
+    // The snapshot's mask less the tokens whose items are all hidden, and
+    // the changes' mask over it.
     let layout = index.layout();
-    for &t in next_tokens(base, index, prefix).unwrap_or_default().iter() {
-        let b = layout.mask_bit(t);
-        if let Some(w) = row.get_mut(b / 64) {
-            *w |= 1 << (b % 64);
+    if base.live_under(prefix) > 0 {
+        base.snap.write_mask(prefix, row);
+        for &t in base.emptied_after(prefix) {
+            let b = layout.mask_bit(t);
+            if let Some(w) = row.get_mut(b / 64) {
+                *w &= !(1 << (b % 64));
+            }
         }
+    } else {
+        row.fill(0);
+    }
+    if changed {
+        let mut extra = vec![0u64; row.len()];
+        SidIndex::write_mask(index, prefix, &mut extra);
+        row.iter_mut().zip(&extra).for_each(|(w, e)| *w |= e);
     }
 }
 
@@ -151,9 +177,21 @@ pub(super) fn position<'a>(
     if base.hidden_at(position, token) == 0 && new.is_none() {
         return old;
     }
-    let old = unhidden(base, &old);
+    let listed;
+    let old: &[ItemId] = match &old {
+        Postings::Slice(s) => s,
+        other => {
+            listed = other.to_sorted_vec();
+            &listed
+        }
+    };
     let new: Vec<ItemId> = new.map_or(Vec::new(), |b| b.iter().collect());
-    Postings::Owned(Arc::from(merge_by(&old, &new, |a, b| a.cmp(&b))))
+    let unhidden = |i: ItemId| !base.hidden.contains(i);
+    let keep: Option<&dyn Fn(ItemId) -> bool> = match base.hidden_at(position, token) {
+        0 => None,
+        _ => Some(&unhidden),
+    };
+    Postings::Owned(Arc::from(insert_sorted(old, &new, |o, n| o < n, keep)))
 }
 
 /// Distinct prefixes per length and trie nodes (the root and every prefix
