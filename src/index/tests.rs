@@ -354,24 +354,18 @@ fn a_changes_index_grows_with_its_items_not_their_ids() {
     // Memory for the blocks of 256 ids in use: 3,000 items with ids far
     // apart take 3,000 blocks (a dense table: 300M rows), 3,000 with
     // consecutive ids 12 more.
+    // 3,000 distinct SIDs: three tokens of 8, then a counter from `first`.
+    let sid = |i: u32, first: u32| -> [Token; 4] {
+        [i % 8, i / 8 % 8, i / 64 % 8, i / 512 + first].map(|t| t as Token)
+    };
     for i in 0..3000u32 {
-        let sid = [
-            (i % 8) as Token,
-            (i / 8 % 8) as Token,
-            (i / 64 % 8) as Token,
-            (i / 512 + 2) as Token,
-        ];
-        changes.insert(1_000_000 + i * 100_000, &sid, &[]).unwrap();
+        changes
+            .insert(1_000_000 + i * 100_000, &sid(i, 2), &[])
+            .unwrap();
     }
     assert_eq!(changes.len(), 3004);
     for i in 0..3000u32 {
-        let sid = [
-            (i % 8) as Token,
-            (i / 8 % 8) as Token,
-            (i / 64 % 8) as Token,
-            (i / 512 + 20) as Token,
-        ];
-        changes.insert(500_000_000 + i, &sid, &[]).unwrap();
+        changes.insert(500_000_000 + i, &sid(i, 20), &[]).unwrap();
     }
     let rows = changes.items.allocated_rows();
     assert!(rows <= (4 + 3000 + 12) * 256, "{rows} rows for 6,004 items");
