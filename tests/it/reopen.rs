@@ -12,7 +12,9 @@ fn layout() -> SidLayout {
 }
 
 /// Every item's key, SID and weights, and the items under each first token.
-fn contents(db: &Database) -> (Vec<(String, Vec<u16>, Vec<f32>)>, Vec<Vec<u32>>) {
+type Contents = (Vec<(String, Vec<u16>, Vec<f32>)>, Vec<Vec<u32>>);
+
+fn contents(db: &Database) -> Contents {
     let state = db.read();
     let mut items: Vec<_> = state
         .by_sid()
