@@ -73,13 +73,13 @@ impl Publisher {
 
     /// Whether the publication is missing or may not show the store's
     /// `commits` commits exactly.
-    pub(super) fn behind(&self, commits: u64) -> bool {
-        self.generation == 0 || self.dirty || self.commits != Some(commits)
+    pub(super) fn behind(&self, commits: Option<u64>) -> bool {
+        self.generation == 0 || self.dirty || commits.is_none() || self.commits != commits
     }
 
     /// The current generation's snapshot file, when it shows exactly the
     /// store's `commits` commits: what an open maps instead of rebuilding.
-    pub(super) fn base(&self, commits: u64) -> Option<PathBuf> {
+    pub(super) fn base(&self, commits: Option<u64>) -> Option<PathBuf> {
         let path = self.generation_dir(self.generation).join(INDEX);
         (!self.behind(commits)).then_some(path)
     }
@@ -104,13 +104,14 @@ impl Publisher {
         Ok(())
     }
 
-    /// Publishes `state` (what the store shows after `commits` commits)
-    /// and the blobs `all_blobs` returns (read only when they changed since
-    /// the last publication) as a new generation; returns its snapshot file.
+    /// Publishes `state` (what the store shows after `commits` commits;
+    /// `None`: unknown, so no open will map it) and the blobs `all_blobs`
+    /// returns (read only when they changed since the last publication) as
+    /// a new generation; returns its snapshot file.
     pub(super) fn publish(
         &mut self,
         state: &State,
-        (meta_generation, commits): (u64, u64),
+        (meta_generation, commits): (u64, Option<u64>),
         all_blobs: impl FnOnce() -> Result<Vec<(String, Vec<u8>)>>,
     ) -> Result<PathBuf> {
         let result = self.try_publish(state, (meta_generation, commits), all_blobs);
@@ -121,7 +122,7 @@ impl Publisher {
     fn try_publish(
         &mut self,
         state: &State,
-        (meta_generation, commits): (u64, u64),
+        (meta_generation, commits): (u64, Option<u64>),
         all_blobs: impl FnOnce() -> Result<Vec<(String, Vec<u8>)>>,
     ) -> Result<PathBuf> {
         let io = |e| Error::io(&self.dir, e);
@@ -148,12 +149,14 @@ impl Publisher {
             META_GENERATION,
             format!("{meta_generation}\n").as_bytes(),
         )?;
-        write_synced(&gen_dir, COMMITS, format!("{commits}\n").as_bytes())?;
+        if let Some(commits) = commits {
+            write_synced(&gen_dir, COMMITS, format!("{commits}\n").as_bytes())?;
+        }
         crate::stale::sync_dir(&gen_dir)?;
         write_synced(&self.dir, CURRENT, format!("{next}\n").as_bytes())?;
         let previous = self.generation;
         self.generation = next;
-        self.commits = Some(commits);
+        self.commits = commits;
         self.blobs_same = true;
         if self.dirty {
             std::fs::remove_file(self.dir.join(DIRTY)).map_err(io)?;

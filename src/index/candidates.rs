@@ -212,7 +212,7 @@ pub(crate) fn over_view(view: &dyn super::SidIndex, q: &CandidateQuery<'_>) -> V
     let valid = (0..=tokens.len())
         .take_while(|&d| view.is_valid(&tokens[..d]))
         .count();
-    let mut out = Vec::with_capacity(q.k);
+    let mut out = Vec::with_capacity(q.k.min(view.len() as usize));
     let mut deeper: Option<Vec<ItemId>> = None;
     for depth in (0..valid).rev() {
         let level = view

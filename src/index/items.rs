@@ -9,8 +9,9 @@ use crate::sid::{EMPTY, SidLayout, Token};
 /// Rows are indexed by item id (dense: the whole catalogue in memory), or,
 /// for the items a database changed since its base snapshot, in blocks of
 /// [`PAGE`] ids allocated when an item of the block is first stored (paged:
-/// memory for the blocks in use whatever the ids, a lookup one array read
-/// more than dense, not a hash).
+/// memory for the blocks in use plus a 4-byte directory entry per block of
+/// ids below the largest, a lookup one array read more than dense, not a
+/// hash).
 #[derive(Clone, Debug)]
 pub(crate) struct ItemTable {
     stride: usize,

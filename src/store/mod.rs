@@ -61,6 +61,9 @@ pub struct Store {
     next_id: u32,
     /// Commits applied so far (absent in stores that predate the counter: 0).
     commits: u64,
+    /// A batch was applied but its flush failed: the caller was told
+    /// nothing changed, yet sled may still make the batch durable.
+    diverged: bool,
 }
 
 /// A two-byte prefix followed by a big-endian number (so a prefix scan
@@ -145,6 +148,7 @@ impl Store {
                 layout,
                 next_id: 0,
                 commits: 0,
+                diverged: false,
             }),
             target: path.to_path_buf(),
             parent: parent.to_path_buf(),
@@ -192,6 +196,7 @@ impl Store {
             layout,
             next_id,
             commits,
+            diverged: false,
         })
     }
 
@@ -216,9 +221,12 @@ impl Store {
     }
 
     /// How many commits the store has applied (since the counter exists):
-    /// what ties a publication to the exact store state it shows.
-    pub fn commits(&self) -> u64 {
-        self.commits
+    /// what ties a publication to the exact store state it shows. `None`
+    /// once a commit was applied but failed to flush: the caller undid it
+    /// in memory, sled may still keep it, so no publication of this open
+    /// can vouch for the store (the next open rebuilds from the records).
+    pub fn commits(&self) -> Option<u64> {
+        (!self.diverged).then_some(self.commits)
     }
 
     /// Reads one chunk.
@@ -321,10 +329,13 @@ impl Store {
         batch.insert(COMMITS_KEY, codec::encode(Kind::Counter, &commits));
         self.db.apply_batch(batch).map_err(store_error)?;
         // Counted once applied, flushed or not: no two states of the store
-        // may carry the same count.
+        // may carry the same count, and no id is handed out twice.
         self.commits = commits;
-        self.db.flush().map_err(store_error)?;
         self.next_id = commit.next_id;
+        if let Err(e) = self.db.flush() {
+            self.diverged = true;
+            return Err(store_error(e));
+        }
         Ok(())
     }
 
@@ -377,6 +388,7 @@ impl Staged {
             layout,
             next_id,
             commits,
+            diverged: false,
         })
     }
 }

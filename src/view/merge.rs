@@ -148,8 +148,20 @@ pub(super) fn write_mask(base: &Base, index: &Index, prefix: &[Token], row: &mut
     let layout = index.layout();
     if base.live_under(prefix) > 0 {
         base.snap.write_mask(prefix, row);
-        for &t in base.emptied_after(prefix) {
+        let emptied = base.emptied_after(prefix);
+        let k = layout.k() as usize;
+        // Column K stands for EMPTY or for every counter of K or more: it
+        // goes only when none of the snapshot's tokens there is left.
+        let k_left = || {
+            let next = base.snap.next_tokens(prefix).unwrap_or_default();
+            next.iter()
+                .any(|&t| layout.mask_bit(t) == k && emptied.binary_search(&t).is_err())
+        };
+        for &t in emptied {
             let b = layout.mask_bit(t);
+            if b == k && k_left() {
+                continue;
+            }
             if let Some(w) = row.get_mut(b / 64) {
                 *w &= !(1 << (b % 64));
             }
@@ -170,6 +182,17 @@ pub(super) fn position<'a>(
     position: usize,
     token: Token,
 ) -> Postings<'a> {
+    // As an index and a snapshot read it: K itself lists nothing, a token
+    // above K stands for EMPTY (the column it shares).
+    let k = index.layout().k() as usize;
+    if token as usize == k {
+        return base.snap.position_postings(position, token);
+    }
+    let token = if token as usize > k {
+        crate::sid::EMPTY
+    } else {
+        token
+    };
     let old = base.snap.position_postings(position, token);
     let new = index
         .position_items(position, token)
