@@ -281,7 +281,7 @@ impl Database {
     pub fn snapshot(&self, path: &Path) -> Result<u64> {
         Self::check_snapshot_path(&self.path, path)?;
         let state = self.read();
-        snapshot::write_state(&state, path)
+        state.write_snapshot(path)
     }
 }
 

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use crate::blobs::BlobSource;
 use crate::codec::{self, frame::Kind};
 use crate::error::{Error, Result};
-use crate::snapshot::{self, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::view::State;
 
 /// The publication folder inside a database folder.
@@ -134,7 +134,7 @@ impl Publisher {
             std::fs::remove_dir_all(&gen_dir).map_err(io)?;
         }
         std::fs::create_dir(&gen_dir).map_err(io)?;
-        snapshot::write_state(state, &gen_dir.join(INDEX))?;
+        state.write_snapshot(&gen_dir.join(INDEX))?;
         let old_blobs = self.dir.join(self.generation.to_string()).join(BLOBS);
         let linked = self.blobs_same
             && self.generation > 0

@@ -28,7 +28,7 @@ pub use candidates::{Candidate, CandidateMode, CandidateQuery};
 pub use child::MAX_ITEM_ID;
 pub(crate) use child::{Child, NO_CHILD, goes_dense, has_slot};
 pub use postings::Postings;
-pub use view::SidIndex;
+pub use view::{ReadView, SidIndex};
 
 use items::ItemTable;
 use node::{Geometry, Node};

@@ -195,3 +195,14 @@ impl SidIndex for Index {
         Index::mask_words(self)
     }
 }
+
+/// A consistent view of items: their SIDs ([`SidIndex`]) and their keys,
+/// over a database's [`crate::State`] or a [`crate::snapshot::Snapshot`]
+/// alike (see [`crate::view`]).
+pub trait ReadView: SidIndex {
+    /// Id of an external key, or [`crate::Error::UnknownKey`].
+    fn id(&self, key: &str) -> Result<ItemId>;
+
+    /// External key of an item id.
+    fn key(&self, id: ItemId) -> Option<&str>;
+}

@@ -28,13 +28,13 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::index::{
-    Candidate, CandidateQuery, Child, ItemId, NO_CHILD, Postings, SidIndex, has_slot,
+    Candidate, CandidateQuery, Child, ItemId, NO_CHILD, Postings, ReadView, SidIndex, has_slot,
 };
 use crate::sid::{SidLayout, Token};
-use crate::view::ReadView;
 
 pub use format::{MAGIC, VERSION, reseal};
-pub use writer::{state_to_bytes, to_bytes, write, write_bytes, write_state};
+pub(crate) use writer::{Source, assemble, write_source};
+pub use writer::{to_bytes, write, write_bytes};
 
 use format::Section;
 

@@ -1,5 +1,5 @@
-//! Writes a snapshot of a read view: an [`Index`] and its keys, or a
-//! database's [`State`] (a snapshot with the changes made since).
+//! Writes a snapshot of held items: an [`Index`] and its keys, or any
+//! other [`Source`] (a database's state implements it in `crate::view`).
 
 use std::io::Write;
 
@@ -9,13 +9,12 @@ use std::path::Path;
 use super::format::{self, Section};
 use crate::error::{Error, Result};
 
-use crate::index::{Child, Index, ItemId, NO_CHILD, SidIndex, goes_dense};
+use crate::index::{Child, Index, ItemId, NO_CHILD, goes_dense};
 use crate::keymap::KeyMap;
 use crate::sid::{SidLayout, Token};
-use crate::view::{ReadView, State};
 
 /// What a snapshot is written from: held items with their SIDs and keys.
-trait Source: Sync {
+pub(crate) trait Source: Sync {
     fn layout(&self) -> SidLayout;
     /// Every held item, sorted by full SID.
     fn by_sid(&self) -> Vec<ItemId>;
@@ -39,24 +38,6 @@ impl Source for (&Index, &KeyMap) {
 
     fn key(&self, item: ItemId) -> Option<&str> {
         self.1.key(item)
-    }
-}
-
-impl Source for &State {
-    fn layout(&self) -> SidLayout {
-        *SidIndex::layout(*self)
-    }
-
-    fn by_sid(&self) -> Vec<ItemId> {
-        State::by_sid(self)
-    }
-
-    fn sid(&self, item: ItemId) -> (&[Token], &[f32]) {
-        SidIndex::sid(*self, item).expect("a held item")
-    }
-
-    fn key(&self, item: ItemId) -> Option<&str> {
-        ReadView::key(*self, item)
     }
 }
 
@@ -263,12 +244,8 @@ pub fn to_bytes(index: &Index, keys: &KeyMap) -> Result<Vec<u8>> {
     assemble(&(index, keys))
 }
 
-/// A snapshot of a database's read view as bytes.
-pub fn state_to_bytes(state: &State) -> Result<Vec<u8>> {
-    assemble(&state)
-}
-
-fn assemble(src: &impl Source) -> Result<Vec<u8>> {
+/// A snapshot of `src` as bytes.
+pub(crate) fn assemble(src: &impl Source) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     format::assemble(&sections(src)?, &mut out).expect("writing to a Vec");
     Ok(out)
@@ -284,12 +261,8 @@ pub fn write(index: &Index, keys: &KeyMap, path: &Path) -> Result<u64> {
     write_source(&(index, keys), path)
 }
 
-/// Writes a snapshot of a database's read view to `path`, as [`write`] does.
-pub fn write_state(state: &State, path: &Path) -> Result<u64> {
-    write_source(&state, path)
-}
-
-fn write_source(src: &impl Source, path: &Path) -> Result<u64> {
+/// Writes a snapshot of `src` to `path`, as [`write`] does.
+pub(crate) fn write_source(src: &impl Source, path: &Path) -> Result<u64> {
     let sections = sections(src)?;
     crate::stale::replace(path, TEMP_PREFIX, |w| format::assemble(&sections, w))
 }

@@ -1,4 +1,4 @@
-//! [`ReadView`]: what a reader asks of a set of items, the [`SidIndex`]
+//! [`ReadView`]: what a reader asks of a set of items, the [`crate::SidIndex`]
 //! queries plus external keys, over a [`State`] (what a database's
 //! [`crate::database::ReadGuard`] derefs to) or a
 //! [`crate::snapshot::Snapshot`] alike. Leave-one-out evaluation, the
@@ -19,17 +19,9 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use crate::error::Result;
-use crate::index::{ItemId, SidIndex};
-
 pub use base::BaseBytes;
+/// Defined beside [`crate::SidIndex`], so the snapshot implements it
+/// without depending on this module.
+pub use crate::index::ReadView;
 pub use state::State;
 
-/// A consistent view of items: their SIDs ([`SidIndex`]) and their keys.
-pub trait ReadView: SidIndex {
-    /// Id of an external key, or [`crate::Error::UnknownKey`].
-    fn id(&self, key: &str) -> Result<ItemId>;
-
-    /// External key of an item id.
-    fn key(&self, id: ItemId) -> Option<&str>;
-}

@@ -232,3 +232,35 @@ impl SidIndex for State {
         self.index.mask_words()
     }
 }
+
+/// A state is written as a snapshot from its items in SID order.
+impl crate::snapshot::Source for &State {
+    fn layout(&self) -> SidLayout {
+        *SidIndex::layout(*self)
+    }
+
+    fn by_sid(&self) -> Vec<ItemId> {
+        State::by_sid(self)
+    }
+
+    fn sid(&self, item: ItemId) -> (&[Token], &[f32]) {
+        SidIndex::sid(*self, item).expect("a held item")
+    }
+
+    fn key(&self, item: ItemId) -> Option<&str> {
+        State::key(self, item)
+    }
+}
+
+impl State {
+    /// A snapshot of the items as bytes (for [`Snapshot::new`]).
+    pub fn snapshot_bytes(&self) -> Result<Vec<u8>> {
+        crate::snapshot::assemble(&self)
+    }
+
+    /// Writes a snapshot of the items to `path` (temporary file, fsync,
+    /// rename, as [`crate::snapshot::write`]); returns its size in bytes.
+    pub fn write_snapshot(&self, path: &std::path::Path) -> Result<u64> {
+        crate::snapshot::write_source(&self, path)
+    }
+}

@@ -10,7 +10,7 @@ use super::{BaseBytes, State};
 use crate::index::{CandidateMode, CandidateQuery, Index, ItemId, SidIndex};
 use crate::keymap::KeyMap;
 use crate::sid::{EMPTY, SidLayout, Token};
-use crate::snapshot::{self, Snapshot};
+use crate::snapshot::Snapshot;
 
 /// Two semantic positions (the second a behavior one) of K = 3, plus the
 /// disambiguation token: small enough that items share prefixes.
@@ -55,7 +55,7 @@ fn upsert(state: &mut State, key: &str, id: ItemId, sid: &[Token], existing: boo
 }
 
 fn rebase(state: &State) -> State {
-    let bytes = snapshot::state_to_bytes(state).unwrap();
+    let bytes = state.snapshot_bytes().unwrap();
     State::from_snapshot(Snapshot::new(BaseBytes::Vec(bytes)).unwrap())
 }
 
@@ -138,8 +138,8 @@ fn check(state: &State, model: &BTreeMap<String, (ItemId, [Token; 3])>, next_id:
     want.for_each_sid(&mut |i, s| expected.push((i, s.to_vec())));
     assert_eq!(seen, expected, "every item by ascending id");
     // A snapshot of the state is byte for byte the reference's.
-    let bytes = snapshot::state_to_bytes(state).unwrap();
-    assert_eq!(bytes, snapshot::state_to_bytes(&want).unwrap());
+    let bytes = state.snapshot_bytes().unwrap();
+    assert_eq!(bytes, want.snapshot_bytes().unwrap());
 }
 
 fn run(ops: &[Op]) {
