@@ -19,9 +19,8 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use base::BaseBytes;
 /// Defined beside [`crate::SidIndex`], so the snapshot implements it
 /// without depending on this module.
 pub use crate::index::ReadView;
+pub use base::BaseBytes;
 pub use state::State;
-
