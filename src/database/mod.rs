@@ -58,7 +58,7 @@ pub struct Database {
     /// Publish after every commit (else on [`Database::publish`] only).
     publish_each_commit: AtomicBool,
     /// Whether open rebuilt the index from the records.
-    rebuilt: AtomicBool,
+    rebuilt: bool,
     /// The metadata index, once any item has metadata.
     #[cfg(feature = "filters")]
     filters: filters::FilterSlot,
@@ -110,24 +110,21 @@ impl Database {
         let mapped = publisher
             .base(store.commits())
             .map(|file| map_base(&file, store.layout(), true));
-        let (state, republish) = match mapped {
+        let (state, rebuilt) = match mapped {
             Some(Ok(state)) => (state, false),
-            damaged_or_behind => {
+            // Behind or damaged: rebuilt, then published so the next open maps.
+            _ => {
                 let (index, keys) = load_state(&store)?;
                 // The decoded records are dropped by now; do not keep their pages.
                 crate::heap::release_free_memory();
-                (
-                    State::new(index, keys),
-                    damaged_or_behind.is_some() || publisher.behind(store.commits()),
-                )
+                (State::new(index, keys), true)
             }
         };
-        let rebuilt = !state.has_base();
-        let db = Self::with_publisher(store, state, publisher);
-        db.rebuilt.store(rebuilt, Ordering::SeqCst);
+        let mut db = Self::with_publisher(store, state, publisher);
+        db.rebuilt = rebuilt;
         #[cfg(feature = "filters")]
         db.open_filters()?;
-        if republish {
+        if rebuilt {
             // A failure is kept in `health` and retried by the next commit.
             let store = db.lock_store();
             let _ = db.publish_locked(&store);
@@ -157,7 +154,7 @@ impl Database {
             path: store.path().to_path_buf(),
             publisher: Mutex::new(publisher),
             publish_each_commit: AtomicBool::new(true),
-            rebuilt: AtomicBool::new(false),
+            rebuilt: false,
             store: Mutex::new(store),
             state: RwLock::new(state),
             layout,
@@ -209,7 +206,7 @@ impl Database {
         let health = Health::default();
         Health {
             published_stale: self.lock_publisher().failed.clone(),
-            index_rebuilt: self.rebuilt.load(Ordering::SeqCst),
+            index_rebuilt: self.rebuilt,
             ..health
         }
     }
@@ -257,6 +254,7 @@ impl Database {
                 &mut *self.state.write().unwrap_or_else(|p| p.into_inner()),
                 base,
             );
+            // Freed here, after the write lock (a temporary above) is let go.
             drop(old);
             crate::heap::release_free_memory();
         }

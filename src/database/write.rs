@@ -191,8 +191,7 @@ impl Database {
         if let Err(e) = store.commit(commit) {
             let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
             for (id, key, sid, weights) in removed {
-                state.insert_many(&[(id, &sid, &weights)])?;
-                state.insert_key(&key, id);
+                state.insert_with_keys(&[(id, &sid, &weights)], &[(&key, id)])?;
             }
             return Err(e);
         }

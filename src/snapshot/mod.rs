@@ -33,6 +33,7 @@ use crate::index::{
 use crate::sid::{SidLayout, Token};
 
 pub use format::{MAGIC, VERSION, reseal};
+pub(crate) use shape::of_sorted as shape_of_sorted;
 pub(crate) use writer::{Source, assemble, write_source};
 pub use writer::{to_bytes, write, write_bytes};
 
@@ -382,7 +383,8 @@ impl<D: AsRef<[u8]>> SidIndex for Snapshot<D> {
 
     fn for_each_sid(&self, f: &mut dyn FnMut(ItemId, &[Token])) {
         // By id, so the SID table is read front to back (in SID order each
-        // row would be a random read: 5.5x slower at 10M items).
+        // row is a random read: exact top-100 of 10M items took 1.05 s that
+        // way, 0.125 s this way, in bench_scale).
         let full = self.layout.full_len();
         let rows = self.u16s(Section::Sids).chunks_exact(full);
         for ((item, &rank), sid) in (0..).zip(self.u32s(Section::Rank)).zip(rows) {

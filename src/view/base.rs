@@ -34,7 +34,7 @@ impl AsRef<[u8]> for BaseBytes {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Base {
     pub snap: Arc<Snapshot<BaseBytes>>,
     pub hidden: RoaringBitmap,
@@ -43,7 +43,7 @@ pub(crate) struct Base {
 }
 
 /// The hidden items under one prefix.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 struct Under {
     count: u32,
     /// Next tokens after the prefix under which every snapshot item is
@@ -99,14 +99,9 @@ impl Base {
         self.snap.count(prefix) - self.hidden_under(prefix) as u64
     }
 
-    /// Hides a held snapshot item; false if it is not one.
-    pub(crate) fn hide(&mut self, item: ItemId) -> bool {
-        if !self.holds(item) {
-            return false;
-        }
-        let Some((sid, _)) = self.snap.sid(item) else {
-            return false;
-        };
+    /// Hides `item`, a held snapshot item whose SID is `sid`.
+    pub(crate) fn hide(&mut self, item: ItemId, sid: &[Token]) {
+        debug_assert!(self.holds(item));
         let levels = self.snap.layout().levels();
         for len in 0..=sid.len() {
             self.under.entry(sid[..len].into()).or_default().count += 1;
@@ -126,6 +121,5 @@ impl Base {
             *self.at.entry((p as u16, t)).or_default() += 1;
         }
         self.hidden.insert(item);
-        true
     }
 }

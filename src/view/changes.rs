@@ -14,7 +14,7 @@ pub type Taken = (Vec<Token>, Vec<f32>);
 
 impl State {
     /// Takes `id`'s SID out (its key stays bound): the item is invisible
-    /// until [`State::insert_many`] puts a SID back or
+    /// until [`State::insert_with_keys`] puts a SID back or
     /// [`State::remove_key`] forgets it.
     pub(crate) fn take(&mut self, id: ItemId) -> Result<Taken> {
         if let Some((s, w)) = self.index.sid(id) {
@@ -31,18 +31,14 @@ impl State {
             .ok_or_else(missing)?;
         let taken = (s.to_vec(), w.to_vec());
         let key = base.snap.key(id).ok_or_else(missing)?.to_string();
-        base.hide(id);
+        base.hide(id, &taken.0);
         self.keys.insert(&key, id);
         Ok(taken)
     }
 
-    /// Inserts items whose ids hold no SID now (new, or taken out).
-    pub(crate) fn insert_many(&mut self, items: &[(ItemId, &[Token], &[f32])]) -> Result<()> {
-        self.index.insert_many(items)
-    }
-
-    /// [`State::insert_many`] and the keys of the new items among them,
-    /// side by side (index and key map share nothing).
+    /// Inserts items whose ids hold no SID now (new, or taken out) and
+    /// binds the keys of the new ones (or of taken ones that gave theirs
+    /// up) among them, side by side (index and key map share nothing).
     pub(crate) fn insert_with_keys(
         &mut self,
         items: &[(ItemId, &[Token], &[f32])],
@@ -59,11 +55,6 @@ impl State {
             },
         );
         inserted
-    }
-
-    /// Binds a new item's key.
-    pub(crate) fn insert_key(&mut self, key: &str, id: ItemId) {
-        self.keys.insert(key, id);
     }
 
     /// Forgets a taken item's key; returns it.

@@ -54,6 +54,12 @@ fn insert_sorted(
     out
 }
 
+/// Whether no change lies under `prefix`: no hidden snapshot item and no
+/// changed one, so the snapshot's answer is the answer.
+fn untouched(base: &Base, index: &Index, prefix: &[Token]) -> bool {
+    base.hidden_under(prefix) == 0 && !index.is_valid(prefix)
+}
+
 fn sid_of_index(index: &Index, item: ItemId) -> &[Token] {
     index.sid(item).map_or(&[], |(s, _)| s)
 }
@@ -101,7 +107,7 @@ pub(super) fn items<'a>(
     index: &'a Index,
     prefix: &[Token],
 ) -> Option<Postings<'a>> {
-    if base.hidden_under(prefix) == 0 && !index.is_valid(prefix) {
+    if untouched(base, index, prefix) {
         return base.snap.items(prefix);
     }
     let all = items_list(base, index, prefix);
@@ -120,7 +126,7 @@ pub(super) fn next_tokens<'a>(
     prefix: &[Token],
 ) -> Option<Cow<'a, [Token]>> {
     let changed = index.is_valid(prefix);
-    if base.hidden_under(prefix) == 0 && !changed {
+    if untouched(base, index, prefix) {
         return base.snap.next_tokens(prefix);
     }
     if base.live_under(prefix) == 0 {
@@ -140,7 +146,7 @@ pub(super) fn next_tokens<'a>(
 
 pub(super) fn write_mask(base: &Base, index: &Index, prefix: &[Token], row: &mut [u64]) {
     let changed = index.is_valid(prefix);
-    if base.hidden_under(prefix) == 0 && !changed {
+    if untouched(base, index, prefix) {
         return base.snap.write_mask(prefix, row);
     }
     // The snapshot's mask less the tokens whose items are all hidden, and
@@ -217,22 +223,29 @@ pub(super) fn position<'a>(
     Postings::Owned(Arc::from(insert_sorted(old, &new, |o, n| o < n, keep)))
 }
 
-/// Distinct prefixes per length and trie nodes (the root and every prefix
-/// two or more items share), from the items in SID order: an item starts a
-/// new prefix at every length past what it shares with the one before.
+/// Prefix counts and trie nodes from the items in SID order.
 pub(super) fn shape(view: &super::State) -> (Vec<u64>, usize) {
-    let full = view.layout().full_len();
-    let mut counts = vec![0u64; full];
-    let mut nodes = 1;
-    let (mut previous, mut shared_before): (Option<&[Token]>, usize) = (None, 0);
-    for item in view.by_sid() {
-        let Some((sid, _)) = view.sid(item) else {
-            continue;
-        };
-        let shared = previous.map_or(0, |p| p.iter().zip(sid).take_while(|(a, b)| a == b).count());
-        counts[shared.min(full)..].iter_mut().for_each(|c| *c += 1);
-        nodes += shared.saturating_sub(shared_before);
-        (previous, shared_before) = (Some(sid), shared);
-    }
-    (counts, nodes)
+    let order = view.by_sid();
+    let sids = order.iter().filter_map(|&i| view.sid(i).map(|(s, _)| s));
+    crate::snapshot::shape_of_sorted(sids, view.layout().full_len())
+}
+
+/// Every item by ascending id: the snapshot's (less the hidden) and the
+/// changed ones, interleaved.
+pub(super) fn for_each_sid(base: &Base, index: &Index, f: &mut dyn FnMut(ItemId, &[Token])) {
+    let mut changed = index.items(&[]).map_or(Vec::new(), |p| p.to_sorted_vec());
+    changed.reverse();
+    let mut changed_below = |bound: ItemId, f: &mut dyn FnMut(ItemId, &[Token])| {
+        while let Some(&i) = changed.last().filter(|&&i| i < bound) {
+            changed.pop();
+            f(i, sid_of_index(index, i));
+        }
+    };
+    base.snap.for_each_sid(&mut |item, sid| {
+        changed_below(item, f);
+        if !base.hidden.contains(item) {
+            f(item, sid);
+        }
+    });
+    changed_below(ItemId::MAX, f);
 }

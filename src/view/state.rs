@@ -84,19 +84,32 @@ impl State {
 
     /// Every item, sorted by full SID.
     pub fn by_sid(&self) -> Vec<ItemId> {
-        match &self.base {
-            None => self.index.items_by_sid(),
-            Some(b) if self.index.is_empty() && b.hidden.is_empty() => b.snap.order().to_vec(),
-            Some(b) => super::merge::by_sid(b, &self.index),
+        match self.layers() {
+            Layers::Memory(ix) => ix.items_by_sid(),
+            Layers::Snapshot(s) => s.order().to_vec(),
+            Layers::Merged(b, ix) => super::merge::by_sid(b, ix),
         }
     }
 
-    /// The base snapshot when nothing changed since it (every query is its own).
+    /// Where a query is answered.
     #[inline]
-    fn pure(&self) -> Option<&Snapshot<BaseBytes>> {
-        let b = self.base.as_ref()?;
-        (self.index.is_empty() && b.hidden.is_empty()).then_some(&*b.snap)
+    fn layers(&self) -> Layers<'_> {
+        match &self.base {
+            None => Layers::Memory(&self.index),
+            Some(b) if self.index.is_empty() && b.hidden.is_empty() => Layers::Snapshot(&b.snap),
+            Some(b) => Layers::Merged(b, &self.index),
+        }
     }
+}
+
+/// Where a [`State`]'s queries are answered.
+enum Layers<'a> {
+    /// Every item in memory (no base).
+    Memory(&'a Index),
+    /// The base snapshot, with no changes since it.
+    Snapshot(&'a Snapshot<BaseBytes>),
+    /// The base and the changes, merged.
+    Merged(&'a Base, &'a Index),
 }
 
 impl ReadView for State {
@@ -133,10 +146,10 @@ impl SidIndex for State {
     }
 
     fn items(&self, prefix: &[Token]) -> Option<Postings<'_>> {
-        match (&self.base, self.pure()) {
-            (None, _) => self.index.items(prefix),
-            (_, Some(s)) => s.items(prefix),
-            (Some(b), None) => super::merge::items(b, &self.index, prefix),
+        match self.layers() {
+            Layers::Memory(ix) => ix.items(prefix),
+            Layers::Snapshot(s) => s.items(prefix),
+            Layers::Merged(b, ix) => super::merge::items(b, ix, prefix),
         }
     }
 
@@ -150,81 +163,58 @@ impl SidIndex for State {
     }
 
     fn next_tokens(&self, prefix: &[Token]) -> Option<Cow<'_, [Token]>> {
-        match (&self.base, self.pure()) {
-            (None, _) => SidIndex::next_tokens(&self.index, prefix),
-            (_, Some(s)) => s.next_tokens(prefix),
-            (Some(b), None) => super::merge::next_tokens(b, &self.index, prefix),
+        match self.layers() {
+            Layers::Memory(ix) => SidIndex::next_tokens(ix, prefix),
+            Layers::Snapshot(s) => s.next_tokens(prefix),
+            Layers::Merged(b, ix) => super::merge::next_tokens(b, ix, prefix),
         }
     }
 
     fn candidates(&self, q: &CandidateQuery<'_>) -> Vec<Candidate> {
-        match (&self.base, self.pure()) {
-            (None, _) => self.index.candidates(q),
-            (_, Some(s)) => s.candidates(q),
-            (Some(_), None) => crate::index::candidates::over_view(self, q),
+        match self.layers() {
+            Layers::Memory(ix) => ix.candidates(q),
+            Layers::Snapshot(s) => s.candidates(q),
+            Layers::Merged(..) => crate::index::candidates::over_view(self, q),
         }
     }
 
     fn position_postings(&self, position: usize, token: Token) -> Postings<'_> {
-        match (&self.base, self.pure()) {
-            (None, _) => SidIndex::position_postings(&self.index, position, token),
-            (_, Some(s)) => s.position_postings(position, token),
-            (Some(b), None) => super::merge::position(b, &self.index, position, token),
+        match self.layers() {
+            Layers::Memory(ix) => SidIndex::position_postings(ix, position, token),
+            Layers::Snapshot(s) => s.position_postings(position, token),
+            Layers::Merged(b, ix) => super::merge::position(b, ix, position, token),
         }
     }
 
     fn prefix_counts(&self) -> Vec<u64> {
-        match (&self.base, self.pure()) {
-            (None, _) => self.index.prefix_counts(),
-            (_, Some(s)) => s.prefix_counts(),
-            (Some(_), None) => super::merge::shape(self).0,
+        match self.layers() {
+            Layers::Memory(ix) => ix.prefix_counts(),
+            Layers::Snapshot(s) => s.prefix_counts(),
+            Layers::Merged(..) => super::merge::shape(self).0,
         }
     }
 
     fn node_count(&self) -> usize {
-        match (&self.base, self.pure()) {
-            (None, _) => self.index.node_count(),
-            (_, Some(s)) => s.node_count(),
-            (Some(_), None) => super::merge::shape(self).1,
+        match self.layers() {
+            Layers::Memory(ix) => ix.node_count(),
+            Layers::Snapshot(s) => s.node_count(),
+            Layers::Merged(..) => super::merge::shape(self).1,
         }
     }
 
     fn for_each_sid(&self, f: &mut dyn FnMut(ItemId, &[Token])) {
-        match (&self.base, self.pure()) {
-            (None, _) => self.index.for_each_sid(f),
-            (_, Some(s)) => s.for_each_sid(f),
-            (Some(b), None) => {
-                // Both sides by ascending id, interleaved.
-                let mut changed = self
-                    .index
-                    .items(&[])
-                    .map_or(Vec::new(), |p| p.to_sorted_vec());
-                changed.reverse();
-                let mut emit_changed_below =
-                    |bound: ItemId, f: &mut dyn FnMut(ItemId, &[Token])| {
-                        while let Some(&i) = changed.last().filter(|&&i| i < bound) {
-                            changed.pop();
-                            if let Some((sid, _)) = self.index.sid(i) {
-                                f(i, sid);
-                            }
-                        }
-                    };
-                b.snap.for_each_sid(&mut |item, sid| {
-                    emit_changed_below(item, f);
-                    if !b.hidden.contains(item) {
-                        f(item, sid);
-                    }
-                });
-                emit_changed_below(ItemId::MAX, f);
-            }
+        match self.layers() {
+            Layers::Memory(ix) => ix.for_each_sid(f),
+            Layers::Snapshot(s) => s.for_each_sid(f),
+            Layers::Merged(b, ix) => super::merge::for_each_sid(b, ix, f),
         }
     }
 
     fn write_mask(&self, prefix: &[Token], row: &mut [u64]) {
-        match (&self.base, self.pure()) {
-            (None, _) => SidIndex::write_mask(&self.index, prefix, row),
-            (_, Some(s)) => s.write_mask(prefix, row),
-            (Some(b), None) => super::merge::write_mask(b, &self.index, prefix, row),
+        match self.layers() {
+            Layers::Memory(ix) => SidIndex::write_mask(ix, prefix, row),
+            Layers::Snapshot(s) => s.write_mask(prefix, row),
+            Layers::Merged(b, ix) => super::merge::write_mask(b, ix, prefix, row),
         }
     }
 

@@ -137,6 +137,61 @@ fn whole_batches(view: &dyn ReadView, acked: &[u32], start: u32) -> u32 {
     batch
 }
 
+/// A child process running [`crash_child_writer`], and the lines it prints.
+struct Writer {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Writer {
+    /// Starts a writer on `path` at batch `start` (`compact`: deferring
+    /// publication and compacting every third batch).
+    fn spawn(exe: &Path, path: &Path, start: u32, compact: bool) -> Writer {
+        let mut command = Command::new(exe);
+        command
+            .args(["--exact", "crash::crash_child_writer", "--ignored"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env("ADASID_CRASH_DB", path)
+            .env("ADASID_CRASH_START", start.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if compact {
+            command.env("ADASID_CRASH_COMPACT", "1");
+        }
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                let _ = tx.send(line);
+            }
+        });
+        Writer {
+            child,
+            lines,
+            reader,
+        }
+    }
+
+    /// SIGKILLs it; returns `seen` and every line it printed after them.
+    fn kill(mut self, mut seen: Vec<String>) -> Vec<String> {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.reader.join().unwrap();
+        seen.extend(self.lines.try_iter());
+        seen
+    }
+}
+
+/// The batches a writer acknowledged.
+fn acks(lines: &[String]) -> Vec<u32> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("ACK ")?.parse().ok())
+        .collect()
+}
+
 #[test]
 fn crash_recovery_keeps_every_acknowledged_batch() {
     let dir = tempfile::tempdir().unwrap();
@@ -148,42 +203,17 @@ fn crash_recovery_keeps_every_acknowledged_batch() {
     let mut total_acked = 0usize;
     let rounds = trials(40);
     for round in 0..rounds {
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "crash::crash_child_writer",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("ADASID_CRASH_DB", &path)
-            .env("ADASID_CRASH_START", next.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel::<u32>();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
-                if let Some(n) = line.strip_prefix("ACK ").and_then(|n| n.parse().ok()) {
-                    let _ = tx.send(n);
-                }
-            }
-        });
+        let writer = Writer::spawn(&exe, &path, next, false);
         // Most rounds kill mid-write (shortly after the first acknowledgement);
         // every fourth kills at a random moment, often during open and recovery.
-        let mut acked = Vec::new();
+        let mut seen = Vec::new();
         if round % 4 == 3 {
             std::thread::sleep(Duration::from_millis(rng.gen_range(1..150)));
-        } else if let Ok(first) = rx.recv_timeout(Duration::from_secs(30)) {
-            acked.push(first);
+        } else if let Ok(first) = writer.lines.recv_timeout(Duration::from_secs(30)) {
+            seen.push(first);
             std::thread::sleep(Duration::from_micros(rng.gen_range(0..20_000)));
         }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        reader.join().unwrap();
-        acked.extend(rx.try_iter());
+        let acked = acks(&writer.kill(seen));
         total_acked += acked.len();
         next = verify(&path, &acked, next);
         eprintln!(
@@ -214,47 +244,20 @@ fn a_kill_during_compaction_loses_no_acknowledged_batch() {
     let (mut next, mut inside, mut rebuilt, mut total_acked) = (0u32, 0, 0, 0);
     let rounds = trials(24);
     for _ in 0..rounds {
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "crash::crash_child_writer",
-                "--ignored",
-                "--nocapture",
-            ])
-            .args(["--test-threads=1"])
-            .env("ADASID_CRASH_DB", &path)
-            .env("ADASID_CRASH_START", next.to_string())
-            .env("ADASID_CRASH_COMPACT", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
-                let _ = tx.send(line);
-            }
-        });
+        let writer = Writer::spawn(&exe, &path, next, true);
         // Kill shortly after a compaction starts (or at once if none does).
-        let mut lines = Vec::new();
-        while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        let mut seen = Vec::new();
+        while let Ok(line) = writer.lines.recv_timeout(Duration::from_secs(30)) {
             let started = line == "COMPACT";
-            lines.push(line);
+            seen.push(line);
             if started {
                 break;
             }
         }
         std::thread::sleep(Duration::from_micros(rng.gen_range(0..8_000)));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        reader.join().unwrap();
-        lines.extend(rx.try_iter());
+        let lines = writer.kill(seen);
         inside += (lines.last().map(String::as_str) == Some("COMPACT")) as usize;
-        let acked: Vec<u32> = lines
-            .iter()
-            .filter_map(|l| l.strip_prefix("ACK ")?.parse().ok())
-            .collect();
+        let acked = acks(&lines);
         total_acked += acked.len();
         let (whole, rebuilt_now) = verify_as(&path, &acked, next, false);
         (next, rebuilt) = (whole, rebuilt + rebuilt_now as usize);

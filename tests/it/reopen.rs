@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use adasid::data::synthetic;
-use adasid::{Database, SidIndex, SidLayout};
+use adasid::{Database, NewItem, SidIndex, SidLayout};
 
 fn layout() -> SidLayout {
     SidLayout::new(3, 16, 1).unwrap()
@@ -37,13 +37,20 @@ fn generation_file(db: &Path) -> std::path::PathBuf {
     dir.join(n.trim()).join("index.snap")
 }
 
+/// A new database (`DIR/db`) holding the first `published` of `n`
+/// synthetic items, committed and published; all `n` returned.
+fn published(n: usize, published: usize, seed: u64) -> (tempfile::TempDir, Vec<NewItem>, Database) {
+    let dir = tempfile::tempdir().unwrap();
+    let items = synthetic::items(n, &layout(), seed);
+    let db = Database::create(&dir.path().join("db"), layout()).unwrap();
+    db.upsert(&items[..published]).unwrap();
+    (dir, items, db)
+}
+
 #[test]
 fn open_maps_a_current_publication_and_memory_holds_only_changes() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, items, db) = published(3000, 2000, 7);
     let path = dir.path().join("db");
-    let items = synthetic::items(3000, &layout(), 7);
-    let db = Database::create(&path, layout()).unwrap();
-    db.upsert(&items[..2000]).unwrap();
     // Published, so the items are the publication's snapshot now.
     assert!(db.read().has_base());
     assert_eq!(db.read().changes(), 0);
@@ -76,11 +83,8 @@ fn open_maps_a_current_publication_and_memory_holds_only_changes() {
 
 #[test]
 fn open_rebuilds_when_the_publication_lags_or_is_damaged() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, items, db) = published(1000, 600, 3);
     let path = dir.path().join("db");
-    let items = synthetic::items(1000, &layout(), 3);
-    let db = Database::create(&path, layout()).unwrap();
-    db.upsert(&items[..600]).unwrap();
     db.publish_each_commit(false);
     db.upsert(&items[600..]).unwrap(); // committed, never published
     let want = contents(&db);
