@@ -249,10 +249,15 @@ fn train_parallel(a: GenTrainArgs) -> Result<()> {
         "seconds": start.elapsed().as_secs_f64(),
         "history": history,
         "config": model.config(),
+        "repeat_bias": model.repeat_bias()?,
     });
     emit(a.common.json, &value, || {
+        let repeat = match model.repeat_bias() {
+            Ok(b) if !b.is_empty() => format!(", repeat bias {b:.3?}"),
+            _ => String::new(),
+        };
         format!(
-            "trained the {} retriever: {} epochs in {train_seconds:.1}s, best validation NDCG@10 {best:.4} (kept); stored in {}\n",
+            "trained the {} retriever: {} epochs in {train_seconds:.1}s, best validation NDCG@10 {best:.4} (kept{repeat}); stored in {}\n",
             if model.is_hybrid() {
                 "hybrid"
             } else {

@@ -73,6 +73,19 @@ impl ParamStore {
             .map_err(ml)
     }
 
+    /// Sets parameter `name` to `values` (its shape kept).
+    #[cfg(test)]
+    pub(crate) fn set_flat(&self, name: &str, values: Vec<f32>) -> Result<()> {
+        let (_, var) = self
+            .vars
+            .iter()
+            .find(|(n, _)| n == name)
+            .ok_or_else(|| Error::InvalidArgument(format!("no parameter '{name}'")))?;
+        Tensor::from_vec(values, var.shape(), &self.device)
+            .and_then(|t| var.set(&t))
+            .map_err(ml)
+    }
+
     /// Serialises every parameter as safetensors bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let tensors: HashMap<String, Tensor> = self

@@ -282,6 +282,35 @@ fn cosine_schedule_trains_and_is_stored() {
     assert!(r10 > 0.5, "R@10 {r10}");
 }
 
+/// Users who alternate between two items: every next item is in the
+/// history already.
+fn alternating_sequences(items: usize, users: usize) -> String {
+    let mut out = String::new();
+    for u in 0..users {
+        let a = (u * 13) % items;
+        let b = (a + 1 + u % 7) % items;
+        out += &format!("{u}\t{a} {b} {a} {b} {a} {b}\n");
+    }
+    out
+}
+
+/// The repeat bias learns what the data says about seen items: pushed down
+/// where users never return to an item (the cycle), lifted where they
+/// alternate between two; without the setting there is none.
+#[test]
+fn the_repeat_bias_learns_whether_users_return() {
+    let dir = cycle_db(&["--tokenizer", "rq-kmeans", "--k", "16", "--levels", "2"]);
+    let bias = |t: &serde_json::Value| t["repeat_bias"][0].as_f64().unwrap();
+    let t = train_hybrid(&dir, "", "1");
+    assert_eq!(t["repeat_bias"], serde_json::json!([]));
+    let never = bias(&train_hybrid(&dir, "repeat_bias = true\n", "4"));
+    assert!(never < -0.05, "cycle: {never}");
+    let data = dir.path().join("data").join("sequences.tsv");
+    std::fs::write(data, alternating_sequences(200, 400)).unwrap();
+    let returns = bias(&train_hybrid(&dir, "repeat_bias = true\n", "4"));
+    assert!(returns > 0.05, "alternating: {returns}");
+}
+
 /// `recommend --exclude-history` answers what `recommend` ranks, less the
 /// history's own items: the first k of a longer answer without them.
 #[test]

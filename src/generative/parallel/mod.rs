@@ -10,6 +10,7 @@
 
 mod net;
 mod plain;
+mod repeat;
 mod train;
 
 use candle_core::{Device, Tensor};
@@ -94,6 +95,12 @@ pub struct ParallelConfig {
     /// and SID part) instead of its id embedding alone (the default; a
     /// hybrid stored before this setting existed reads as `false`).
     pub sid_output: bool,
+    /// Learn one logit added to whatever the history already holds: a
+    /// hybrid's (and an item-ID layout's) items seen in the history, or
+    /// per position the tokens of the history's items. Data without
+    /// repeat purchases teach it to push seen items down, data with them
+    /// to lift them; `false` scores seen items like any other.
+    pub repeat_bias: bool,
     /// A hybrid's item-id rows (ids `0..items`): set by training to one past
     /// the largest id it saw; later items read their SID part alone and are
     /// never recommended.
@@ -121,6 +128,7 @@ impl Default for ParallelConfig {
             seed: 42,
             hybrid: false,
             sid_output: true,
+            repeat_bias: false,
             items: 0,
         }
     }
@@ -182,6 +190,7 @@ impl ParallelConfig {
             temperature: self.temperature,
             items: if self.hybrid { self.items.max(1) } else { 0 },
             sid_output: self.sid_output,
+            repeat_bias: self.repeat_bias,
         }
     }
 }
@@ -231,6 +240,15 @@ impl ParallelRetriever {
         self.net.is_hybrid()
     }
 
+    /// The learned repeat bias as a logit (one for a hybrid, one per
+    /// position otherwise; empty without `repeat_bias`).
+    pub fn repeat_bias(&self) -> Result<Vec<f32>> {
+        Ok(match self.cfg.repeat_bias {
+            true => repeat::as_logits(self.net.params().flat("repeat_bias")?, self.cfg.temperature),
+            false => Vec::new(),
+        })
+    }
+
     /// Log-probabilities of the next item after each history (full SIDs,
     /// all of one length, most recent last, at most `history` items; a
     /// hybrid also reads the items' `ids`, one list per history): per
@@ -261,15 +279,21 @@ impl ParallelRetriever {
             }
             false => Vec::new(),
         };
-        let states = self
-            .net
-            .states(&self.columns(&flat), &items, histories.len(), len)?;
+        let columns = self.columns(&flat);
+        let states = self.net.states(&columns, &items, histories.len(), len)?;
         let last = states
             .narrow(1, len - 1, 1)
             .and_then(|s| s.squeeze(1))
             .map_err(ml)?;
+        let per = len * self.layout.levels();
+        let seen: Vec<_> = (0..histories.len())
+            .map(|i| {
+                let ids = items.get(i * len..(i + 1) * len).unwrap_or(&[]);
+                self.net.shape().seen(&columns[i * per..(i + 1) * per], ids)
+            })
+            .collect();
         self.net
-            .log_probs(&last, self.table.as_ref())?
+            .log_probs(&last, self.table.as_ref(), &seen)?
             .to_vec2::<f32>()
             .map_err(ml)
     }

@@ -26,6 +26,8 @@ use crate::nn::ParamStore;
 use crate::nn::losses::l2_normalize;
 use crate::nn::params::{Linear, ml};
 
+pub use super::repeat::Seen;
+
 /// Sizes of the network.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ParallelShape {
@@ -52,6 +54,9 @@ pub struct ParallelShape {
     /// A hybrid's output embedding of an item is its input embedding (id
     /// and SID part), not its id's alone.
     pub sid_output: bool,
+    /// A learned logit for what the history already holds
+    /// ([`super::ParallelConfig::repeat_bias`]).
+    pub repeat_bias: bool,
 }
 
 /// The network and its parameters.
@@ -68,6 +73,9 @@ pub struct ParallelNet {
     /// positions]` (whole numbers in f32, so they are stored with the
     /// weights; no gradient reaches them).
     item_sids: Option<Var>,
+    /// With `repeat_bias`: one value per bias of [`Seen`]
+    /// ([`super::repeat`]).
+    repeat: Option<Var>,
     params: ParamStore,
     dropout: Dropout,
 }
@@ -103,6 +111,10 @@ impl ParallelNet {
             true => Some(params.constant("item_sids", &[shape.items, shape.positions], 0.0)?),
             false => None,
         };
+        let repeat = match shape.repeat_bias {
+            true => Some(params.constant("repeat_bias", &[shape.repeat_biases()], 0.0)?),
+            false => None,
+        };
         Ok(ParallelNet {
             shape,
             tokens,
@@ -112,6 +124,7 @@ impl ParallelNet {
             heads,
             ids,
             item_sids,
+            repeat,
             params,
             dropout: Dropout::new(shape.dropout),
         })
@@ -287,6 +300,20 @@ impl ParallelNet {
         }
     }
 
+    /// `logits` `[rows, width]` with the repeat bias added at each row's
+    /// `seen` pairs ([`super::repeat::add`]); unchanged without one.
+    pub fn add_repeats(
+        &self,
+        logits: Tensor,
+        seen: &[Seen],
+        position: Option<usize>,
+    ) -> Result<Tensor> {
+        match &self.repeat {
+            Some(bias) => super::repeat::add(bias, &self.shape, logits, seen, position),
+            None => Ok(logits),
+        }
+    }
+
     /// `cos(h + gelu(W h), row) / τ` against every row of `unit`, a table
     /// of unit-length rows.
     fn cosine(&self, h: &Tensor, head: &Linear, unit: &Tensor) -> Result<Tensor> {
@@ -309,11 +336,12 @@ impl ParallelNet {
     /// softmax), ready for [`crate::decode::PositionScores`]; a hybrid's
     /// are `[rows, items]`, one per item id. `table` is
     /// [`ParallelNet::score_table`] (a hybrid's
-    /// [`ParallelNet::unit_item_table`]) of the current weights, when kept.
-    pub fn log_probs(&self, h: &Tensor, table: Option<&Tensor>) -> Result<Tensor> {
+    /// [`ParallelNet::unit_item_table`]) of the current weights, when kept;
+    /// `seen` is each row's history ([`ParallelNet::add_repeats`]).
+    pub fn log_probs(&self, h: &Tensor, table: Option<&Tensor>, seen: &[Seen]) -> Result<Tensor> {
         if self.is_hybrid() {
-            return candle_nn::ops::log_softmax(&self.item_logits(h, table)?, D::Minus1)
-                .map_err(ml);
+            let logits = self.add_repeats(self.item_logits(h, table)?, seen, None)?;
+            return candle_nn::ops::log_softmax(&logits, D::Minus1).map_err(ml);
         }
         let (p, v) = (self.shape.positions, self.shape.vocab);
         let rows = h.dim(0).map_err(ml)?;
@@ -325,7 +353,13 @@ impl ParallelNet {
                 &fresh
             }
         };
-        candle_nn::ops::log_softmax(&self.all_logits(h, table)?, D::Minus1)
+        let logits = self
+            .all_logits(h, table)?
+            .reshape((rows, p * v))
+            .map_err(ml)?;
+        self.add_repeats(logits, seen, None)?
+            .reshape((rows, p, v))
+            .and_then(|l| candle_nn::ops::log_softmax(&l, D::Minus1))
             .and_then(|l| l.reshape((rows, p * v)))
             .map_err(ml)
     }
@@ -379,95 +413,4 @@ fn combined(id: &Tensor, sid: &Tensor) -> Result<Tensor> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::SeedableRng;
-
-    #[test]
-    fn sid_output_ties_the_item_table_to_each_items_tokens() {
-        let shape = ParallelShape {
-            positions: 2,
-            vocab: 5,
-            d: 4,
-            heads: 1,
-            layers: 1,
-            ff: 8,
-            history: 3,
-            dropout: 0.0,
-            temperature: 0.07,
-            items: 3,
-            sid_output: true,
-        };
-        let params = ParamStore::new(Device::Cpu, rand_chacha::ChaCha8Rng::seed_from_u64(4));
-        let net = ParallelNet::new(shape, params).unwrap();
-        let columns = [1u32, 4, 0, 2, 3, 3];
-        net.set_item_sids(&columns).unwrap();
-        let ids = net.params.flat("item_embedding").unwrap();
-        let tokens = net.params.flat("token_embedding").unwrap();
-        let table = net.item_table().unwrap().to_vec2::<f32>().unwrap();
-        for (item, row) in table.iter().enumerate() {
-            for (j, got) in row.iter().enumerate() {
-                let token = |p: usize| tokens[(p * 5 + columns[item * 2 + p] as usize) * 4 + j];
-                let sid = (token(0) + token(1)) / 2f32.sqrt();
-                let want = (ids[item * 4 + j] + sid) / 2f32.sqrt();
-                assert!(
-                    (got - want).abs() < 1e-6,
-                    "item {item}, {j}: {got} vs {want}"
-                );
-            }
-        }
-        let plain = ParallelNet::new(
-            ParallelShape {
-                sid_output: false,
-                ..shape
-            },
-            ParamStore::new(Device::Cpu, rand_chacha::ChaCha8Rng::seed_from_u64(4)),
-        )
-        .unwrap();
-        let alone = plain.item_table().unwrap().flatten_all().unwrap();
-        assert_eq!(
-            alone.to_vec1::<f32>().unwrap(),
-            plain.params.flat("item_embedding").unwrap()
-        );
-    }
-
-    #[test]
-    fn stacked_heads_score_as_each_head_alone() {
-        let shape = ParallelShape {
-            positions: 5,
-            vocab: 9,
-            d: 8,
-            heads: 2,
-            layers: 1,
-            ff: 16,
-            history: 4,
-            dropout: 0.0,
-            temperature: 0.07,
-            items: 0,
-            sid_output: false,
-        };
-        let params = ParamStore::new(Device::Cpu, rand_chacha::ChaCha8Rng::seed_from_u64(3));
-        let net = ParallelNet::new(shape, params).unwrap();
-        let columns: Vec<u32> = (0..3 * 2 * 5).map(|i| (i * 7 % 9) as u32).collect();
-        let h = net.states(&columns, &[], 3, 2).unwrap();
-        let h = h.reshape((6, 8)).unwrap();
-        let table = net.score_table().unwrap();
-        let all = net.log_probs(&h, Some(&table)).unwrap();
-        assert_eq!(
-            all.to_vec2::<f32>().unwrap(),
-            net.log_probs(&h, None).unwrap().to_vec2::<f32>().unwrap()
-        );
-        let all = all.to_vec2::<f32>().unwrap();
-        for p in 0..5 {
-            let one = candle_nn::ops::log_softmax(&net.logits(&h, p).unwrap(), D::Minus1)
-                .unwrap()
-                .to_vec2::<f32>()
-                .unwrap();
-            for (row, want) in all.iter().zip(&one) {
-                for (c, w) in want.iter().enumerate() {
-                    assert!((row[p * 9 + c] - w).abs() < 1e-5, "{p} {c}");
-                }
-            }
-        }
-    }
-}
+mod tests;

@@ -86,6 +86,9 @@ pub(crate) struct PlainNet {
     blocks: Vec<Block>,
     norm: Norm,
     head: Head,
+    /// The repeat bias per [`super::net::Seen`] bias as a logit (empty
+    /// without one).
+    repeat: Vec<f32>,
 }
 
 impl PlainNet {
@@ -140,6 +143,10 @@ impl PlainNet {
             blocks,
             norm: Norm::load(params, "norm")?,
             head,
+            repeat: match shape.repeat_bias {
+                true => super::repeat::as_logits(params.flat("repeat_bias")?, shape.temperature),
+                false => Vec::new(),
+            },
         })
     }
 
@@ -156,7 +163,7 @@ impl PlainNet {
             x = self.block(block, &x, len, last_only);
         }
         let h = self.norm.apply(&x[x.len() - d..]);
-        self.score(&h)
+        self.score(&h, &self.shape.seen(columns, items))
     }
 
     /// The input rows (`len × d`): each item's SID part (its tokens' sum
@@ -224,24 +231,38 @@ impl PlainNet {
     }
 
     /// Every position's log-softmax of `cos(h + gelu(W_p h), e_p,c) / τ`,
-    /// or a hybrid's over its items.
-    fn score(&self, h: &[f32]) -> Vec<f32> {
+    /// or a hybrid's over its items, with the repeat bias at what the
+    /// history holds (`seen`).
+    fn score(&self, h: &[f32], seen: &[(u32, u32)]) -> Vec<f32> {
         let (v, d) = (self.shape.vocab, self.shape.d);
+        let repeats = |p: usize, logits: &mut [f32]| {
+            for &(b, c) in seen.iter().filter(|&&(b, _)| b as usize == p) {
+                logits[c as usize] += self.repeat[b as usize];
+            }
+        };
         match &self.head {
             Head::Tokens { heads, unit } => {
                 let mut out = Vec::with_capacity(heads.len() * v);
                 for (p, head) in heads.iter().enumerate() {
-                    out.extend(self.cosine(h, head, &unit[p * v * d..(p + 1) * v * d]));
+                    let unit = &unit[p * v * d..(p + 1) * v * d];
+                    out.extend(self.cosine(h, head, unit, |l| repeats(p, l)));
                 }
                 out
             }
-            Head::Items { head, unit, .. } => self.cosine(h, head, unit),
+            Head::Items { head, unit, .. } => self.cosine(h, head, unit, |l| repeats(0, l)),
         }
     }
 
     /// The log-softmax of `cos(h + gelu(W h), row) / τ` over the rows of
-    /// `unit`, a table of unit-length rows.
-    fn cosine(&self, h: &[f32], head: &Dense, unit: &[f32]) -> Vec<f32> {
+    /// `unit`, a table of unit-length rows, after `adjust` has seen the
+    /// logits.
+    fn cosine(
+        &self,
+        h: &[f32],
+        head: &Dense,
+        unit: &[f32],
+        adjust: impl Fn(&mut [f32]),
+    ) -> Vec<f32> {
         let d = self.shape.d;
         let inv_t = (1.0 / self.shape.temperature) as f32;
         let mut q = head.apply(h, 1);
@@ -250,6 +271,7 @@ impl PlainNet {
         q.iter_mut().for_each(|v| *v *= inv_t);
         let mut logits = vec![0f32; unit.len() / d];
         rows_dot(&q, unit, &mut logits);
+        adjust(&mut logits);
         log_softmax_in_place(&mut logits);
         logits
     }
@@ -297,6 +319,7 @@ mod tests {
         temperature: 0.07,
         items: 0,
         sid_output: false,
+        repeat_bias: false,
     };
 
     /// The plain pass of a fresh network of `shape` against its candle
@@ -305,6 +328,11 @@ mod tests {
     fn assert_matches_candle(shape: ParallelShape) {
         let params = ParamStore::new(Device::Cpu, ChaCha8Rng::seed_from_u64(9));
         let net = ParallelNet::new(shape, params).unwrap();
+        if shape.repeat_bias {
+            let n = if shape.items > 0 { 1 } else { shape.positions };
+            let bias: Vec<f32> = (0..n).map(|b| 0.8 - 0.7 * b as f32).collect();
+            net.params().set_flat("repeat_bias", bias).unwrap();
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let p = shape.positions;
         let sids: Vec<u32> = (0..shape.items * p).map(|_| rng.gen_range(0..11)).collect();
@@ -320,7 +348,7 @@ mod tests {
             let h = net.states(&columns, &items, 1, len).unwrap();
             let last = h.i((.., len - 1, ..)).unwrap();
             let want = net
-                .log_probs(&last, None)
+                .log_probs(&last, None, &[shape.seen(&columns, &items)])
                 .unwrap()
                 .to_vec2::<f32>()
                 .unwrap();
@@ -335,6 +363,47 @@ mod tests {
     #[test]
     fn matches_the_candle_forward_pass() {
         assert_matches_candle(SHAPE);
+    }
+
+    /// A repeat bias moves what the history holds in both passes alike
+    /// (their agreement is checked above; here that it moves at all).
+    #[test]
+    fn the_repeat_bias_matches_and_moves_the_history() {
+        let with = ParallelShape {
+            repeat_bias: true,
+            ..SHAPE
+        };
+        assert_matches_candle(with);
+        let hybrid = ParallelShape { items: 7, ..with };
+        assert_matches_candle(hybrid);
+        let params = |seed| ParamStore::new(Device::Cpu, ChaCha8Rng::seed_from_u64(seed));
+        let (biased, plain) = (
+            ParallelNet::new(hybrid, params(2)).unwrap(),
+            ParallelNet::new(
+                ParallelShape {
+                    repeat_bias: false,
+                    ..hybrid
+                },
+                params(2),
+            )
+            .unwrap(),
+        );
+        biased.params().set_flat("repeat_bias", vec![-0.2]).unwrap();
+        let scores = |net: &ParallelNet| {
+            let table = net.unit_item_table().unwrap();
+            PlainNet::new(net, Some(&table))
+                .unwrap()
+                .next_scores(&[1, 2, 3, 4, 5, 6, 7, 8], &[2, 5])
+        };
+        let (b, p) = (scores(&biased), scores(&plain));
+        // Unseen items all move by the same normaliser; seen ones by the
+        // bias (−0.2 / τ as a logit) more.
+        let lift = b[0] - p[0];
+        assert!(lift > 0.0, "{lift}");
+        for (id, (b, p)) in b.iter().zip(&p).enumerate() {
+            let want = lift - if id == 2 || id == 5 { 0.2 / 0.07 } else { 0.0 };
+            assert!((b - p - want).abs() < 1e-4, "item {id}: {b} vs {p}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::net::Seen;
 use super::{ParallelConfig, ParallelRetriever};
 use crate::error::{Error, Result};
 use crate::eval::{Accumulator, Split, rank_of};
@@ -168,9 +169,11 @@ impl ParallelRetriever {
             )?
             .reshape((rows, self.cfg.d_model))
             .map_err(ml)?;
+        let seen = self.seen_so_far(corpus, &inputs, &ids, len - 1);
         if self.is_hybrid() {
             let target = self.tensor(corpus.history_ids(&targets))?;
             let logits = self.net.item_logits(&h, None)?;
+            let logits = self.net.add_repeats(logits, &seen, None)?;
             return crate::nn::cross_entropy(&logits, &target);
         }
         let p = self.layout.levels();
@@ -178,13 +181,42 @@ impl ParallelRetriever {
         let mut total: Option<Tensor> = None;
         for pos in 0..p {
             let target = self.tensor((0..rows).map(|r| cols[r * p + pos]).collect())?;
-            let ce = crate::nn::cross_entropy(&self.net.logits(&h, pos)?, &target)?;
+            let logits = self
+                .net
+                .add_repeats(self.net.logits(&h, pos)?, &seen, Some(pos))?;
+            let ce = crate::nn::cross_entropy(&logits, &target)?;
             total = Some(match total {
                 Some(t) => (t + ce).map_err(ml)?,
                 None => ce,
             });
         }
         (total.expect("at least one position") / p as f64).map_err(ml)
+    }
+
+    /// Each training row's history so far ([`super::net::Seen`]): row `t` of
+    /// a sequence has seen its items `0..=t`. `inputs` (catalogue rows) and
+    /// `ids` (a hybrid's) hold sequences of `len` items back to back; empty
+    /// rows without a repeat bias.
+    fn seen_so_far(
+        &self,
+        corpus: &Corpus,
+        inputs: &[u32],
+        ids: &[ItemId],
+        len: usize,
+    ) -> Vec<Seen> {
+        let shape = self.net.shape();
+        if !shape.repeat_bias {
+            return Vec::new();
+        }
+        let columns = self.columns(&corpus.history_sids(inputs));
+        let p = self.layout.levels();
+        (0..inputs.len())
+            .map(|r| {
+                let (s, t) = (r / len * len, r % len);
+                let ids = ids.get(s..=s + t).unwrap_or(&[]);
+                shape.seen(&columns[s * p..(s + t + 1) * p], ids)
+            })
+            .collect()
     }
 
     /// The 1-based rank of each case's target among the top `k` (users of
