@@ -241,6 +241,7 @@ fn train_parallel(a: GenTrainArgs) -> Result<()> {
         .iter()
         .map(|e| e.valid_ndcg10)
         .fold(f64::NEG_INFINITY, f64::max);
+    let repeat_bias = model.repeat_bias()?;
     let value = json!({
         "retriever": if model.is_hybrid() { "hybrid" } else { "parallel" },
         "epochs": history.len(),
@@ -249,12 +250,12 @@ fn train_parallel(a: GenTrainArgs) -> Result<()> {
         "seconds": start.elapsed().as_secs_f64(),
         "history": history,
         "config": model.config(),
-        "repeat_bias": model.repeat_bias()?,
+        "repeat_bias": repeat_bias,
     });
     emit(a.common.json, &value, || {
-        let repeat = match model.repeat_bias() {
-            Ok(b) if !b.is_empty() => format!(", repeat bias {b:.3?}"),
-            _ => String::new(),
+        let repeat = match repeat_bias.is_empty() {
+            false => format!(", repeat bias {repeat_bias:.3?}"),
+            true => String::new(),
         };
         format!(
             "trained the {} retriever: {} epochs in {train_seconds:.1}s, best validation NDCG@10 {best:.4} (kept{repeat}); stored in {}\n",

@@ -236,8 +236,8 @@ impl PlainNet {
     fn score(&self, h: &[f32], seen: &[(u32, u32)]) -> Vec<f32> {
         let (v, d) = (self.shape.vocab, self.shape.d);
         let repeats = |p: usize, logits: &mut [f32]| {
-            for &(b, c) in seen.iter().filter(|&&(b, _)| b as usize == p) {
-                logits[c as usize] += self.repeat[b as usize];
+            for &(_, c) in super::repeat::of_head(seen, p) {
+                logits[c as usize] += self.repeat[p];
             }
         };
         match &self.head {
@@ -329,7 +329,7 @@ mod tests {
         let params = ParamStore::new(Device::Cpu, ChaCha8Rng::seed_from_u64(9));
         let net = ParallelNet::new(shape, params).unwrap();
         if shape.repeat_bias {
-            let n = if shape.items > 0 { 1 } else { shape.positions };
+            let n = shape.repeat_biases();
             let bias: Vec<f32> = (0..n).map(|b| 0.8 - 0.7 * b as f32).collect();
             net.params().set_flat("repeat_bias", bias).unwrap();
         }

@@ -44,6 +44,15 @@ impl ParallelShape {
     }
 }
 
+/// The pairs of bias `b` among `seen` (sorted, so two binary searches
+/// rather than a pass over every head's pairs for each head).
+pub(super) fn of_head(seen: &[(u32, u32)], b: usize) -> &[(u32, u32)] {
+    let b = b as u32;
+    let start = seen.partition_point(|&(x, _)| x < b);
+    let end = seen.partition_point(|&(x, _)| x <= b);
+    &seen[start..end]
+}
+
 /// Stored values as the logits they add.
 pub(super) fn as_logits(values: Vec<f32>, temperature: f64) -> Vec<f32> {
     values
@@ -67,9 +76,12 @@ pub(super) fn add(
     let vocab = shape.vocab as u32;
     let (mut at, mut which) = (Vec::new(), Vec::new());
     for (r, pairs) in seen.iter().enumerate().take(rows) {
+        let pairs = match position {
+            Some(p) => of_head(pairs, p),
+            None => pairs,
+        };
         for &(b, c) in pairs {
             let col = match position {
-                Some(p) if b as usize != p => continue,
                 Some(_) => c,
                 None if shape.items > 0 => c,
                 None => b * vocab + c,
@@ -123,10 +135,11 @@ mod tests {
     #[test]
     fn seen_is_distinct_per_head_and_inside_the_id_table() {
         let s = shape(0);
-        assert_eq!(
-            s.seen(&[2, 0, 2, 1, 2, 0], &[]),
-            vec![(0, 2), (1, 0), (1, 1)]
-        );
+        let seen = s.seen(&[2, 0, 2, 1, 2, 0], &[]);
+        assert_eq!(seen, vec![(0, 2), (1, 0), (1, 1)]);
+        assert_eq!(of_head(&seen, 0), &[(0, 2)]);
+        assert_eq!(of_head(&seen, 1), &[(1, 0), (1, 1)]);
+        assert!(of_head(&seen, 2).is_empty());
         assert_eq!(shape(5).seen(&[], &[4, 7, 1, 4]), vec![(0, 1), (0, 4)]);
         let off = ParallelShape {
             repeat_bias: false,

@@ -159,17 +159,13 @@ impl ParallelRetriever {
             true => corpus.history_ids(&inputs),
             false => Vec::new(),
         };
+        let columns = self.columns(&corpus.history_sids(&inputs));
         let h = self
             .net
-            .states(
-                &self.columns(&corpus.history_sids(&inputs)),
-                &ids,
-                batch.len(),
-                len - 1,
-            )?
+            .states(&columns, &ids, batch.len(), len - 1)?
             .reshape((rows, self.cfg.d_model))
             .map_err(ml)?;
-        let seen = self.seen_so_far(corpus, &inputs, &ids, len - 1);
+        let seen = self.seen_so_far(&columns, &ids, len - 1);
         if self.is_hybrid() {
             let target = self.tensor(corpus.history_ids(&targets))?;
             let logits = self.net.item_logits(&h, None)?;
@@ -194,23 +190,16 @@ impl ParallelRetriever {
     }
 
     /// Each training row's history so far ([`super::net::Seen`]): row `t` of
-    /// a sequence has seen its items `0..=t`. `inputs` (catalogue rows) and
-    /// `ids` (a hybrid's) hold sequences of `len` items back to back; empty
-    /// rows without a repeat bias.
-    fn seen_so_far(
-        &self,
-        corpus: &Corpus,
-        inputs: &[u32],
-        ids: &[ItemId],
-        len: usize,
-    ) -> Vec<Seen> {
+    /// a sequence has seen its items `0..=t`. `columns` (the inputs' mask
+    /// columns, `positions` per item) and `ids` (a hybrid's) hold sequences
+    /// of `len` items back to back; empty rows without a repeat bias.
+    fn seen_so_far(&self, columns: &[u32], ids: &[ItemId], len: usize) -> Vec<Seen> {
         let shape = self.net.shape();
         if !shape.repeat_bias {
             return Vec::new();
         }
-        let columns = self.columns(&corpus.history_sids(inputs));
         let p = self.layout.levels();
-        (0..inputs.len())
+        (0..columns.len() / p)
             .map(|r| {
                 let (s, t) = (r / len * len, r % len);
                 let ids = ids.get(s..=s + t).unwrap_or(&[]);
