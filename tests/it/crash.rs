@@ -50,6 +50,8 @@ fn crash_child_writer() {
         .unwrap()
         .parse()
         .unwrap();
+    // Ends libtest's "test … " line, so each marker below is a line of its own.
+    println!();
     let db = Database::open(Path::new(&path)).unwrap();
     // Compaction mode: commits stay in memory as changes and every third
     // batch is compacted into a new publication, which the database then
@@ -174,6 +176,20 @@ impl Writer {
         }
     }
 
+    /// The lines it prints up to the first `stop` accepts (included), or
+    /// until it prints nothing for 30 s.
+    fn read_until(&self, stop: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(30)) {
+            let done = stop(&line);
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        seen
+    }
+
     /// SIGKILLs it; returns `seen` and every line it printed after them.
     fn kill(mut self, mut seen: Vec<String>) -> Vec<String> {
         self.child.kill().unwrap();
@@ -209,8 +225,8 @@ fn crash_recovery_keeps_every_acknowledged_batch() {
         let mut seen = Vec::new();
         if round % 4 == 3 {
             std::thread::sleep(Duration::from_millis(rng.gen_range(1..150)));
-        } else if let Ok(first) = writer.lines.recv_timeout(Duration::from_secs(30)) {
-            seen.push(first);
+        } else {
+            seen = writer.read_until(|l| l.starts_with("ACK "));
             std::thread::sleep(Duration::from_micros(rng.gen_range(0..20_000)));
         }
         let acked = acks(&writer.kill(seen));
@@ -246,14 +262,7 @@ fn a_kill_during_compaction_loses_no_acknowledged_batch() {
     for _ in 0..rounds {
         let writer = Writer::spawn(&exe, &path, next, true);
         // Kill shortly after a compaction starts (or at once if none does).
-        let mut seen = Vec::new();
-        while let Ok(line) = writer.lines.recv_timeout(Duration::from_secs(30)) {
-            let started = line == "COMPACT";
-            seen.push(line);
-            if started {
-                break;
-            }
-        }
+        let seen = writer.read_until(|l| l == "COMPACT");
         std::thread::sleep(Duration::from_micros(rng.gen_range(0..8_000)));
         let lines = writer.kill(seen);
         inside += (lines.last().map(String::as_str) == Some("COMPACT")) as usize;
