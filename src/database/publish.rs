@@ -71,17 +71,13 @@ impl Publisher {
         }
     }
 
-    /// Whether the publication is missing or may not show the store's
-    /// `commits` commits exactly.
-    pub(super) fn behind(&self, commits: Option<u64>) -> bool {
-        self.generation == 0 || self.dirty || commits.is_none() || self.commits != commits
-    }
-
     /// The current generation's snapshot file, when it shows exactly the
-    /// store's `commits` commits: what an open maps instead of rebuilding.
+    /// store's `commits` commits (none when the publication is missing,
+    /// dirty, or the count is unknown or another): what an open maps
+    /// instead of rebuilding.
     pub(super) fn base(&self, commits: Option<u64>) -> Option<PathBuf> {
-        let path = self.generation_dir(self.generation).join(INDEX);
-        (!self.behind(commits)).then_some(path)
+        let shows = self.generation > 0 && !self.dirty && commits.is_some();
+        (shows && self.commits == commits).then(|| self.generation_dir(self.generation).join(INDEX))
     }
 
     fn generation_dir(&self, generation: u64) -> PathBuf {

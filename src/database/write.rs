@@ -190,9 +190,15 @@ impl Database {
         )?;
         if let Err(e) = store.commit(commit) {
             let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-            for (id, key, sid, weights) in removed {
-                state.insert_with_keys(&[(id, &sid, &weights)], &[(&key, id)])?;
-            }
+            let sids: Vec<_> = removed
+                .iter()
+                .map(|(id, _, s, w)| (*id, &s[..], &w[..]))
+                .collect();
+            let keys: Vec<_> = removed
+                .iter()
+                .map(|(id, k, _, _)| (k.as_str(), *id))
+                .collect();
+            state.insert_with_keys(&sids, &keys)?;
             return Err(e);
         }
         self.update_filters(&store, &meta);
