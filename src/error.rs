@@ -10,6 +10,15 @@ use std::path::PathBuf;
 /// Result alias used throughout the crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The outputs of a parallel map, or its first error in input order. (rayon's
+/// own collect into a `Result` returns whichever error a thread met first,
+/// which may change from run to run when a batch has several.)
+pub(crate) fn first_error<T, E>(
+    results: Vec<std::result::Result<T, E>>,
+) -> std::result::Result<Vec<T>, E> {
+    results.into_iter().collect()
+}
+
 /// Everything that can go wrong in adasid.
 ///
 /// Input problems ([`Error::Input`], [`Error::BadFile`],

@@ -33,6 +33,20 @@ pub fn release_free_memory() {
     }
 }
 
+/// Drops `value` on a thread of its own, then hands the freed pages back
+/// (see [`release_free_memory`]), so the caller need not wait for a large
+/// structure to be freed. Where no thread can be started it is dropped here.
+pub fn free_in_background<T: Send + 'static>(value: T) {
+    let freeing = std::thread::Builder::new()
+        .name("adasid-free".into())
+        .spawn(move || {
+            drop(value);
+            release_free_memory();
+        });
+    // On failure the closure, and `value` with it, is dropped by now.
+    drop(freeing);
+}
+
 /// Serves blocks up to 256 MiB from the heap and keeps up to 1 GiB of freed
 /// heap top in the process (on glibc; elsewhere it does nothing). A process
 /// setting: call it once, early, in a program that trains. Returns whether

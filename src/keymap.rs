@@ -141,9 +141,58 @@ impl KeyMap {
     }
 }
 
+/// The first key of `n` (the `i`-th is `key(i)`) that repeats an earlier
+/// one, as `(earlier, later)`: `later` the smallest such index, `earlier`
+/// the first index with its key. Keys are hashed and sorted by hash in
+/// parallel rather than put in one hash set, one at a time.
+pub(crate) fn first_repeat<'a>(
+    n: usize,
+    key: impl Fn(usize) -> &'a str + Sync,
+) -> Option<(usize, usize)> {
+    use rayon::prelude::*;
+    let mut hashed: Vec<(u64, u32)> = (0..n)
+        .into_par_iter()
+        .map(|i| (hash(key(i)), i as u32))
+        .collect();
+    hashed.par_sort_unstable();
+    hashed
+        .par_chunk_by(|a, b| a.0 == b.0)
+        .filter(|run| run.len() > 1)
+        .filter_map(|run| {
+            // Keys of equal hash, by key then index: each key's first two.
+            let mut same: Vec<(&str, u32)> =
+                run.iter().map(|&(_, i)| (key(i as usize), i)).collect();
+            same.sort_unstable();
+            same.windows(2)
+                .filter(|w| w[0].0 == w[1].0)
+                .map(|w| (w[0].1 as usize, w[1].1 as usize))
+                .min_by_key(|&(_, later)| later)
+        })
+        .min_by_key(|&(_, later)| later)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_repeat_is_the_earliest_second_occurrence() {
+        let keys = ["a", "b", "c", "b", "a", "b", "d"];
+        assert_eq!(first_repeat(keys.len(), |i| keys[i]), Some((1, 3)));
+        assert_eq!(first_repeat(3, |i| keys[i]), None);
+        assert_eq!(first_repeat(0, |i| keys[i]), None);
+        // Against a hash set, one key at a time, over many keys and repeats.
+        let many: Vec<String> = (0..50_000u64)
+            .map(|i| format!("k{}", i.wrapping_mul(2_654_435_761) % 40_000))
+            .collect();
+        let mut seen = std::collections::HashMap::new();
+        let expected = many
+            .iter()
+            .enumerate()
+            .find_map(|(i, k)| seen.insert(k.as_str(), i).map(|earlier| (earlier, i)));
+        assert_eq!(first_repeat(many.len(), |i| &many[i]), expected);
+        assert!(expected.is_some());
+    }
 
     #[test]
     fn bind_find_unbind() {

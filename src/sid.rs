@@ -30,6 +30,17 @@ pub const MAX_LEVELS: u32 = 64;
 /// [`EMPTY`]).
 pub const MAX_DISAMBIGUATION: u32 = EMPTY as u32;
 
+/// The routing weight an index holds for behavior position `b` whose token
+/// is `token`, given an item's `weights`: the given one, else 1 (0 where
+/// the position is masked).
+pub(crate) fn held_weight(weights: &[f32], token: Token, b: usize) -> f32 {
+    match weights.get(b) {
+        Some(&v) => v,
+        None if token == EMPTY => 0.0,
+        None => 1.0,
+    }
+}
+
 /// Shape of the SIDs in one database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SidLayout {
@@ -106,6 +117,29 @@ impl SidLayout {
     /// does a disambiguation counter of K or more: see [`token_column`]).
     pub fn mask_bit(&self, token: Token) -> usize {
         token_column(self.codebook_size as usize, token)
+    }
+
+    /// A `u64` whose order agrees with the order of this layout's full
+    /// SIDs: the SID's leading tokens packed in just enough bits each (a
+    /// semantic token as its mask bit, so the empty token sorts last as it
+    /// does in a slice), cut after 64 bits. Sorting by it first leaves only
+    /// the ties to compare whole, and the narrower the tokens, the fewer ties.
+    pub fn sort_key(&self, full: &[Token]) -> u64 {
+        let width = u32::BITS - self.k().leading_zeros();
+        let mut key = 0u128;
+        let mut used = 0;
+        for (pos, &t) in full.iter().enumerate() {
+            if used >= 64 {
+                break;
+            }
+            let (value, bits) = match pos < self.levels as usize {
+                true => (self.mask_bit(t) as u128, width),
+                false => (t as u128, Token::BITS),
+            };
+            key |= value << (128 - used - bits);
+            used += bits;
+        }
+        (key >> 64) as u64
     }
 
     /// Token of a next-token mask bit: the inverse of [`SidLayout::mask_bit`]

@@ -9,10 +9,10 @@
 use std::io::BufRead;
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, first_error};
 use crate::item::{NewItem, ValidItem};
+use crate::keymap::first_repeat;
 use crate::sid::{SidLayout, parse_tokens};
 
 /// One parsed line, before it is checked against a layout.
@@ -53,7 +53,7 @@ fn input(file: &str, line: usize, message: String) -> Error {
 /// Parses numbered lines (in parallel; the first error in line order) and
 /// refuses a key given twice among them.
 fn parse_lines(file: &str, lines: &[(usize, &str)]) -> Result<Vec<TokenLine>> {
-    let parsed: Vec<Option<TokenLine>> = lines
+    let parsed: Vec<Result<Option<TokenLine>>> = lines
         .par_iter()
         .map(|&(line, raw)| {
             // A byte-order mark opens the file, not its first key.
@@ -65,26 +65,29 @@ fn parse_lines(file: &str, lines: &[(usize, &str)]) -> Result<Vec<TokenLine>> {
             let item = parse_line(raw).map_err(|m| input(file, line, m))?;
             Ok(item.map(|item| TokenLine { line, item }))
         })
-        .collect::<Result<_>>()?;
-    let out: Vec<TokenLine> = parsed.into_iter().flatten().collect();
+        .collect();
+    // The first error in line order; blank and comment lines left out.
+    let mut out = Vec::with_capacity(parsed.len());
+    for line in parsed {
+        out.extend(line?);
+    }
     refuse_repeats(file, &out)?;
     Ok(out)
 }
 
 /// The error for the first key given twice among `lines`.
 pub(crate) fn refuse_repeats(file: &str, lines: &[TokenLine]) -> Result<()> {
-    let mut first_line: FxHashMap<&str, usize> =
-        FxHashMap::with_capacity_and_hasher(lines.len(), Default::default());
-    for l in lines {
-        if let Some(first) = first_line.insert(&l.item.key, l.line) {
-            return Err(input(
-                file,
-                l.line,
-                format!("item '{}' already appears on line {first}", l.item.key),
-            ));
-        }
+    match first_repeat(lines.len(), |i| &lines[i].item.key) {
+        Some((first, again)) => Err(input(
+            file,
+            lines[again].line,
+            format!(
+                "item '{}' already appears on line {}",
+                lines[again].item.key, lines[first].line
+            ),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// One line of a token file: `None` for a blank or comment line.
@@ -212,10 +215,10 @@ pub fn infer_layout(
 }
 
 /// Checks every line against `layout` (semantic tokens, or a full SID with
-/// its disambiguation token); the error names file and line. The items it
-/// returns are written without being checked again.
+/// its disambiguation token); the error names file and line of the first
+/// bad line. The items it returns are written without being checked again.
 pub fn validate(file: &str, lines: Vec<TokenLine>, layout: &SidLayout) -> Result<Vec<ValidItem>> {
-    lines
+    let checked = lines
         .into_par_iter()
         .map(|l| match l.item.validate(layout) {
             Ok(sid) => Ok(ValidItem {
@@ -224,7 +227,8 @@ pub fn validate(file: &str, lines: Vec<TokenLine>, layout: &SidLayout) -> Result
             }),
             Err(m) => Err(input(file, l.line, format!("{m} (item '{}')", l.item.key))),
         })
-        .collect()
+        .collect();
+    first_error(checked)
 }
 
 /// The layout named by an export header line `# adasid levels=L k=K behavior=B`.
@@ -282,6 +286,25 @@ mod tests {
             e.starts_with("t.tsv:2:") && e.contains("not below K"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_first_bad_line_is_the_one_reported_whichever_thread_meets_one_first() {
+        // Bad lines near both ends of a file parsed and checked in parallel.
+        let mut text: String = (0..20_000).map(|i| format!("k{i}\t1,2\n")).collect();
+        text = text.replacen("\nk1\t1,2\n", "\nk1\t1,x\n", 1);
+        text = text.replacen("\nk19998\t1,2\n", "\nk19998\t1,y\n", 1);
+        for _ in 0..20 {
+            let e = parse("t.tsv", &text).unwrap_err().to_string();
+            assert!(e.starts_with("t.tsv:2:"), "{e}");
+        }
+        let text = text.replace(",x\n", ",9\n").replace(",y\n", ",9\n");
+        let layout = SidLayout::new(2, 8, 0).unwrap();
+        for _ in 0..20 {
+            let lines = parse("t.tsv", &text).unwrap();
+            let e = validate("t.tsv", lines, &layout).unwrap_err().to_string();
+            assert!(e.starts_with("t.tsv:2:"), "{e}");
+        }
     }
 
     #[test]

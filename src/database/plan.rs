@@ -3,15 +3,17 @@
 //! items that share its semantic tokens).
 
 use rayon::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 use super::State;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, first_error};
 use crate::index::{ItemId, MAX_ITEM_ID, SidIndex};
 use crate::item::{ItemInput, MAX_KEY_BYTES};
-use crate::sid::{MAX_DISAMBIGUATION, Token, format_tokens};
+use crate::keymap::first_repeat;
+use crate::sid::{MAX_DISAMBIGUATION, SidLayout, Token, format_tokens};
 
 /// One item of a planned batch.
+#[derive(Debug)]
 pub(super) struct Planned {
     pub id: ItemId,
     pub full: Vec<Token>,
@@ -31,7 +33,7 @@ pub(super) fn plan(
     let layout = *state.layout();
     // Validation and key lookups are per item and the costly part: in
     // parallel, the first error in batch order.
-    let mut planned: Vec<Planned> = items
+    let planned: Vec<Result<Planned>> = items
         .par_iter()
         .enumerate()
         .map(|(i, item)| {
@@ -58,15 +60,15 @@ pub(super) fn plan(
                 existing: existing.is_some(),
             })
         })
-        .collect::<Result<_>>()?;
-    let mut seen = FxHashSet::with_capacity_and_hasher(items.len(), Default::default());
+        .collect();
+    let mut planned = first_error(planned)?;
+    if let Some((_, later)) = first_repeat(planned.len(), |i| &planned[i].key) {
+        return Err(Error::InvalidArgument(format!(
+            "item '{}' appears twice in one batch",
+            planned[later].key
+        )));
+    }
     for p in planned.iter_mut() {
-        if !seen.insert(p.key.as_str()) {
-            return Err(Error::InvalidArgument(format!(
-                "item '{}' appears twice in one batch",
-                p.key
-            )));
-        }
         if !p.existing {
             if next_id > MAX_ITEM_ID {
                 return Err(Error::InvalidArgument(
@@ -84,9 +86,11 @@ pub(super) fn plan(
 /// Gives each planned item its full SID. Items whose semantic tokens are
 /// unchanged keep their token; the others take the one they asked for or
 /// else the smallest free one, in batch order, among the items sharing
-/// their semantic tokens.
+/// their semantic tokens. On conflict the error names the first requested
+/// token that is taken, else the first item left without a token.
 fn assign_disambiguators(index: &State, planned: &mut [Planned]) -> Result<()> {
-    let levels = index.layout().levels();
+    let layout = *index.layout();
+    let levels = layout.levels();
     let keeps = |p: &Planned| {
         p.existing
             && index.sid(p.id).is_some_and(|(old, _)| {
@@ -105,49 +109,101 @@ fn assign_disambiguators(index: &State, planned: &mut [Planned]) -> Result<()> {
         let (old, _) = index.sid(p.id).expect("existing item is indexed");
         p.full.push(old[levels]);
     }
-    // The items still without a token, by semantic tokens; requested tokens
-    // go first, so automatic ones never take them.
-    let open: Vec<usize> = (0..planned.len())
-        .filter(|&i| planned[i].full.len() == levels)
-        .collect();
-    let (requested, automatic): (Vec<usize>, Vec<usize>) =
-        open.iter().partition(|&&i| planned[i].requested.is_some());
-    let mut groups: FxHashMap<&[Token], Group> =
-        FxHashMap::with_capacity_and_hasher(open.len(), Default::default());
-    let group = |semantic: &[Token]| Group::new(index, semantic, &moving);
-    let mut given = Vec::with_capacity(open.len());
-    for i in requested {
-        let p = &planned[i];
-        let d = p.requested.expect("partitioned");
-        let g = groups.entry(&p.full).or_insert_with(|| group(&p.full));
-        if !g.take(d) {
-            return Err(Error::InvalidArgument(format!(
-                "item '{}': the full SID {},{d} belongs to another item",
-                p.key,
-                format_tokens(&p.full)
-            )));
-        }
-        given.push((i, d));
-    }
-    for i in automatic {
-        let p = &planned[i];
-        let g = groups.entry(&p.full).or_insert_with(|| group(&p.full));
-        match g.smallest_free(MAX_DISAMBIGUATION) {
-            Some(d) => given.push((i, d)),
-            None => {
-                return Err(Error::TooManyCollisions {
-                    sid: format_tokens(&p.full),
-                    count: g.taken.len() + g.given + 1,
-                    limit: MAX_DISAMBIGUATION,
-                });
-            }
+    let mut open = open_order(planned, &layout);
+    {
+        // Groups of equal semantic tokens share nothing: assigned in parallel.
+        let planned = &*planned;
+        let same = |a: &Open, b: &Open| {
+            a.head == b.head && planned[a.item as usize].full == planned[b.item as usize].full
+        };
+        let first = open
+            .par_chunk_by_mut(same)
+            .filter_map(|group| {
+                let semantic = &planned[group[0].item as usize].full[..];
+                Group::new(index, semantic, &moving).assign(group).err()
+            })
+            .min_by_key(|&(c, i)| (matches!(c, Conflict::Full { .. }), i));
+        if let Some((conflict, i)) = first {
+            return Err(conflict.error(&planned[i]));
         }
     }
-    drop(groups);
-    for (i, d) in given {
-        planned[i].full.push(d);
+    let mut by_item = vec![0 as Token; planned.len()];
+    for o in &open {
+        by_item[o.item as usize] = o.token;
     }
+    planned.par_iter_mut().zip(by_item).for_each(|(p, d)| {
+        if p.full.len() == levels {
+            p.full.push(d);
+        }
+    });
     Ok(())
+}
+
+/// An item still without a disambiguation token.
+struct Open {
+    /// [`SidLayout::sort_key`] of its semantic tokens.
+    head: u64,
+    /// Its index in the batch.
+    item: u32,
+    /// The token it asked for, if any.
+    requested: Option<Token>,
+    /// The token it is given.
+    token: Token,
+}
+
+/// The items still without a disambiguation token, by semantic tokens;
+/// among equal ones, requested tokens first (so automatic ones never take
+/// them), each kind in batch order. Sorted rather than hashed: the groups
+/// of a large batch are then read in order.
+fn open_order(planned: &[Planned], layout: &SidLayout) -> Vec<Open> {
+    let levels = layout.levels();
+    let mut open: Vec<Open> = (planned.iter().enumerate())
+        .filter(|(_, p)| p.full.len() == levels)
+        .map(|(i, p)| Open {
+            head: layout.sort_key(&p.full),
+            item: i as u32,
+            requested: p.requested,
+            token: 0,
+        })
+        .collect();
+    let rank = |o: &Open| (o.head, o.requested.is_none(), o.item);
+    open.par_sort_unstable_by_key(rank);
+    // Equal heads may still differ past the packed tokens.
+    let tie = |a: &Open, b: &Open| a.head == b.head;
+    open.par_chunk_by_mut(tie).for_each(|run| {
+        if run.len() > 1 {
+            let full = |o: &Open| &planned[o.item as usize].full[..];
+            run.sort_unstable_by(|a, b| full(a).cmp(full(b)).then(rank(a).cmp(&rank(b))));
+        }
+    });
+    open
+}
+
+/// Why an item could not be given a disambiguation token.
+#[derive(Clone, Copy, Debug)]
+enum Conflict {
+    /// The token it asked for is held by another item.
+    Taken,
+    /// Every token of its semantic SID is held (`count` items want one).
+    Full { count: usize },
+}
+
+impl Conflict {
+    fn error(self, p: &Planned) -> Error {
+        match self {
+            Conflict::Taken => Error::InvalidArgument(format!(
+                "item '{}': the full SID {},{} belongs to another item",
+                p.key,
+                format_tokens(&p.full),
+                p.requested.expect("only a requested token is taken")
+            )),
+            Conflict::Full { count } => Error::TooManyCollisions {
+                sid: format_tokens(&p.full),
+                count,
+                limit: MAX_DISAMBIGUATION,
+            },
+        }
+    }
 }
 
 /// The disambiguation tokens of one semantic SID while a batch is planned.
@@ -164,6 +220,9 @@ struct Group {
 
 impl Group {
     fn new(index: &State, semantic: &[Token], moving: &FxHashSet<ItemId>) -> Group {
+        if SidIndex::len(index) == 0 {
+            return Group::empty();
+        }
         let mut taken: Vec<Token> = index
             .disambiguators(semantic)
             .into_iter()
@@ -173,10 +232,34 @@ impl Group {
         taken.sort_unstable();
         Group {
             taken,
+            ..Group::empty()
+        }
+    }
+
+    fn empty() -> Group {
+        Group {
+            taken: Vec::new(),
             next: 0,
             passed: 0,
             given: 0,
         }
+    }
+
+    /// Gives the members of a group (requested tokens first) their
+    /// tokens; or the first conflict and the batch index of its item.
+    fn assign(mut self, members: &mut [Open]) -> std::result::Result<(), (Conflict, usize)> {
+        for o in members {
+            let i = o.item as usize;
+            o.token = match o.requested {
+                Some(d) if self.take(d) => d,
+                Some(_) => return Err((Conflict::Taken, i)),
+                None => self.smallest_free(MAX_DISAMBIGUATION).ok_or_else(|| {
+                    let count = self.taken.len() + self.given + 1;
+                    (Conflict::Full { count }, i)
+                })?,
+            };
+        }
+        Ok(())
     }
 
     /// Reserves a requested token; false when another item holds it.
@@ -204,5 +287,96 @@ impl Group {
         self.given += 1;
         self.next += 1;
         Some((self.next - 1) as Token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::Index;
+    use crate::item::NewItem;
+    use crate::keymap::KeyMap;
+
+    fn item(key: String, tokens: Vec<Token>) -> NewItem {
+        NewItem {
+            key,
+            tokens,
+            weights: vec![],
+        }
+    }
+
+    fn empty(layout: SidLayout) -> State {
+        State::new(Index::new(layout), KeyMap::default())
+    }
+
+    fn full_sids(planned: &[Planned]) -> Vec<(&str, &[Token])> {
+        planned
+            .iter()
+            .map(|p| (p.key.as_str(), &p.full[..]))
+            .collect()
+    }
+
+    #[test]
+    fn requested_tokens_go_first_then_the_smallest_free_in_batch_order() {
+        let layout = SidLayout::new(2, 4, 0).unwrap();
+        let items = [
+            item("x".into(), vec![1, 1]),
+            item("y".into(), vec![1, 1, 0]),
+            item("z".into(), vec![1, 1]),
+            item("w".into(), vec![0, 3, 2]),
+            item("v".into(), vec![0, 3]),
+        ];
+        let planned = plan(&empty(layout), &items, 0).unwrap();
+        let expected: [(&str, &[Token]); 5] = [
+            ("x", &[1, 1, 1]),
+            ("y", &[1, 1, 0]),
+            ("z", &[1, 1, 2]),
+            ("w", &[0, 3, 2]),
+            ("v", &[0, 3, 0]),
+        ];
+        assert_eq!(full_sids(&planned), expected);
+        assert_eq!(
+            planned.iter().map(|p| p.id).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+    }
+
+    #[test]
+    fn the_first_bad_item_is_the_one_reported() {
+        let layout = SidLayout::new(2, 8, 0).unwrap();
+        let mut items: Vec<NewItem> = (0..20_000)
+            .map(|i| item(format!("k{i}"), vec![1, 2]))
+            .collect();
+        items[1].tokens = vec![1, 9];
+        items[19_998].tokens = vec![9, 1];
+        for _ in 0..20 {
+            let e = plan(&empty(layout), &items, 0).unwrap_err().to_string();
+            assert!(e.contains("'k1' (#2)"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_taken_token_is_reported_before_a_full_semantic_sid() {
+        let layout = SidLayout::new(1, 4, 0).unwrap();
+        let mut items: Vec<NewItem> = (0..=MAX_DISAMBIGUATION)
+            .map(|i| item(format!("a{i}"), vec![1]))
+            .collect();
+        items.push(item("b".into(), vec![2, 5]));
+        items.push(item("c".into(), vec![2, 5]));
+        let e = plan(&empty(layout), &items, 0).unwrap_err().to_string();
+        assert!(
+            e.contains("item 'c'") && e.contains("belongs to another item"),
+            "{e}"
+        );
+        items.pop();
+        match plan(&empty(layout), &items, 0).unwrap_err() {
+            Error::TooManyCollisions { count, limit, .. } => {
+                assert_eq!(
+                    (count, limit),
+                    (MAX_DISAMBIGUATION as usize + 1, MAX_DISAMBIGUATION)
+                );
+            }
+            other => panic!("expected TooManyCollisions, got {other}"),
+        }
     }
 }

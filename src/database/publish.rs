@@ -24,8 +24,7 @@ use std::path::{Path, PathBuf};
 use crate::blobs::BlobSource;
 use crate::codec::{self, frame::Kind};
 use crate::error::{Error, Result};
-use crate::snapshot::Snapshot;
-use crate::view::State;
+use crate::snapshot::{Snapshot, Source};
 
 /// The publication folder inside a database folder.
 pub const DIR: &str = "published";
@@ -100,13 +99,13 @@ impl Publisher {
         Ok(())
     }
 
-    /// Publishes `state` (what the store shows after `commits` commits;
+    /// Publishes `state` (the items the store shows after `commits` commits;
     /// `None`: unknown, so no open will map it) and the blobs `all_blobs`
     /// returns (read only when they changed since the last publication) as
     /// a new generation; returns its snapshot file.
     pub(super) fn publish(
         &mut self,
-        state: &State,
+        state: &impl Source,
         (meta_generation, commits): (u64, Option<u64>),
         all_blobs: impl FnOnce() -> Result<Vec<(String, Vec<u8>)>>,
     ) -> Result<PathBuf> {
@@ -117,7 +116,7 @@ impl Publisher {
 
     fn try_publish(
         &mut self,
-        state: &State,
+        state: &impl Source,
         (meta_generation, commits): (u64, Option<u64>),
         all_blobs: impl FnOnce() -> Result<Vec<(String, Vec<u8>)>>,
     ) -> Result<PathBuf> {
@@ -130,7 +129,7 @@ impl Publisher {
             std::fs::remove_dir_all(&gen_dir).map_err(io)?;
         }
         std::fs::create_dir(&gen_dir).map_err(io)?;
-        state.write_snapshot(&gen_dir.join(INDEX))?;
+        crate::snapshot::write_source(state, &gen_dir.join(INDEX))?;
         let old_blobs = self.dir.join(self.generation.to_string()).join(BLOBS);
         let linked = self.blobs_same
             && self.generation > 0

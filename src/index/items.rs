@@ -2,7 +2,7 @@
 
 use roaring::RoaringBitmap;
 
-use crate::sid::{EMPTY, SidLayout, Token};
+use crate::sid::{SidLayout, Token, held_weight};
 
 /// Full SIDs and effective routing weights of every live item.
 ///
@@ -95,7 +95,7 @@ impl ItemTable {
         &self.weights[s..s + self.behavior]
     }
 
-    /// Stores `full` and the weights; absent weights become 1 (0 where masked).
+    /// Stores `full` and the weights (see [`held_weight`]).
     pub(crate) fn set(&mut self, item: u32, full: &[Token], weights: &[f32]) {
         let row = self.row_for(item);
         let n = row + 1;
@@ -109,11 +109,7 @@ impl ItemTable {
         let first = self.stride - 1 - self.behavior;
         let w = row * self.behavior;
         for b in 0..self.behavior {
-            self.weights[w + b] = match weights.get(b) {
-                Some(&v) => v,
-                None if full[first + b] == EMPTY => 0.0,
-                None => 1.0,
-            };
+            self.weights[w + b] = held_weight(weights, full[first + b], b);
         }
         super::add(&mut self.live, item);
     }

@@ -49,9 +49,6 @@ pub(crate) fn add(bitmap: &mut RoaringBitmap, item: ItemId) {
 
 /// The first four tokens of a SID packed so that integer order is SID
 /// order on them.
-fn sort_key(full: &[Token]) -> u64 {
-    (0..4).fold(0, |key, i| key << 16 | full.get(i).map_or(0, |&t| t as u64))
-}
 
 /// Items ordered by `full`, given each item's `head`: a `u64` whose order
 /// agrees with `full` (a packed prefix of what `full` compares). Sorting
@@ -160,7 +157,7 @@ impl Index {
         let keyed = items
             .live
             .iter()
-            .map(|i| (sort_key(items.sid(i)), i))
+            .map(|i| (self.layout.sort_key(items.sid(i)), i))
             .collect();
         sort_by_head(keyed, |a, b| items.sid(a).cmp(items.sid(b)))
     }

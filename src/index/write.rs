@@ -7,7 +7,7 @@ use roaring::RoaringBitmap;
 use smallvec::SmallVec;
 
 use super::node::Node;
-use super::{Child, Index, ItemId, Loc, MAX_ITEM_ID, ROOT, add, sort_by_head, sort_key};
+use super::{Child, Index, ItemId, Loc, MAX_ITEM_ID, ROOT, add, sort_by_head};
 use crate::error::{Error, Result};
 use crate::sid::Token;
 
@@ -85,7 +85,7 @@ impl Index {
     /// on error takes out again the ones already in.
     fn insert_trie_many(&mut self, items: &[(ItemId, &[Token], &[f32])]) -> Result<()> {
         let keyed = (items.iter().enumerate())
-            .map(|(n, &(_, full, _))| (sort_key(full), n as u32))
+            .map(|(n, &(_, full, _))| (self.layout.sort_key(full), n as u32))
             .collect();
         let order = sort_by_head(keyed, |a, b| items[a as usize].1.cmp(items[b as usize].1));
         for (k, &n) in order.iter().enumerate() {
