@@ -43,8 +43,10 @@ pub fn free_in_background<T: Send + 'static>(value: T) {
             drop(value);
             release_free_memory();
         });
-    // On failure the closure, and `value` with it, is dropped by now.
-    drop(freeing);
+    if freeing.is_err() {
+        // The closure, and `value` with it, is dropped by now.
+        release_free_memory();
+    }
 }
 
 /// Serves blocks up to 256 MiB from the heap and keeps up to 1 GiB of freed

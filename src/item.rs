@@ -112,10 +112,39 @@ impl NewItem {
         })
     }
 
-    /// [`NewItem::validate`], keeping the key.
+    /// [`NewItem::validate`], keeping the key (tokens and weights are
+    /// reused, not copied).
     pub fn into_valid(self, layout: &SidLayout) -> std::result::Result<ValidItem, String> {
-        let sid = self.validate(layout)?;
-        Ok(ValidItem { key: self.key, sid })
+        self.into_valid_or_key(layout)
+            .map_err(|(message, _)| message)
+    }
+
+    /// [`NewItem::into_valid`]; an error hands the key back with the
+    /// message, for the caller to name the item.
+    pub(crate) fn into_valid_or_key(
+        self,
+        layout: &SidLayout,
+    ) -> std::result::Result<ValidItem, (String, String)> {
+        let NewItem {
+            key,
+            mut tokens,
+            weights,
+        } = self;
+        let (semantic, requested) = match layout.split_full(&tokens) {
+            Ok((semantic, requested)) => (semantic.len(), requested),
+            Err(m) => return Err((m, key)),
+        };
+        tokens.truncate(semantic);
+        if let Err(m) = layout.canonicalize(&mut tokens, &weights) {
+            return Err((m, key));
+        }
+        let sid = ValidSid {
+            tokens,
+            weights,
+            requested,
+            layout: *layout,
+        };
+        Ok(ValidItem { key, sid })
     }
 }
 
@@ -155,6 +184,36 @@ mod tests {
         );
         assert!(item(vec![1, 2], vec![]).validate(&layout).is_err());
         assert!(item(vec![EMPTY, 2, 3], vec![]).validate(&layout).is_err());
+    }
+
+    /// `into_valid` reuses the item's buffers; it must decide as `validate` does.
+    #[test]
+    fn into_valid_agrees_with_validate() {
+        let layout = SidLayout::new(3, 8, 1).unwrap();
+        let cases = [
+            (vec![1, 2, 3], vec![0.0]),
+            (vec![1, 2, 3, 7], vec![0.5]),
+            (vec![1, 2, 3, 800], vec![]),
+            (vec![1, 2, 8, 0], vec![]),
+            (vec![1, 8, 3, 0], vec![]),
+            (vec![1, 2, 3, EMPTY], vec![]),
+            (vec![1, 2, 3, 4, 5], vec![]),
+            (vec![1, 2], vec![]),
+            (vec![EMPTY, 2, 3], vec![]),
+            (vec![1, 2, EMPTY], vec![0.5]),
+            (vec![1, 2, 3], vec![-1.0]),
+        ];
+        for (tokens, weights) in cases {
+            let it = item(tokens, weights);
+            let expected = it.validate(&layout);
+            match it.clone().into_valid_or_key(&layout) {
+                Ok(v) => assert_eq!(Ok(v.sid), expected, "{it:?}"),
+                Err((m, key)) => {
+                    assert_eq!(Err(m), expected, "{it:?}");
+                    assert_eq!(key, "a");
+                }
+            }
+        }
     }
 
     #[test]

@@ -150,6 +150,7 @@ pub(crate) fn first_repeat<'a>(
     key: impl Fn(usize) -> &'a str + Sync,
 ) -> Option<(usize, usize)> {
     use rayon::prelude::*;
+    debug_assert!(u32::try_from(n).is_ok(), "indices fit in u32");
     let mut hashed: Vec<(u64, u32)> = (0..n)
         .into_par_iter()
         .map(|i| (hash(key(i)), i as u32))

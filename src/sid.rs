@@ -240,6 +240,17 @@ impl SidLayout {
         tokens: &[Token],
         weights: &[f32],
     ) -> std::result::Result<Vec<Token>, String> {
+        let mut out = tokens.to_vec();
+        self.canonicalize(&mut out, weights)?;
+        Ok(out)
+    }
+
+    /// [`SidLayout::canonical`] in place (on error `tokens` may be half done).
+    pub fn canonicalize(
+        &self,
+        tokens: &mut [Token],
+        weights: &[f32],
+    ) -> std::result::Result<(), String> {
         if tokens.len() != self.levels() {
             return Err(format!(
                 "expected {} tokens, found {}",
@@ -249,8 +260,7 @@ impl SidLayout {
         }
         self.check_weight_values(weights)?;
         let first = self.first_behavior();
-        let mut out = tokens.to_vec();
-        for (pos, token) in out.iter_mut().enumerate() {
+        for (pos, token) in tokens.iter_mut().enumerate() {
             *token = self.from_spelling(pos, *token);
             self.check_token(pos, *token)?;
             let weight = pos.checked_sub(first).and_then(|b| weights.get(b));
@@ -264,7 +274,7 @@ impl SidLayout {
                 _ => {}
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Weights alone: one per behavior position (or none), each finite and
@@ -487,6 +497,38 @@ mod tests {
 
     fn layout() -> SidLayout {
         SidLayout::new(4, 256, 2).unwrap()
+    }
+
+    /// Sort keys never disagree with the order of the SIDs they stand for.
+    #[test]
+    fn sort_keys_agree_with_sid_order() {
+        for (levels, k) in [(3, 8), (8, 300), (4, 65_535), (2, 2)] {
+            let layout = SidLayout::new(levels, k, 1).unwrap();
+            let mut state = 11u64;
+            let mut next = |n: u64| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                (state >> 33) % n
+            };
+            let mut sids: Vec<Vec<Token>> = (0..2_000)
+                .map(|_| {
+                    let choices = [0, k / 2, k - 1];
+                    let mut full: Vec<Token> = (0..levels)
+                        .map(|_| choices[next(3) as usize] as Token)
+                        .collect();
+                    if next(4) == 0 {
+                        full[levels as usize - 1] = EMPTY;
+                    }
+                    full.push(next(70_000).min(65_534) as Token);
+                    full
+                })
+                .collect();
+            sids.sort();
+            for w in sids.windows(2) {
+                assert!(layout.sort_key(&w[0]) <= layout.sort_key(&w[1]), "{w:?}");
+            }
+        }
     }
 
     #[test]

@@ -96,22 +96,23 @@ fn parse_line(raw: &str) -> std::result::Result<Option<NewItem>, String> {
     if trimmed.trim().is_empty() || (trimmed.starts_with('#') && !trimmed.contains('\t')) {
         return Ok(None);
     }
-    let fields: Vec<&str> = trimmed.split('\t').collect();
-    if !(2..=3).contains(&fields.len()) {
-        return Err(format!(
-            "expected 'key<TAB>tokens[<TAB>weights]', found {} tab-separated fields",
-            fields.len()
-        ));
+    let mut fields = trimmed.split('\t');
+    let (key, tokens, weights) = (fields.next(), fields.next(), fields.next());
+    let (Some(key), Some(tokens)) = (key, tokens) else {
+        return Err(wrong_field_count(1));
+    };
+    let rest = fields.count();
+    if rest > 0 {
+        return Err(wrong_field_count(3 + rest));
     }
-    let key = fields[0];
     if key.is_empty() {
         return Err("empty item key".into());
     }
-    let tokens = parse_tokens(fields[1])?;
+    let tokens = parse_tokens(tokens)?;
     if tokens.is_empty() {
         return Err(format!("item '{key}' has no tokens"));
     }
-    let weights = match fields.get(2) {
+    let weights = match weights {
         Some(w) => parse_weights(w)?,
         None => Vec::new(),
     };
@@ -120,6 +121,10 @@ fn parse_line(raw: &str) -> std::result::Result<Option<NewItem>, String> {
         tokens,
         weights,
     }))
+}
+
+fn wrong_field_count(found: usize) -> String {
+    format!("expected 'key<TAB>tokens[<TAB>weights]', found {found} tab-separated fields")
 }
 
 /// Reads a token file a batch of lines at a time, so memory stays bounded
@@ -220,12 +225,10 @@ pub fn infer_layout(
 pub fn validate(file: &str, lines: Vec<TokenLine>, layout: &SidLayout) -> Result<Vec<ValidItem>> {
     let checked = lines
         .into_par_iter()
-        .map(|l| match l.item.validate(layout) {
-            Ok(sid) => Ok(ValidItem {
-                key: l.item.key,
-                sid,
-            }),
-            Err(m) => Err(input(file, l.line, format!("{m} (item '{}')", l.item.key))),
+        .map(|l| {
+            let line = l.line;
+            (l.item.into_valid_or_key(layout))
+                .map_err(|(m, key)| input(file, line, format!("{m} (item '{key}')")))
         })
         .collect();
     first_error(checked)

@@ -7,6 +7,12 @@ use crate::index::{ItemId, sort_by_head};
 use crate::sid::{SidLayout, Token, held_weight};
 use crate::snapshot::Source;
 
+#[cfg(test)]
+thread_local! {
+    /// First batches published straight from the batch on this thread.
+    pub(super) static PUBLISHED_STRAIGHT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// The planned items of a new database; item `i` of the batch has id `i`.
 pub(super) struct FirstBatch<'a> {
     layout: SidLayout,
@@ -115,8 +121,15 @@ mod tests {
     #[test]
     fn a_new_database_publishes_what_a_later_batch_would() {
         let dir = tempfile::tempdir().unwrap();
+        let straight = || super::PUBLISHED_STRAIGHT.with(|n| n.get());
+        let before = straight();
         let (first, report) =
             Database::create_with(&dir.path().join("a"), layout(), &items(), &[], vec![]).unwrap();
+        assert_eq!(
+            straight(),
+            before + 1,
+            "published without the in-memory index"
+        );
         let later = Database::create(&dir.path().join("b"), layout()).unwrap();
         assert_eq!(later.upsert(&items()).unwrap(), report);
         assert_eq!(report.inserted, 6);
@@ -128,6 +141,7 @@ mod tests {
         assert_eq!(snap(&first, "a.snap"), snap(&later, "b.snap"));
         assert!(first.read().has_base(), "the publication is mapped");
         assert_eq!(first.read().changes(), 0, "nothing held in memory");
+        assert_eq!(straight(), before + 1, "a later batch goes through memory");
         let path = dir.path().join("a");
         drop(first);
         let reopened = Database::open(&path).unwrap();

@@ -48,6 +48,11 @@ use crate::sid::SidLayout;
 use crate::snapshot;
 use crate::store::Store;
 
+/// Items in memory from which a publication's replaced changes are freed on
+/// a thread of their own: a publication of this many changes takes longer
+/// than freeing them, so such threads do not pile up.
+const FREE_APART: u64 = 1 << 16;
+
 /// An open adasid database.
 pub struct Database {
     path: std::path::PathBuf,
@@ -250,9 +255,14 @@ impl Database {
                 &mut *self.state.write().unwrap_or_else(|p| p.into_inner()),
                 base,
             );
-            // Freed after the write lock (a temporary above) is let go, and
-            // not by the writer: freeing 1M items' index takes about 0.3 s.
-            crate::heap::free_in_background(old);
+            // Freed after the write lock (a temporary above) is let go; a
+            // large one not by the writer: 1M items take about 0.3 s to free.
+            if old.changes() >= FREE_APART {
+                crate::heap::free_in_background(old);
+            } else {
+                drop(old);
+                crate::heap::release_free_memory();
+            }
         }
         Ok(())
     }

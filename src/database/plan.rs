@@ -341,6 +341,58 @@ mod tests {
         );
     }
 
+    /// The tokens one item at a time, as the rule says: requested ones in
+    /// batch order, then the smallest free one in batch order, per SID.
+    fn reference(items: &[NewItem], levels: usize) -> Vec<Vec<Token>> {
+        use std::collections::{BTreeSet, HashMap};
+        let mut taken: HashMap<&[Token], BTreeSet<Token>> = HashMap::new();
+        for it in items.iter().filter(|it| it.tokens.len() > levels) {
+            assert!(
+                taken
+                    .entry(&it.tokens[..levels])
+                    .or_default()
+                    .insert(it.tokens[levels])
+            );
+        }
+        (items.iter())
+            .map(|it| match it.tokens.len() > levels {
+                true => it.tokens.clone(),
+                false => {
+                    let held = taken.entry(&it.tokens[..]).or_default();
+                    let d = (0..).find(|d| !held.contains(d)).unwrap();
+                    held.insert(d);
+                    [&it.tokens[..], &[d]].concat()
+                }
+            })
+            .collect()
+    }
+
+    /// With K = 65,535 a sort key holds 4 of 6 tokens: SIDs that differ in
+    /// the last two only tie on it and are told apart in full.
+    #[test]
+    fn sids_equal_in_their_sort_key_are_grouped_apart() {
+        let layout = SidLayout::new(6, 65_535, 0).unwrap();
+        let mut state = 7u64;
+        let mut next = |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            ((state >> 33) % n) as Token
+        };
+        let items: Vec<NewItem> = (0..3_000)
+            .map(|i| {
+                let mut tokens = vec![1, 2, 3, next(2), next(3), next(4)];
+                if i % 7 == 0 {
+                    tokens.push(1_000 + i as Token);
+                }
+                item(format!("k{i}"), tokens)
+            })
+            .collect();
+        let planned = plan(&empty(layout), &items, 0).unwrap();
+        let got: Vec<Vec<Token>> = planned.iter().map(|p| p.full.clone()).collect();
+        assert_eq!(got, reference(&items, 6));
+    }
+
     #[test]
     fn the_first_bad_item_is_the_one_reported() {
         let layout = SidLayout::new(2, 8, 0).unwrap();

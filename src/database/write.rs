@@ -3,10 +3,9 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 
 use super::Database;
-use super::first::FirstBatch;
+use super::first::{self, FirstBatch};
 use super::plan::{Planned, plan};
 use super::state::State;
 use rayon::prelude::*;
@@ -120,43 +119,44 @@ impl Database {
         commit_planned(staged.store(), &planned, blobs, &changes)?;
         let db = Self::from_parts(staged.finish()?, empty);
         let store = db.lock_store();
-        let report = match db.publish_first(&store, &planned, &changes) {
-            Some(report) => report,
-            None => {
-                let report = db.publish_committed(&store, &planned, &changes);
-                db.after_commit(&store);
-                report
-            }
-        };
+        let report = db.publish_first(&store, &planned, &changes);
         drop(store);
         Ok((db, report))
     }
 
-    /// Makes a new database's first batch visible when each commit is
-    /// published: the publication is written straight from the batch and
-    /// mapped, so the in-memory index it would replace is never built
-    /// (1M items: about 1 s). `None` (nothing visible yet) when publication
-    /// is off or fails; the batch then goes the way of every other.
-    fn publish_first(
-        &self,
-        store: &Store,
-        planned: &[Planned],
-        meta: &MetaChanges,
-    ) -> Option<WriteReport> {
-        if !self.publish_each_commit.load(Ordering::SeqCst) {
-            return None;
-        }
-        let batch = FirstBatch::new(self.layout, planned)?;
-        let file = self.write_publication(store, &batch).ok()?;
-        let base = super::map_base(&file, self.layout, false).ok()?;
+    /// Makes a new database's first batch visible: its publication is
+    /// written straight from the batch and mapped, so the in-memory index
+    /// that publishing one would replace is never built (1M items: about
+    /// 1 s). Where that fails the batch is applied in memory, as a later
+    /// one is, and published after (unless only the mapping failed).
+    fn publish_first(&self, store: &Store, planned: &[Planned], meta: &MetaChanges) -> WriteReport {
+        // The metadata index first, as for any batch: a publication names
+        // the metadata commit it shows.
         self.update_filters(store, meta);
+        let batch = FirstBatch::new(self.layout, planned);
+        let file = batch.and_then(|b| self.write_publication(store, &b).ok());
+        let base = file
+            .as_ref()
+            .and_then(|f| super::map_base(f, self.layout, false).ok());
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        *state = base;
+        let report = match base {
+            Some(base) => {
+                *state = base;
+                #[cfg(test)]
+                first::PUBLISHED_STRAIGHT.with(|n| n.set(n.get() + 1));
+                WriteReport {
+                    inserted: planned.len(),
+                    ..Default::default()
+                }
+            }
+            None => publish(&mut state, planned),
+        };
         self.reload_filters();
-        Some(WriteReport {
-            inserted: planned.len(),
-            ..Default::default()
-        })
+        drop(state);
+        if file.is_none() {
+            self.after_commit(store);
+        }
+        report
     }
 
     /// Commits a planned batch durably, then publishes it to readers. After

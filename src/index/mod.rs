@@ -47,9 +47,6 @@ pub(crate) fn add(bitmap: &mut RoaringBitmap, item: ItemId) {
     bitmap.insert(item);
 }
 
-/// The first four tokens of a SID packed so that integer order is SID
-/// order on them.
-
 /// Items ordered by `full`, given each item's `head`: a `u64` whose order
 /// agrees with `full` (a packed prefix of what `full` compares). Sorting
 /// `(head, id)` pairs keeps the comparisons in cache; only runs that tie on
