@@ -91,6 +91,21 @@ impl ValidSid {
         &self.layout
     }
 
+    /// Canonical semantic tokens (a zero-weight behavior position is EMPTY).
+    pub fn tokens(&self) -> &[Token] {
+        &self.tokens
+    }
+
+    /// The routing weights as given.
+    pub fn weights(&self) -> &[f32] {
+        &self.weights
+    }
+
+    /// The disambiguation token asked for, if a full SID was given.
+    pub fn requested(&self) -> Option<Token> {
+        self.requested
+    }
+
     /// The parts: canonical semantic tokens (a zero-weight behavior position
     /// is EMPTY), the weights as given, the requested disambiguation token.
     pub fn into_parts(self) -> (Vec<Token>, Vec<f32>, Option<Token>) {

@@ -16,14 +16,14 @@ thread_local! {
 /// The planned items of a new database; item `i` of the batch has id `i`.
 pub(super) struct FirstBatch<'a> {
     layout: SidLayout,
-    planned: &'a [Planned],
+    planned: &'a [Planned<'a>],
     /// Every item's routing weights as an index holds them, row after row.
     weights: Vec<f32>,
 }
 
 impl<'a> FirstBatch<'a> {
     /// The batch, or `None` when its ids are not `0..len` (not a first batch).
-    pub(super) fn new(layout: SidLayout, planned: &'a [Planned]) -> Option<FirstBatch<'a>> {
+    pub(super) fn new(layout: SidLayout, planned: &'a [Planned<'a>]) -> Option<FirstBatch<'a>> {
         if !planned.iter().enumerate().all(|(i, p)| p.id as usize == i) {
             return None;
         }
@@ -60,7 +60,7 @@ impl Source for FirstBatch<'_> {
     }
 
     fn key(&self, item: ItemId) -> Option<&str> {
-        self.planned.get(item as usize).map(|p| p.key.as_str())
+        self.planned.get(item as usize).map(|p| p.key)
     }
 }
 
@@ -106,7 +106,7 @@ mod tests {
         let mut keys = KeyMap::default();
         for p in &planned {
             index.insert(p.id, &p.full, &p.weights).unwrap();
-            keys.insert(&p.key, p.id);
+            keys.insert(p.key, p.id);
         }
         let batch = FirstBatch::new(layout(), &planned).expect("ids 0..6");
         assert_eq!(

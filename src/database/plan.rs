@@ -2,6 +2,8 @@
 //! its id and its full SID (with a disambiguation token unique among the
 //! items that share its semantic tokens).
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
@@ -12,28 +14,30 @@ use crate::item::{ItemInput, MAX_KEY_BYTES};
 use crate::keymap::first_repeat;
 use crate::sid::{MAX_DISAMBIGUATION, SidLayout, Token, format_tokens};
 
-/// One item of a planned batch.
+/// One item of a planned batch (key and weights borrowed from the batch
+/// where it holds them).
 #[derive(Debug)]
-pub(super) struct Planned {
+pub(super) struct Planned<'a> {
     pub id: ItemId,
+    /// Semantic tokens, then (once planned) the disambiguation token.
     pub full: Vec<Token>,
     /// A disambiguation token the caller asked for (a full SID was given).
     pub requested: Option<Token>,
-    pub weights: Vec<f32>,
-    pub key: String,
+    pub weights: Cow<'a, [f32]>,
+    pub key: &'a str,
     pub existing: bool,
 }
 
 /// Validates a batch against `state` and gives every item its id and full SID.
-pub(super) fn plan(
+pub(super) fn plan<'a>(
     state: &State,
-    items: &[impl ItemInput],
+    items: &'a [impl ItemInput],
     mut next_id: u32,
-) -> Result<Vec<Planned>> {
+) -> Result<Vec<Planned<'a>>> {
     let layout = *state.layout();
     // Validation and key lookups are per item and the costly part: in
     // parallel, the first error in batch order.
-    let planned: Vec<Result<Planned>> = items
+    let planned: Vec<Result<Planned<'a>>> = items
         .par_iter()
         .enumerate()
         .map(|(i, item)| {
@@ -49,20 +53,32 @@ pub(super) fn plan(
             let sid = item
                 .valid(&layout)
                 .map_err(|m| Error::InvalidArgument(format!("item '{key}' (#{}): {m}", i + 1)))?;
-            let (full, weights, requested) = sid.into_owned().into_parts();
+            // Room for the disambiguation token from the start.
+            let (full, weights, requested) = match sid {
+                Cow::Borrowed(sid) => {
+                    let mut full = Vec::with_capacity(layout.full_len());
+                    full.extend_from_slice(sid.tokens());
+                    (full, Cow::Borrowed(sid.weights()), sid.requested())
+                }
+                Cow::Owned(sid) => {
+                    let (mut full, weights, requested) = sid.into_parts();
+                    full.reserve_exact(1);
+                    (full, Cow::Owned(weights), requested)
+                }
+            };
             let existing = state.find(key);
             Ok(Planned {
                 id: existing.unwrap_or(ItemId::MAX),
                 full,
                 requested,
                 weights,
-                key: key.to_string(),
+                key,
                 existing: existing.is_some(),
             })
         })
         .collect();
     let mut planned = first_error(planned)?;
-    if let Some((_, later)) = first_repeat(planned.len(), |i| &planned[i].key) {
+    if let Some((_, later)) = first_repeat(planned.len(), |i| planned[i].key) {
         return Err(Error::InvalidArgument(format!(
             "item '{}' appears twice in one batch",
             planned[later].key
@@ -309,11 +325,8 @@ mod tests {
         State::new(Index::new(layout), KeyMap::default())
     }
 
-    fn full_sids(planned: &[Planned]) -> Vec<(&str, &[Token])> {
-        planned
-            .iter()
-            .map(|p| (p.key.as_str(), &p.full[..]))
-            .collect()
+    fn full_sids<'a>(planned: &'a [Planned<'a>]) -> Vec<(&'a str, &'a [Token])> {
+        planned.iter().map(|p| (p.key, &p.full[..])).collect()
     }
 
     #[test]

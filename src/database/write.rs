@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::Database;
-use super::first::{self, FirstBatch};
+use super::first::FirstBatch;
 use super::plan::{Planned, plan};
 use super::state::State;
 use rayon::prelude::*;
@@ -143,7 +143,7 @@ impl Database {
             Some(base) => {
                 *state = base;
                 #[cfg(test)]
-                first::PUBLISHED_STRAIGHT.with(|n| n.set(n.get() + 1));
+                super::first::PUBLISHED_STRAIGHT.with(|n| n.set(n.get() + 1));
                 WriteReport {
                     inserted: planned.len(),
                     ..Default::default()
@@ -272,7 +272,7 @@ fn commit_planned(
         .iter()
         .map(|p| {
             let rec = RecordRef {
-                key: &p.key,
+                key: p.key,
                 tokens: &p.full,
                 weights: &p.weights,
             };
@@ -304,7 +304,7 @@ fn publish(state: &mut State, planned: &[Planned]) -> WriteReport {
     let new_keys: Vec<(&str, ItemId)> = planned
         .iter()
         .filter(|p| !p.existing)
-        .map(|p| (p.key.as_str(), p.id))
+        .map(|p| (p.key, p.id))
         .collect();
     let inserted = state.insert_with_keys(&sids, &new_keys);
     debug_assert!(inserted.is_ok(), "planned SIDs are valid and free");
@@ -336,7 +336,7 @@ fn meta_changes(
     if meta.is_empty() {
         return Ok(MetaChanges::default());
     }
-    let batch: HashMap<&str, ItemId> = planned.iter().map(|p| (p.key.as_str(), p.id)).collect();
+    let batch: HashMap<&str, ItemId> = planned.iter().map(|p| (p.key, p.id)).collect();
     meta.iter()
         .map(|(key, m)| {
             let id = match batch.get(key.as_str()) {
