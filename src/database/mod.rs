@@ -49,8 +49,9 @@ use crate::snapshot;
 use crate::store::Store;
 
 /// Items in memory from which a publication's replaced changes are freed on
-/// a thread of their own: a publication of this many changes takes longer
-/// than freeing them, so such threads do not pile up.
+/// a thread of their own. Such a thread does not outlive the next such
+/// publication: at 1M items, writing the publication took about 1.2 s and
+/// freeing about 0.35 s (docs/RESULTS.md, "Ingest end to end").
 const FREE_APART: u64 = 1 << 16;
 
 /// An open adasid database.

@@ -47,25 +47,33 @@ pub(crate) fn add(bitmap: &mut RoaringBitmap, item: ItemId) {
     bitmap.insert(item);
 }
 
-/// Items ordered by `full`, given each item's `head`: a `u64` whose order
-/// agrees with `full` (a packed prefix of what `full` compares). Sorting
-/// `(head, id)` pairs keeps the comparisons in cache; only runs that tie on
-/// the head are sorted again by `full`.
+/// Sorts `rows` by `full`, given each row's `head`: a `u64` whose order
+/// agrees with `full` (a packed prefix of what `full` compares). Sorting by
+/// the head keeps the comparisons in cache; only runs that tie on it
+/// (few and short where the head packs most of a SID) are sorted again by
+/// `full`.
+pub(crate) fn sort_rows_by_head<T: Send>(
+    rows: &mut [T],
+    head: impl Fn(&T) -> u64 + Sync,
+    full: impl Fn(&T, &T) -> std::cmp::Ordering,
+) {
+    rows.par_sort_unstable_by_key(&head);
+    for run in rows.chunk_by_mut(|a, b| head(a) == head(b)) {
+        if run.len() > 1 {
+            run.sort_unstable_by(&full);
+        }
+    }
+}
+
+/// Items ordered by `full` (then by id), given each item's head (see
+/// [`sort_rows_by_head`]).
 pub(crate) fn sort_by_head(
     mut keyed: Vec<(u64, ItemId)>,
     full: impl Fn(ItemId, ItemId) -> std::cmp::Ordering,
 ) -> Vec<ItemId> {
-    keyed.par_sort_unstable();
-    let mut order: Vec<ItemId> = keyed.iter().map(|&(_, i)| i).collect();
-    let mut start = 0;
-    for run in keyed.chunk_by(|a, b| a.0 == b.0) {
-        let end = start + run.len();
-        if run.len() > 1 {
-            order[start..end].sort_unstable_by(|&a, &b| full(a, b));
-        }
-        start = end;
-    }
-    order
+    let by_id = |a: &(u64, ItemId), b: &(u64, ItemId)| full(a.1, b.1).then(a.1.cmp(&b.1));
+    sort_rows_by_head(&mut keyed, |&(head, _)| head, by_id);
+    keyed.into_iter().map(|(_, i)| i).collect()
 }
 
 /// Where a prefix ends in the trie.
