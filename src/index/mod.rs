@@ -13,6 +13,7 @@
 
 pub(crate) mod candidates;
 mod child;
+mod codes;
 mod items;
 mod node;
 mod postings;
@@ -27,6 +28,7 @@ use crate::sid::{SidLayout, Token};
 pub use candidates::{Candidate, CandidateMode, CandidateQuery};
 pub use child::MAX_ITEM_ID;
 pub(crate) use child::{Child, NO_CHILD, goes_dense, has_slot};
+pub use codes::{BLOCK, ByteCodes, Coded};
 pub use postings::Postings;
 pub use view::{ReadView, SidIndex};
 

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::{Candidate, CandidateQuery, Index, ItemId, Postings};
+use super::{Candidate, CandidateQuery, Coded, Index, ItemId, Postings};
 use crate::error::{Error, Result};
 use crate::sid::{SidLayout, Token};
 
@@ -76,6 +76,14 @@ pub trait SidIndex {
                 }
             });
         }
+    }
+
+    /// The held SIDs as one byte per token for a vectorised scan
+    /// ([`crate::decode::parallel::top_k`]), where this index keeps them: a
+    /// snapshot builds its codes on first use and keeps them; the in-memory
+    /// index keeps none (it changes with every write).
+    fn byte_codes(&self) -> Option<Coded<'_>> {
+        None
     }
 
     /// Writes the next-token bitmask of `prefix` into `row`

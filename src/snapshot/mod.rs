@@ -25,10 +25,12 @@ mod writer;
 use std::borrow::Cow;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 use crate::index::{
-    Candidate, CandidateQuery, Child, ItemId, NO_CHILD, Postings, ReadView, SidIndex, has_slot,
+    ByteCodes, Candidate, CandidateQuery, Child, Coded, ItemId, NO_CHILD, Postings, ReadView,
+    SidIndex, has_slot,
 };
 use crate::sid::{SidLayout, Token};
 
@@ -53,6 +55,8 @@ pub struct Snapshot<D> {
     counts: Counts,
     ranges: Vec<Range<usize>>,
     crcs: Vec<u32>,
+    /// Built on first use by a scan (see [`SidIndex::byte_codes`]).
+    codes: OnceLock<Option<ByteCodes>>,
 }
 
 impl<D> std::fmt::Debug for Snapshot<D> {
@@ -129,6 +133,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             },
             ranges: table.ranges,
             crcs: table.crcs,
+            codes: OnceLock::new(),
         };
         snapshot.check_sizes([items, bound, nodes, children, dense])?;
         if nodes == 0 || items > bound {
@@ -417,6 +422,15 @@ impl<D: AsRef<[u8]>> SidIndex for Snapshot<D> {
 
     fn position_postings(&self, position: usize, token: Token) -> Postings<'_> {
         Postings::Slice(self.position_items(position, token))
+    }
+
+    fn byte_codes(&self) -> Option<Coded<'_>> {
+        let codes = self.codes.get_or_init(|| ByteCodes::build(self)).as_ref()?;
+        Some(Coded {
+            codes,
+            hidden: None,
+            rest: None,
+        })
     }
 
     fn prefix_counts(&self) -> Vec<u64> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::ReadView;
 use super::base::{Base, BaseBytes};
 use crate::error::{Error, Result};
-use crate::index::{Candidate, CandidateQuery, Index, ItemId, Postings, SidIndex};
+use crate::index::{Candidate, CandidateQuery, Coded, Index, ItemId, Postings, SidIndex};
 use crate::keymap::KeyMap;
 use crate::sid::{SidLayout, Token};
 use crate::snapshot::Snapshot;
@@ -183,6 +183,18 @@ impl SidIndex for State {
             Layers::Memory(ix) => SidIndex::position_postings(ix, position, token),
             Layers::Snapshot(s) => s.position_postings(position, token),
             Layers::Merged(b, ix) => super::merge::position(b, ix, position, token),
+        }
+    }
+
+    fn byte_codes(&self) -> Option<Coded<'_>> {
+        match self.layers() {
+            Layers::Memory(_) => None,
+            Layers::Snapshot(s) => s.byte_codes(),
+            Layers::Merged(b, ix) => Some(Coded {
+                hidden: Some(&b.hidden),
+                rest: Some(ix),
+                ..b.snap.byte_codes()?
+            }),
         }
     }
 

@@ -81,7 +81,7 @@ proptest! {
     fn threshold_top_k_equals_brute_force_on_index_and_snapshot(
         seed in any::<u64>(),
         levels in 1u32..5,
-        k_codes in prop::sample::select(vec![4u32, 8, 300]),
+        k_codes in prop::sample::select(vec![4u32, 8, 255, 256, 300]),
         behavior in 0u32..3,
         ops in 0usize..120,
         positions in 1usize..5,

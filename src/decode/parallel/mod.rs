@@ -2,21 +2,28 @@
 //! semantic position at once, and an item's score is the sum over positions
 //! of its own token's score.
 //!
-//! Scoring every item costs `items × positions`. [`top_k`] instead runs
+//! Scoring every item costs `items × positions`, and over many flat
+//! positions nothing cheaper is exact: no item can be ruled out without
+//! reading its tokens. [`top_k`] therefore reads them as cheaply as it
+//! can: where the index keeps byte codes of its SIDs (a snapshot, and a
+//! database served from one, when every token fits a byte), a vectorised
+//! scan sums rounded scores 64 items at a time and scores exactly only
+//! the few items that could reach the top k (`scan`). Elsewhere it runs
 //! Fagin's threshold algorithm over the index's per-(position, token)
 //! postings: it visits tokens in descending score, one posting list at a
 //! time, scores each item it meets in full, and stops once the k-th best
 //! score beats the threshold — the best score an item not yet met could
-//! still have (the sum of each position's best unvisited token). It runs on
-//! anything that is a [`SidIndex`], the live index and a snapshot alike, and
-//! returns exactly what [`brute_force`] returns (ties broken by item id).
+//! still have (the sum of each position's best unvisited token). Either
+//! way it runs on anything that is a [`SidIndex`] and returns exactly what
+//! [`brute_force`] returns (ties broken by item id).
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+mod best;
+mod scan;
 
 use crate::error::{Error, Result};
 use crate::index::{ItemId, Postings, SidIndex};
 use crate::sid::{SidLayout, Token, column_token, token_column};
+use best::Best;
 
 /// Per-position token scores: `positions × (K + 1)` values, row-major, in
 /// mask-column order (column K is [`crate::EMPTY`]). Log-probabilities are
@@ -94,93 +101,6 @@ pub struct Ranked {
     pub hits: Vec<Scored>,
     /// Items scored on the way (brute force: every item).
     pub scored: u64,
-}
-
-/// A heap entry ordered worst-first, so the heap's top is the k-th best.
-#[derive(Clone, Copy, Debug)]
-struct Worst(Scored);
-
-impl Ord for Worst {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Greater = worse: lower score, then higher id.
-        other
-            .0
-            .score
-            .total_cmp(&self.0.score)
-            .then(self.0.item.cmp(&other.0.item))
-    }
-}
-
-impl PartialOrd for Worst {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Worst {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Worst {}
-
-/// The best `k` seen so far.
-struct Best {
-    heap: BinaryHeap<Worst>,
-    k: usize,
-    /// The k-th best score once `k` are held (−∞ before): an item below
-    /// it cannot enter, and most items of a scan are.
-    floor: f32,
-}
-
-impl Best {
-    fn new(k: usize) -> Self {
-        Best {
-            heap: BinaryHeap::with_capacity(k + 1),
-            k,
-            floor: f32::NEG_INFINITY,
-        }
-    }
-
-    /// Whether an item scoring `score` may enter (one equal to the k-th
-    /// best enters on a lower id): one comparison, to skip costlier checks.
-    #[inline]
-    fn admits(&self, score: f32) -> bool {
-        score >= self.floor
-    }
-
-    #[inline]
-    fn offer(&mut self, s: Scored) {
-        if self.k == 0 || !self.admits(s.score) {
-            return;
-        }
-        if self.heap.len() < self.k {
-            self.heap.push(Worst(s));
-        } else if self.heap.peek().is_some_and(|w| Worst(s) < *w) {
-            self.heap.pop();
-            self.heap.push(Worst(s));
-        }
-        if self.heap.len() == self.k {
-            self.floor = self.heap.peek().map_or(f32::NEG_INFINITY, |w| w.0.score);
-        }
-    }
-
-    /// Whether `k` items are held.
-    fn full(&self) -> bool {
-        self.heap.len() >= self.k
-    }
-
-    /// Whether no item scoring at most `threshold` can still enter.
-    fn beats(&self, threshold: f32) -> bool {
-        self.k > 0 && self.floor > threshold
-    }
-
-    fn finish(self) -> Vec<Scored> {
-        let mut v: Vec<Worst> = self.heap.into_vec();
-        v.sort();
-        v.into_iter().map(|w| w.0).collect()
-    }
 }
 
 /// Every item scored: the reference [`top_k`] is checked against, and the
@@ -369,9 +289,11 @@ const BUDGET_DIVISOR: u64 = 64;
 
 /// The `k` best items (those `keep` accepts, when given) by the sum of
 /// their tokens' position scores: exactly [`brute_force`]'s answer. One
-/// position is ranked by its columns (no sort); more go by the
-/// threshold algorithm while it scores at most 1/64 of the items, by
-/// brute force after that (from the start when `k` is more than that).
+/// position is ranked by its columns (no sort). More go by the scan of the
+/// index's byte codes where it keeps them ([`SidIndex::byte_codes`]); else,
+/// or when the scan cannot prove its answer, by the threshold algorithm
+/// while it scores at most 1/64 of the items, by brute force after that
+/// (from the start when `k` is more than that).
 pub fn top_k(
     index: &dyn SidIndex,
     scores: &PositionScores<'_>,
@@ -380,6 +302,12 @@ pub fn top_k(
 ) -> Ranked {
     if scores.positions == 1 {
         return one_position(index, scores, k, keep);
+    }
+    if let Some(coded) = index.byte_codes()
+        && index.layout().mask_bits() == scores.columns
+        && let Some(ranked) = scan::top_k(index, coded, scores, k, keep)
+    {
+        return ranked;
     }
     threshold(index, scores, k, keep, Some(index.len() / BUDGET_DIVISOR))
 }
