@@ -1,15 +1,21 @@
-//! [`ByteCodes`]: every item's semantic tokens as one byte each, laid out
-//! for a vectorised scan, and [`Coded`], what an index hands a scan.
+//! [`ByteCodes`]: every item's semantic tokens as one byte each (and a bit
+//! more where K + 1 > 256), laid out for a vectorised scan, and [`Coded`],
+//! what an index hands a scan.
 //!
 //! An exact top-k over flat per-position scores must look at every item
 //! (`decode::parallel`), and the SID table it would read holds two bytes
-//! per token plus the disambiguation token. The codes hold one byte per
-//! semantic token in blocks of [`BLOCK`] items, position-major within a
-//! block, so one 64-byte load brings one position's tokens of 64 items.
+//! per token plus the disambiguation token. The codes hold the low byte of
+//! each semantic token's column in blocks of [`BLOCK`] items,
+//! position-major within a block, so one 64-byte load brings one
+//! position's tokens of 64 items. Where some column is 256 or more (K up
+//! to 511, as the paper's K = 300), a 64-bit word per block and position
+//! holds the ninth bit of each of its 64 columns.
 //!
 //! Invariants: `ids` ascends; slot `s` (item `ids[s]`) is byte `s % 64` of
-//! every position's row in block `s / 64` and holds that item's token
-//! column at that level; slots past `ids.len()` hold 0.
+//! every position's row in block `s / 64` and, with bit `s % 64` of that
+//! position's high word when there are high words, is that item's token
+//! column at that level; slots past `ids.len()` hold 0. High words exist
+//! only if some column is 256 or more.
 
 use roaring::RoaringBitmap;
 
@@ -19,23 +25,25 @@ use crate::sid::token_column;
 /// Items per block of codes.
 pub const BLOCK: usize = 64;
 
-/// The semantic tokens of a set of items, one byte each (see the module
-/// docs). Built only where every token column fits a byte (K ≤ 256, and
-/// for K = 256 no [`crate::EMPTY`] token).
+/// The semantic tokens of a set of items, a byte (and a bit) each (see
+/// the module docs). Built where every token column is below 512 (K ≤ 511).
 #[derive(Debug)]
 pub struct ByteCodes {
     levels: usize,
     ids: Vec<ItemId>,
     bytes: Vec<u8>,
+    /// Per block, one word per level: the ninth bit of each slot's column
+    /// (empty when every column is below 256).
+    high: Vec<u64>,
 }
 
 impl ByteCodes {
-    /// Codes of every item of `index`; `None` when a token column does not
-    /// fit a byte. Costs one pass over the SID table.
+    /// Codes of every item of `index`; `None` when K is above 511. Costs
+    /// one pass over the SID table.
     pub fn build(index: &dyn SidIndex) -> Option<ByteCodes> {
         let layout = index.layout();
         let (levels, k) = (layout.levels(), layout.k() as usize);
-        if k > 256 {
+        if k >= 512 {
             return None;
         }
         let n = index.len() as usize;
@@ -44,22 +52,40 @@ impl ByteCodes {
             levels,
             ids: Vec::with_capacity(n),
             bytes: Vec::with_capacity(n.div_ceil(BLOCK) * stride),
+            high: Vec::with_capacity(n.div_ceil(BLOCK) * levels),
         };
-        let mut fits = true;
         index.for_each_sid(&mut |item, sid| {
             let slot = codes.ids.len() % BLOCK;
             if slot == 0 {
                 codes.bytes.resize(codes.bytes.len() + stride, 0);
+                codes.high.resize(codes.high.len() + levels, 0);
             }
-            let block = codes.bytes.len() - stride;
+            let (block, words) = (codes.bytes.len() - stride, codes.high.len() - levels);
             for (p, &t) in sid[..levels].iter().enumerate() {
                 let column = token_column(k, t);
-                fits &= column < 256;
                 codes.bytes[block + p * BLOCK + slot] = column as u8;
+                codes.high[words + p] |= ((column >> 8) as u64) << slot;
             }
             codes.ids.push(item);
         });
-        fits.then_some(codes)
+        if codes.high.iter().all(|&w| w == 0) {
+            codes.high = Vec::new();
+        }
+        Some(codes)
+    }
+
+    /// Columns a position's score table needs: 256, or 512 with high words.
+    pub fn width(&self) -> usize {
+        if self.high.is_empty() { 256 } else { 512 }
+    }
+
+    /// Block `b`'s high words, one per level (empty when there are none).
+    #[inline]
+    pub fn high(&self, b: usize) -> &[u64] {
+        match self.high.is_empty() {
+            true => &[],
+            false => &self.high[b * self.levels..(b + 1) * self.levels],
+        }
     }
 
     /// Items coded.
@@ -105,7 +131,9 @@ impl ByteCodes {
 
     /// Bytes held in memory.
     pub fn heap_bytes(&self) -> usize {
-        self.bytes.capacity() + self.ids.capacity() * std::mem::size_of::<ItemId>()
+        self.bytes.capacity()
+            + self.ids.capacity() * std::mem::size_of::<ItemId>()
+            + self.high.capacity() * std::mem::size_of::<u64>()
     }
 }
 
@@ -154,6 +182,7 @@ mod tests {
         for (slot, sid) in sids.iter().enumerate() {
             assert_eq!(codes.item(slot), slot as ItemId * 3);
             let block = codes.block(slot / BLOCK);
+            assert!(codes.high(slot / BLOCK).is_empty());
             for p in 0..3 {
                 assert_eq!(block[p * BLOCK + slot % BLOCK] as Token, sid[p]);
             }
@@ -163,15 +192,22 @@ mod tests {
     }
 
     #[test]
-    fn columns_past_a_byte_are_not_coded() {
-        let wide = SidLayout::new(2, 300, 0).unwrap();
-        assert!(ByteCodes::build(&index(wide, &[vec![1, 2, 0]])).is_none());
-        let masked = SidLayout::new(2, 256, 1).unwrap();
-        let ix = index(masked, &[vec![4, 7, 0], vec![4, EMPTY, 0]]);
-        assert!(ByteCodes::build(&ix).is_none(), "EMPTY is column 256");
+    fn columns_past_a_byte_keep_their_ninth_bit_apart() {
         let narrow = SidLayout::new(2, 255, 1).unwrap();
         let ix = index(narrow, &[vec![4, 7, 0], vec![4, EMPTY, 0]]);
         let codes = ByteCodes::build(&ix).unwrap();
         assert_eq!(codes.block(0)[BLOCK + 1], 255, "EMPTY is column K");
+        assert_eq!((codes.width(), codes.high(0)), (256, &[][..]));
+        // K = 300 (the paper's): token 299 and EMPTY (column 300) are 256 + 43 and 256 + 44.
+        let wide = SidLayout::new(2, 300, 1).unwrap();
+        let ix = index(wide, &[vec![299, 7, 0], vec![4, EMPTY, 0], vec![5, 255, 0]]);
+        let codes = ByteCodes::build(&ix).unwrap();
+        assert_eq!(codes.width(), 512);
+        assert_eq!(codes.high(0), &[0b001, 0b010]);
+        let row = |p: usize| &codes.block(0)[p * BLOCK..p * BLOCK + 3];
+        assert_eq!((row(0), row(1)), (&[43, 4, 5][..], &[7, 44, 255][..]));
+        assert!(
+            ByteCodes::build(&index(SidLayout::new(1, 512, 0).unwrap(), &[vec![1, 0]])).is_none()
+        );
     }
 }

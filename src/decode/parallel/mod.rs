@@ -6,7 +6,7 @@
 //! positions nothing cheaper is exact: no item can be ruled out without
 //! reading its tokens. [`top_k`] therefore reads them as cheaply as it
 //! can: where the index keeps byte codes of its SIDs (a snapshot, and a
-//! database served from one, when every token fits a byte), a vectorised
+//! database served from one, for K ≤ 511), a vectorised
 //! scan sums rounded scores 64 items at a time and scores exactly only
 //! the few items that could reach the top k (`scan`). Elsewhere it runs
 //! Fagin's threshold algorithm over the index's per-(position, token)

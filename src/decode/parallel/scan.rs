@@ -2,8 +2,9 @@
 //!
 //! Over many flat positions no item can be ruled out without reading its
 //! tokens (see [`super::top_k`]), so the speed of an exact answer is the
-//! speed of reading every item. This scan reads one byte per token, looks
-//! each up in a one-byte rounding of its position's scores (one common
+//! speed of reading every item. This scan reads one byte per token (and a
+//! bit where K ≥ 256), looks each up in a one-byte rounding of its
+//! position's scores (one common
 //! step for every position, so the bytes add up to a sum in steps) and
 //! sums them 64 items at a time. An item can reach the top k only if its
 //! sum is within [`Tables::margin`] of the k-th best sum; the few that are
@@ -17,12 +18,14 @@ use super::best::Best;
 use super::{PositionScores, Ranked, Scored};
 use crate::index::{BLOCK, ByteCodes, Coded, ItemId, SidIndex};
 
-/// Codes per position in a table (one byte each).
-const COLUMNS: usize = 256;
+/// Columns one byte of a code tells apart (a 64-bit plane tells the next
+/// 256 from them).
+const BYTE: usize = 256;
 
 /// Each position's scores of the coded columns rounded to a byte on a
 /// common step: column `c` of position `p` stands for `low[p] + q × step`.
 struct Tables {
+    /// The codes' width of bytes per position.
     bytes: Vec<u8>,
     positions: usize,
     step: f64,
@@ -34,8 +37,9 @@ struct Tables {
 }
 
 impl Tables {
-    fn new(scores: &PositionScores<'_>) -> Tables {
-        let columns = scores.columns.min(COLUMNS);
+    /// Tables of `width` columns per position (the codes' width).
+    fn new(scores: &PositionScores<'_>, width: usize) -> Tables {
+        let columns = scores.columns.min(width);
         let rows: Vec<&[f32]> = (0..scores.positions)
             .map(|p| &scores.row(p)[..columns])
             .collect();
@@ -46,14 +50,14 @@ impl Tables {
             _ => 1.0,
         };
         let mut t = Tables {
-            bytes: vec![0; scores.positions * COLUMNS],
+            bytes: vec![0; scores.positions * width],
             positions: scores.positions,
             step,
             low: ranges.iter().map(|r| r.0).sum(),
             excess: 0.0,
         };
         for (p, (row, &(lo, _))) in rows.iter().zip(&ranges).enumerate() {
-            t.excess += quantise(row, lo, step, &mut t.bytes[p * COLUMNS..]);
+            t.excess += quantise(row, lo, step, &mut t.bytes[p * width..]);
         }
         // An f32 sum of n terms is within (n - 1)·2^-24·Σ|term| of the real
         // sum; twice that, and a little for the f64 arithmetic here.
@@ -226,8 +230,11 @@ impl Pool {
 }
 
 /// Byte sums of one block into `out` (slot `s`'s at [`sum_at`]`(s)`), and
-/// which reach `cutoff` (bit `s` for slot `s`).
-type Kernel = fn(&[u8], &[u8], usize, u16, &mut [u16; BLOCK]) -> u64;
+/// which reach `cutoff` (bit `s` for slot `s`). Its arguments: the block's
+/// bytes and high words ([`ByteCodes::block`], [`ByteCodes::high`]), the
+/// tables (256 columns per position without high words, 512 with), the
+/// positions summed and the cutoff.
+type Kernel = fn(&[u8], &[u64], &[u8], usize, u16, &mut [u16; BLOCK]) -> u64;
 
 /// Where a kernel puts slot `s`'s sum: even slots first, then odd ones
 /// (the order the vector kernel widens bytes in).
@@ -243,9 +250,9 @@ fn kernel() -> Kernel {
         && std::arch::is_x86_feature_detected!("avx512bw")
         && std::arch::is_x86_feature_detected!("bmi2")
     {
-        return |block, tables, positions, cutoff, out| {
+        return |block, high, tables, positions, cutoff, out| {
             // SAFETY: the CPU has the features `x86::sums` is compiled for.
-            unsafe { x86::sums(block, tables, positions, cutoff, out) }
+            unsafe { x86::sums(block, high, tables, positions, cutoff, out) }
         };
     }
     portable_sums
@@ -254,16 +261,20 @@ fn kernel() -> Kernel {
 /// The kernel in plain Rust (the reference the vector one is tested against).
 fn portable_sums(
     block: &[u8],
+    high: &[u64],
     tables: &[u8],
     positions: usize,
     cutoff: u16,
     out: &mut [u16; BLOCK],
 ) -> u64 {
+    let width = if high.is_empty() { BYTE } else { 2 * BYTE };
     out.fill(0);
     for p in 0..positions {
-        let table = &tables[p * COLUMNS..(p + 1) * COLUMNS];
+        let table = &tables[p * width..(p + 1) * width];
+        let ninth = high.get(p).copied().unwrap_or(0);
         for (s, &code) in block[p * BLOCK..(p + 1) * BLOCK].iter().enumerate() {
-            out[sum_at(s)] += table[code as usize] as u16;
+            let column = code as usize + BYTE * ((ninth >> s) & 1) as usize;
+            out[sum_at(s)] += table[column] as u16;
         }
     }
     (0..BLOCK).fold(0, |m, s| m | ((out[sum_at(s)] >= cutoff) as u64) << s)
@@ -296,7 +307,7 @@ fn top_k_with(
     if k == 0 || scores.positions > codes.levels() {
         return None;
     }
-    let tables = Tables::new(scores);
+    let tables = Tables::new(scores, codes.width());
     let wanted = |slot: u32| {
         let item = codes.item(slot as usize);
         coded.hidden.is_none_or(|h| !h.contains(item)) && keep.is_none_or(|f| f(item))
@@ -363,6 +374,7 @@ fn sweep(
         }
         let mut hits = kernel(
             codes.block(b),
+            codes.high(b),
             &tables.bytes,
             tables.positions,
             pool.cutoff,

@@ -27,19 +27,26 @@ fn the_vector_kernel_sums_as_the_portable_one_does() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     for positions in [1, 2, 3, 31, 32, 33, 64] {
         let block: Vec<u8> = (0..positions * BLOCK).map(|_| rng.r#gen()).collect();
-        let tables: Vec<u8> = (0..positions * COLUMNS).map(|_| rng.r#gen()).collect();
-        for cutoff in [
-            0,
-            1,
-            100 * positions as u16,
-            127 * positions as u16,
-            u16::MAX,
-        ] {
-            let (mut want, mut got) = ([0u16; BLOCK], [0u16; BLOCK]);
-            let m = portable_sums(&block, &tables, positions, cutoff, &mut want);
-            for k in kernels() {
-                assert_eq!(k(&block, &tables, positions, cutoff, &mut got), m);
-                assert_eq!(got, want, "{positions} positions");
+        for wide in [false, true] {
+            let high: Vec<u64> = match wide {
+                true => (0..positions).map(|_| rng.r#gen()).collect(),
+                false => Vec::new(),
+            };
+            let width = BYTE * (1 + wide as usize);
+            let tables: Vec<u8> = (0..positions * width).map(|_| rng.r#gen()).collect();
+            for cutoff in [
+                0,
+                1,
+                100 * positions as u16,
+                127 * positions as u16,
+                u16::MAX,
+            ] {
+                let (mut want, mut got) = ([0u16; BLOCK], [0u16; BLOCK]);
+                let m = portable_sums(&block, &high, &tables, positions, cutoff, &mut want);
+                for k in kernels() {
+                    assert_eq!(k(&block, &high, &tables, positions, cutoff, &mut got), m);
+                    assert_eq!(got, want, "{positions} positions, wide {wide}");
+                }
             }
         }
     }
@@ -86,9 +93,16 @@ fn model_scores(layout: &SidLayout, positions: usize, seed: u64) -> Vec<f32> {
 
 #[test]
 fn the_scan_proves_and_returns_the_brute_force_answer() {
-    let (index, keys) = random_index(3000, 8, 256, 1);
+    for (k_codes, width) in [(256, 256), (300, 512)] {
+        proves_brute_force_answers(k_codes, width);
+    }
+}
+
+fn proves_brute_force_answers(k_codes: u32, width: usize) {
+    let (index, keys) = random_index(3000, 8, k_codes, 1);
     let snap = snapshot(&index, &keys);
-    let coded = snap.byte_codes().expect("K = 256 without EMPTY is coded");
+    let coded = snap.byte_codes().expect("K < 512 is coded");
+    assert_eq!(coded.codes.width(), width);
     let odd = |i: ItemId| i % 4 == 1;
     for (seed, positions) in [(1, 8), (2, 2), (3, 5)] {
         let raw = model_scores(snap.layout(), positions, seed);
