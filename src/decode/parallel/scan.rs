@@ -107,30 +107,21 @@ fn finite_range(row: &[f32]) -> (f64, f64) {
 const LANES: usize = 16;
 
 /// Scores are finite or −∞ ([`PositionScores::new`]), so −∞ only needs
-/// keeping out of the least.
+/// keeping out of the least (and pads the last chunk: it changes neither).
 #[inline(always)]
 fn finite_range_body(row: &[f32]) -> (f32, f32) {
     let (mut lo, mut hi) = ([f32::INFINITY; LANES], [f32::NEG_INFINITY; LANES]);
     let chunks = row.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks.map(|c| <&[f32; LANES]>::try_from(c).expect("exact chunk")) {
+    let mut tail = [f32::NEG_INFINITY; LANES];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    let whole = chunks.map(|c| <&[f32; LANES]>::try_from(c).expect("exact chunk"));
+    for chunk in whole.chain([&tail]) {
         for i in 0..LANES {
             let s = chunk[i];
             hi[i] = if s > hi[i] { s } else { hi[i] };
-            lo[i] = if s < lo[i] && s != f32::NEG_INFINITY {
-                s
-            } else {
-                lo[i]
-            };
+            let finite_less = s < lo[i] && s != f32::NEG_INFINITY;
+            lo[i] = if finite_less { s } else { lo[i] };
         }
-    }
-    for (i, &s) in rest.iter().enumerate() {
-        hi[i] = if s > hi[i] { s } else { hi[i] };
-        lo[i] = if s < lo[i] && s != f32::NEG_INFINITY {
-            s
-        } else {
-            lo[i]
-        };
     }
     (
         lo.into_iter().fold(f32::INFINITY, f32::min),
