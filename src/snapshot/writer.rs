@@ -67,7 +67,7 @@ impl Trie {
         let layout = src.layout();
         let (bits, words) = (layout.mask_bits(), layout.mask_words());
         let stride = layout.full_len();
-        let sorted: Vec<Token> = order.iter().flat_map(|&i| src.sid(i).0).copied().collect();
+        let sorted = token_rows(src, order, stride);
         let token_at = |row: usize, depth: usize| sorted[row * stride + depth];
         let mut t = Trie::default();
         t.nodes.push([0, order.len() as u32, 0, 0, NO_CHILD]);
@@ -115,6 +115,17 @@ impl Trie {
     }
 }
 
+/// The first `len` tokens of each of `items`' SIDs, row after row. Copied
+/// a row at a time: collected a token at a time through an iterator, these
+/// copies took a tenth of a 1M-item ingest's samples (perf).
+fn token_rows(src: &impl Source, items: &[ItemId], len: usize) -> Vec<Token> {
+    let mut rows = Vec::with_capacity(items.len() * len);
+    for &i in items {
+        rows.extend_from_slice(&src.sid(i).0[..len]);
+    }
+    rows
+}
+
 /// The per-(position, token) postings: offsets and ascending ids.
 fn position_postings(src: &impl Source, live: &[ItemId]) -> (Vec<u64>, Vec<u32>) {
     let layout = src.layout();
@@ -124,11 +135,7 @@ fn position_postings(src: &impl Source, live: &[ItemId]) -> (Vec<u64>, Vec<u32>)
     let mut items = Vec::with_capacity(live.len() * levels);
     // Each item's semantic tokens read once (a lookup on the source may
     // cost more than the copy), in id order.
-    let rows: Vec<Token> = live
-        .iter()
-        .flat_map(|&i| &src.sid(i).0[..levels])
-        .copied()
-        .collect();
+    let rows = token_rows(src, live, levels);
     for pos in 0..levels {
         let mut runs: Vec<Vec<ItemId>> = vec![Vec::new(); bits];
         for (&i, row) in live.iter().zip(rows.chunks_exact(levels)) {
