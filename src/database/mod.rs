@@ -270,9 +270,19 @@ impl Database {
 
     /// Publishes `items`, what the store holds now; returns the snapshot file.
     fn write_publication(&self, store: &Store, items: &impl snapshot::Source) -> Result<PathBuf> {
+        self.write_sections(store, || snapshot::Sections::of(items))
+    }
+
+    /// [`Database::write_publication`] of sections `sections` builds (or
+    /// hands over, built already).
+    fn write_sections(
+        &self,
+        store: &Store,
+        sections: impl FnOnce() -> Result<snapshot::Sections>,
+    ) -> Result<PathBuf> {
         let counts = (store.meta_generation()?, store.commits());
         self.lock_publisher()
-            .publish(items, counts, || store.blobs())
+            .publish(sections, counts, || store.blobs())
     }
 
     /// Marks the publication behind before a commit touches the store.

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use crate::blobs::BlobSource;
 use crate::codec::{self, frame::Kind};
 use crate::error::{Error, Result};
-use crate::snapshot::{Snapshot, Source};
+use crate::snapshot::{Sections, Snapshot};
 
 /// The publication folder inside a database folder.
 pub const DIR: &str = "published";
@@ -99,24 +99,25 @@ impl Publisher {
         Ok(())
     }
 
-    /// Publishes `state` (the items the store shows after `commits` commits;
-    /// `None`: unknown, so no open will map it) and the blobs `all_blobs`
-    /// returns (read only when they changed since the last publication) as
-    /// a new generation; returns its snapshot file.
+    /// Publishes the snapshot `sections` returns (of the items the store
+    /// shows after `commits` commits; `None`: unknown, so no open will map
+    /// it) and the blobs `all_blobs` returns (read only when they changed
+    /// since the last publication) as a new generation; returns its
+    /// snapshot file.
     pub(super) fn publish(
         &mut self,
-        state: &impl Source,
+        sections: impl FnOnce() -> Result<Sections>,
         (meta_generation, commits): (u64, Option<u64>),
         all_blobs: impl FnOnce() -> Result<Vec<(String, Vec<u8>)>>,
     ) -> Result<PathBuf> {
-        let result = self.try_publish(state, (meta_generation, commits), all_blobs);
+        let result = self.try_publish(sections, (meta_generation, commits), all_blobs);
         self.failed = result.as_ref().err().map(|e| e.to_string());
         result
     }
 
     fn try_publish(
         &mut self,
-        state: &impl Source,
+        sections: impl FnOnce() -> Result<Sections>,
         (meta_generation, commits): (u64, Option<u64>),
         all_blobs: impl FnOnce() -> Result<Vec<(String, Vec<u8>)>>,
     ) -> Result<PathBuf> {
@@ -129,7 +130,7 @@ impl Publisher {
             std::fs::remove_dir_all(&gen_dir).map_err(io)?;
         }
         std::fs::create_dir(&gen_dir).map_err(io)?;
-        crate::snapshot::write_source(state, &gen_dir.join(INDEX))?;
+        sections()?.write(&gen_dir.join(INDEX))?;
         let old_blobs = self.dir.join(self.generation.to_string()).join(BLOBS);
         let linked = self.blobs_same
             && self.generation > 0

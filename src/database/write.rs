@@ -17,6 +17,7 @@ use crate::index::{Index, ItemId};
 use crate::item::{ItemInput, NewItem};
 use crate::keymap::KeyMap;
 use crate::sid::{SidLayout, Token};
+use crate::snapshot;
 use crate::store::{Commit, Store};
 
 /// What a write did.
@@ -114,12 +115,20 @@ impl Database {
         let planned = plan(&empty, items, 0)?;
         let changes = meta_changes(&empty, &planned, meta)?;
         // The first batch is committed before the folder is put in place, so
-        // a crash leaves no database rather than an empty one.
+        // a crash leaves no database rather than an empty one. Its
+        // publication's sections are built meanwhile (both only read the
+        // batch); they are written once the commit is in place.
         let mut staged = Store::stage(path, layout)?;
-        commit_planned(staged.store(), &planned, blobs, &changes)?;
+        let batch = FirstBatch::new(layout, &planned);
+        let store = staged.store();
+        let (committed, sections) = rayon::join(
+            || commit_planned(store, &planned, blobs, &changes),
+            || batch.as_ref().map(snapshot::Sections::of),
+        );
+        committed?;
         let db = Self::from_parts(staged.finish()?, empty);
         let store = db.lock_store();
-        let report = db.publish_first(&store, &planned, &changes);
+        let report = db.publish_first(&store, &planned, &changes, sections);
         drop(store);
         Ok((db, report))
     }
@@ -129,12 +138,17 @@ impl Database {
     /// that publishing one would replace is never built (1M items: about
     /// 1 s). Where that fails the batch is applied in memory, as a later
     /// one is, and published after (unless only the mapping failed).
-    fn publish_first(&self, store: &Store, planned: &[Planned], meta: &MetaChanges) -> WriteReport {
+    fn publish_first(
+        &self,
+        store: &Store,
+        planned: &[Planned],
+        meta: &MetaChanges,
+        sections: Option<Result<snapshot::Sections>>,
+    ) -> WriteReport {
         // The metadata index first, as for any batch: a publication names
         // the metadata commit it shows.
         self.update_filters(store, meta);
-        let batch = FirstBatch::new(self.layout, planned);
-        let file = batch.and_then(|b| self.write_publication(store, &b).ok());
+        let file = sections.and_then(|s| self.write_sections(store, || s).ok());
         let base = file
             .as_ref()
             .and_then(|f| super::map_base(f, self.layout, false).ok());

@@ -36,7 +36,7 @@ use crate::sid::{SidLayout, Token};
 
 pub use format::{MAGIC, VERSION, reseal};
 pub(crate) use shape::of_sorted as shape_of_sorted;
-pub(crate) use writer::{Source, assemble, write_source};
+pub(crate) use writer::{Sections, Source, assemble, write_source};
 pub use writer::{to_bytes, write, write_bytes};
 
 use format::Section;

@@ -270,8 +270,23 @@ pub fn write(index: &Index, keys: &KeyMap, path: &Path) -> Result<u64> {
 
 /// Writes a snapshot of `src` to `path`, as [`write`] does.
 pub(crate) fn write_source(src: &impl Source, path: &Path) -> Result<u64> {
-    let sections = sections(src)?;
-    crate::stale::replace(path, TEMP_PREFIX, |w| format::assemble(&sections, w))
+    Sections::of(src)?.write(path)
+}
+
+/// A snapshot's sections, built and not yet written: a writer may build
+/// them while something else runs (a new database's first commit).
+pub(crate) struct Sections(Vec<Vec<u8>>);
+
+impl Sections {
+    /// The sections of a snapshot of `src`.
+    pub(crate) fn of(src: &impl Source) -> Result<Sections> {
+        sections(src).map(Sections)
+    }
+
+    /// Writes them to `path` as [`write`] does; returns the file's size.
+    pub(crate) fn write(&self, path: &Path) -> Result<u64> {
+        crate::stale::replace(path, TEMP_PREFIX, |w| format::assemble(&self.0, w))
+    }
 }
 
 /// Writes the bytes of a snapshot (a published one, say) to `path` the way
