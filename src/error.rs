@@ -13,6 +13,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// The outputs of a parallel map, or its first error in input order. (rayon's
 /// own collect into a `Result` returns whichever error a thread met first,
 /// which may change from run to run when a batch has several.)
+#[cfg(feature = "store")]
 pub(crate) fn first_error<T, E>(
     results: Vec<std::result::Result<T, E>>,
 ) -> std::result::Result<Vec<T>, E> {

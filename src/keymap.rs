@@ -145,6 +145,7 @@ impl KeyMap {
 /// one, as `(earlier, later)`: `later` the smallest such index, `earlier`
 /// the first index with its key. Keys are hashed and sorted by hash in
 /// parallel rather than put in one hash set, one at a time.
+#[cfg(feature = "store")]
 pub(crate) fn first_repeat<'a>(
     n: usize,
     key: impl Fn(usize) -> &'a str + Sync,

@@ -25,6 +25,13 @@ use crate::sid::token_column;
 /// Items per block of codes.
 pub const BLOCK: usize = 64;
 
+/// Columns a position's score table needs for codes with these high
+/// words ([`ByteCodes::high`]): 256 without any, 512 with.
+#[inline]
+pub fn table_width(high: &[u64]) -> usize {
+    if high.is_empty() { 256 } else { 512 }
+}
+
 /// The semantic tokens of a set of items, a byte (and a bit) each (see
 /// the module docs). Built where every token column is below 512 (K ≤ 511).
 #[derive(Debug)]
@@ -74,9 +81,9 @@ impl ByteCodes {
         Some(codes)
     }
 
-    /// Columns a position's score table needs: 256, or 512 with high words.
+    /// Columns a position's score table needs (see [`table_width`]).
     pub fn width(&self) -> usize {
-        if self.high.is_empty() { 256 } else { 512 }
+        table_width(&self.high)
     }
 
     /// Block `b`'s high words, one per level (empty when there are none).

@@ -28,7 +28,7 @@ use crate::sid::{SidLayout, Token};
 pub use candidates::{Candidate, CandidateMode, CandidateQuery};
 pub use child::MAX_ITEM_ID;
 pub(crate) use child::{Child, NO_CHILD, goes_dense, has_slot};
-pub use codes::{BLOCK, ByteCodes, Coded};
+pub use codes::{BLOCK, ByteCodes, Coded, table_width};
 pub use postings::Postings;
 pub use view::{ReadView, SidIndex};
 

@@ -36,7 +36,9 @@ use crate::sid::{SidLayout, Token};
 
 pub use format::{MAGIC, VERSION, reseal};
 pub(crate) use shape::of_sorted as shape_of_sorted;
-pub(crate) use writer::{Sections, Source, assemble, write_source};
+#[cfg(feature = "store")]
+pub(crate) use writer::Sections;
+pub(crate) use writer::{Source, assemble, write_source};
 pub use writer::{to_bytes, write, write_bytes};
 
 use format::Section;

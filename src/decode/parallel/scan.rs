@@ -16,7 +16,7 @@
 
 use super::best::Best;
 use super::{PositionScores, Ranked, Scored};
-use crate::index::{BLOCK, ByteCodes, Coded, ItemId, SidIndex};
+use crate::index::{BLOCK, ByteCodes, Coded, ItemId, SidIndex, table_width};
 
 /// Columns one byte of a code tells apart (a 64-bit plane tells the next
 /// 256 from them).
@@ -258,7 +258,7 @@ fn portable_sums(
     cutoff: u16,
     out: &mut [u16; BLOCK],
 ) -> u64 {
-    let width = if high.is_empty() { BYTE } else { 2 * BYTE };
+    let width = table_width(high);
     out.fill(0);
     for p in 0..positions {
         let table = &tables[p * width..(p + 1) * width];

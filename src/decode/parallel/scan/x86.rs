@@ -2,7 +2,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{BLOCK, BYTE, finite_range_body, quantise_body};
+use super::{BLOCK, BYTE, finite_range_body, quantise_body, table_width};
 
 /// [`super::finite_range_body`] compiled for AVX-512.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
@@ -50,7 +50,7 @@ pub(super) unsafe fn sums(
     cutoff: u16,
     out: &mut [u16; BLOCK],
 ) -> u64 {
-    let width = if high.is_empty() { BYTE } else { 2 * BYTE };
+    let width = table_width(high);
     assert!(block.len() >= positions * BLOCK && tables.len() >= positions * width);
     assert!(high.is_empty() || high.len() >= positions);
     let (mut even, mut odd) = (_mm512_setzero_si512(), _mm512_setzero_si512());
