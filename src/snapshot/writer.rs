@@ -62,12 +62,17 @@ struct Trie {
 
 impl Trie {
     /// A node for every prefix two or more items share (and the root); a
-    /// prefix reached by one item is a reference to that item.
-    fn build(src: &impl Source, order: &[ItemId]) -> Trie {
-        let layout = src.layout();
+    /// prefix reached by one item is a reference to that item. `sids` is
+    /// the SID table (a full row per id), `order` the items in SID order.
+    fn build(layout: SidLayout, sids: &[Token], order: &[ItemId]) -> Trie {
         let (bits, words) = (layout.mask_bits(), layout.mask_words());
         let stride = layout.full_len();
-        let sorted = token_rows(src, order, stride);
+        // The rows in SID order, side by side: the walk below reads them
+        // column by column, over and over.
+        let mut sorted = Vec::with_capacity(order.len() * stride);
+        for &i in order {
+            sorted.extend_from_slice(&sids[i as usize * stride..][..stride]);
+        }
         let token_at = |row: usize, depth: usize| sorted[row * stride + depth];
         let mut t = Trie::default();
         t.nodes.push([0, order.len() as u32, 0, 0, NO_CHILD]);
@@ -115,31 +120,17 @@ impl Trie {
     }
 }
 
-/// The first `len` tokens of each of `items`' SIDs, row after row. Copied
-/// a row at a time: collected a token at a time through an iterator, these
-/// copies took a tenth of a 1M-item ingest's samples (perf).
-fn token_rows(src: &impl Source, items: &[ItemId], len: usize) -> Vec<Token> {
-    let mut rows = Vec::with_capacity(items.len() * len);
-    for &i in items {
-        rows.extend_from_slice(&src.sid(i).0[..len]);
-    }
-    rows
-}
-
-/// The per-(position, token) postings: offsets and ascending ids.
-fn position_postings(src: &impl Source, live: &[ItemId]) -> (Vec<u64>, Vec<u32>) {
-    let layout = src.layout();
+/// The per-(position, token) postings: offsets and ascending ids, from
+/// the SID table `sids` (a full row per id) and the `live` ids ascending.
+fn position_postings(layout: SidLayout, sids: &[Token], live: &[ItemId]) -> (Vec<u64>, Vec<u32>) {
     let bits = layout.mask_bits();
     let mut offsets = Vec::with_capacity(layout.levels() * bits + 1);
-    let levels = layout.levels();
+    let (levels, full) = (layout.levels(), layout.full_len());
     let mut items = Vec::with_capacity(live.len() * levels);
-    // Each item's semantic tokens read once (a lookup on the source may
-    // cost more than the copy), in id order.
-    let rows = token_rows(src, live, levels);
     for pos in 0..levels {
         let mut runs: Vec<Vec<ItemId>> = vec![Vec::new(); bits];
-        for (&i, row) in live.iter().zip(rows.chunks_exact(levels)) {
-            runs[layout.mask_bit(row[pos])].push(i);
+        for &i in live {
+            runs[layout.mask_bit(sids[i as usize * full + pos])].push(i);
         }
         for run in runs {
             offsets.push(items.len() as u64);
@@ -201,12 +192,13 @@ fn sections(src: &impl Source) -> Result<Vec<Vec<u8>>> {
         sids[i as usize * full..][..full].copy_from_slice(s);
         weights[i as usize * behavior..][..behavior].copy_from_slice(w);
     }
-    // Three independent parts, side by side (the key order sorts every key).
+    // Three independent parts, side by side (the key order sorts every key),
+    // the first two from the SID table just filled rather than the source.
     let (trie, ((pos_offsets, pos_items), keyed)) = rayon::join(
-        || Trie::build(src, &order),
+        || Trie::build(layout, &sids, &order),
         || {
             rayon::join(
-                || position_postings(src, &live),
+                || position_postings(layout, &sids, &live),
                 || key_sections(src, &live, bound),
             )
         },
