@@ -117,14 +117,7 @@ impl NewItem {
     /// Checks the item's tokens and weights against `layout`; the error says
     /// what is wrong, for the caller to place (file and line, item key).
     pub fn validate(&self, layout: &SidLayout) -> std::result::Result<ValidSid, String> {
-        let (tokens, requested) = layout.split_full(&self.tokens)?;
-        let tokens = layout.canonical(tokens, &self.weights)?;
-        Ok(ValidSid {
-            tokens,
-            weights: self.weights.clone(),
-            requested,
-            layout: *layout,
-        })
+        ValidSid::check(layout, self.tokens.clone(), self.weights.clone())
     }
 
     /// [`NewItem::validate`], keeping the key (tokens and weights are
@@ -142,24 +135,36 @@ impl NewItem {
     ) -> std::result::Result<ValidItem, (String, String)> {
         let NewItem {
             key,
-            mut tokens,
+            tokens,
             weights,
         } = self;
-        let (semantic, requested) = match layout.split_full(&tokens) {
-            Ok((semantic, requested)) => (semantic.len(), requested),
-            Err(m) => return Err((m, key)),
-        };
-        tokens.truncate(semantic);
-        if let Err(m) = layout.canonicalize(&mut tokens, &weights) {
-            return Err((m, key));
+        match ValidSid::check(layout, tokens, weights) {
+            Ok(sid) => Ok(ValidItem { key, sid }),
+            Err(m) => Err((m, key)),
         }
-        let sid = ValidSid {
+    }
+}
+
+impl ValidSid {
+    /// Checks `tokens` (semantic, or a full SID with its disambiguation
+    /// token) and `weights` against `layout`, in their own buffers: the one
+    /// rule both [`NewItem::validate`] and [`NewItem::into_valid`] apply.
+    fn check(
+        layout: &SidLayout,
+        mut tokens: Vec<Token>,
+        weights: Vec<f32>,
+    ) -> std::result::Result<ValidSid, String> {
+        let (semantic, requested) = layout
+            .split_full(&tokens)
+            .map(|(semantic, requested)| (semantic.len(), requested))?;
+        tokens.truncate(semantic);
+        layout.canonicalize(&mut tokens, &weights)?;
+        Ok(ValidSid {
             tokens,
             weights,
             requested,
             layout: *layout,
-        };
-        Ok(ValidItem { key, sid })
+        })
     }
 }
 
