@@ -148,12 +148,14 @@ impl Database {
         // The metadata index first, as for any batch: a publication names
         // the metadata commit it shows.
         self.update_filters(store, meta);
-        let file = sections.and_then(|s| self.write_sections(store, || s).ok());
+        // Sections that could not be built are not handed to the publisher:
+        // the usual publication after the commit tries (and reports) again.
+        let built = sections.and_then(Result::ok);
+        let file = built.and_then(|s| self.write_sections(store, || Ok(s)).ok());
         let base = file
             .as_ref()
             .and_then(|f| super::map_base(f, self.layout, false).ok());
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        let report = match base {
+        let report = self.show(|state| match base {
             Some(base) => {
                 *state = base;
                 #[cfg(test)]
@@ -163,10 +165,8 @@ impl Database {
                     ..Default::default()
                 }
             }
-            None => publish(&mut state, planned),
-        };
-        self.reload_filters();
-        drop(state);
+            None => publish(state, planned),
+        });
         if file.is_none() {
             self.after_commit(store);
         }
@@ -199,8 +199,15 @@ impl Database {
         meta: &MetaChanges,
     ) -> WriteReport {
         self.update_filters(store, meta);
+        self.show(|state| publish(state, planned))
+    }
+
+    /// Applies `change` to the index and key map under the write lock and
+    /// reloads the metadata index readers search: the last step of making
+    /// a batch visible.
+    fn show(&self, change: impl FnOnce(&mut State) -> WriteReport) -> WriteReport {
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        let report = publish(&mut state, planned);
+        let report = change(&mut state);
         self.reload_filters();
         report
     }
