@@ -3,7 +3,7 @@
 //! that mapping the publication would replace at once.
 
 use super::plan::Planned;
-use crate::index::{ItemId, sort_by_head};
+use crate::index::{ItemId, sort_by_sid};
 use crate::sid::{SidLayout, Token, held_weight};
 use crate::snapshot::Source;
 
@@ -46,11 +46,8 @@ impl Source for FirstBatch<'_> {
     }
 
     fn by_sid(&self) -> Vec<ItemId> {
-        let keyed = (self.planned.iter())
-            .map(|p| (self.layout.sort_key(&p.full), p.id))
-            .collect();
-        let full = |i: ItemId| &self.planned[i as usize].full;
-        sort_by_head(keyed, |a, b| full(a).cmp(full(b)))
+        let ids = self.planned.iter().map(|p| p.id);
+        sort_by_sid(&self.layout, ids, |i| &self.planned[i as usize].full)
     }
 
     fn sid(&self, item: ItemId) -> (&[Token], &[f32]) {

@@ -78,6 +78,18 @@ pub(crate) fn sort_by_head(
     keyed.into_iter().map(|(_, i)| i).collect()
 }
 
+/// `ids` ordered by full SID (then by id), `sid(i)` giving each one's: the
+/// one order every listing by SID takes (packed heads from
+/// [`SidLayout::sort_key`], ties compared in full).
+pub(crate) fn sort_by_sid<'a>(
+    layout: &SidLayout,
+    ids: impl Iterator<Item = ItemId>,
+    sid: impl Fn(ItemId) -> &'a [Token],
+) -> Vec<ItemId> {
+    let keyed = ids.map(|i| (layout.sort_key(sid(i)), i)).collect();
+    sort_by_head(keyed, |a, b| sid(a).cmp(sid(b)))
+}
+
 /// Where a prefix ends in the trie.
 #[derive(Clone, Copy, Debug)]
 enum Loc {
@@ -158,15 +170,10 @@ impl Index {
             .then(|| (self.items.sid(item), self.items.weights(item)))
     }
 
-    /// Live items in SID order (see [`sort_by_head`]).
+    /// Live items in SID order (see [`sort_by_sid`]).
     pub(crate) fn items_by_sid(&self) -> Vec<ItemId> {
         let items = &self.items;
-        let keyed = items
-            .live
-            .iter()
-            .map(|i| (self.layout.sort_key(items.sid(i)), i))
-            .collect();
-        sort_by_head(keyed, |a, b| items.sid(a).cmp(items.sid(b)))
+        sort_by_sid(&self.layout, items.live.iter(), |i| items.sid(i))
     }
 
     /// The full SIDs of `order` (live items), copied row after row: a trie

@@ -7,7 +7,7 @@ use roaring::RoaringBitmap;
 use smallvec::SmallVec;
 
 use super::node::Node;
-use super::{Child, Index, ItemId, Loc, MAX_ITEM_ID, ROOT, add, sort_by_head};
+use super::{Child, Index, ItemId, Loc, MAX_ITEM_ID, ROOT, add, sort_by_sid};
 use crate::error::{Error, Result};
 use crate::sid::Token;
 
@@ -84,10 +84,7 @@ impl Index {
     /// in the order given, a large batch meets a cold node at every level);
     /// on error takes out again the ones already in.
     fn insert_trie_many(&mut self, items: &[(ItemId, &[Token], &[f32])]) -> Result<()> {
-        let keyed = (items.iter().enumerate())
-            .map(|(n, &(_, full, _))| (self.layout.sort_key(full), n as u32))
-            .collect();
-        let order = sort_by_head(keyed, |a, b| items[a as usize].1.cmp(items[b as usize].1));
+        let order = sort_by_sid(&self.layout, 0..items.len() as u32, |n| items[n as usize].1);
         for (k, &n) in order.iter().enumerate() {
             let (item, full, weights) = items[n as usize];
             self.items.set(item, full, weights);
