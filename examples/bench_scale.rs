@@ -346,7 +346,16 @@ fn queries<V: ReadView>(a: &Args, view: &V) -> Value {
     let top_ns = median_ns(3, 1, || {
         black_box(top_k(view, &position_scores, 100, None));
     });
+    let keys: Vec<String> = (0..a.queries)
+        .map(|_| format!("item{}", rng.gen_range(0..n)))
+        .collect();
+    let key_ns = median_ns(reps, keys.len(), || {
+        for k in &keys {
+            black_box(view.id(k).ok());
+        }
+    });
     json!({
+        "id_of_key_ns": key_ns,
         "items_ns_by_prefix_length": items_ns,
         "next_tokens_ns": next_ns,
         "allowed_mask_100_beams_ns": mask_ns,

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use crate::item::NewItem;
 use crate::sid::{EMPTY, SidLayout, Token};
+use crate::snapshot::fmix64 as mix;
 
 const ZIPF_EXPONENT: f64 = 0.8;
 const MASKED_SHARE: f64 = 0.3;
@@ -30,14 +31,6 @@ fn zipf_cdf(k: usize) -> Vec<f64> {
     let total = acc;
     cdf.iter_mut().for_each(|c| *c /= total);
     cdf
-}
-
-fn mix(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51afd7ed558ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ceb9fe1a85ec53);
-    h ^ (h >> 33)
 }
 
 fn gcd(a: usize, b: usize) -> usize {

@@ -24,8 +24,10 @@ use crate::error::{Error, Result};
 pub const MAGIC: &[u8; 8] = b"ADSIDSNP";
 /// Format version this build writes. Version 2 lets a disambiguation
 /// counter reach K and beyond (such a node has no dense table); version 1
-/// files, whose counters all stay below K, read unchanged.
-pub const VERSION: u16 = 2;
+/// files, whose counters all stay below K, read unchanged. Version 3 adds
+/// the key hash table (`KeyBuckets`, `KeyHashes`); without it, as in
+/// versions 1 and 2, a key is found by binary search over `KeyOrder`.
+pub const VERSION: u16 = 3;
 
 /// Oldest format version this build reads.
 pub const OLDEST_READABLE: u16 = 1;
@@ -66,9 +68,14 @@ pub(crate) enum Section {
     KeyBytes,
     /// u32 per item: item ids sorted by key bytes.
     KeyOrder,
+    /// u32 × (2^B + 1): where each bucket starts in `KeyHashes` (version 3).
+    KeyBuckets,
+    /// u64 per item: key hash << 32 | id, ascending (version 3).
+    KeyHashes,
 }
 
-pub(crate) const SECTIONS: [Section; 15] = [
+/// Every section this build writes, in file order.
+pub(crate) const SECTIONS: [Section; 17] = [
     Section::Meta,
     Section::Order,
     Section::Rank,
@@ -84,11 +91,21 @@ pub(crate) const SECTIONS: [Section; 15] = [
     Section::KeyOffsets,
     Section::KeyBytes,
     Section::KeyOrder,
+    Section::KeyBuckets,
+    Section::KeyHashes,
 ];
 
-/// Bytes before the first section.
-pub(crate) fn table_end() -> usize {
-    HEADER + SECTIONS.len() * ENTRY + 8
+/// The sections a file of format `version` holds, in file order.
+pub(crate) fn sections_of(version: u16) -> &'static [Section] {
+    match version {
+        ..=2 => &SECTIONS[..15],
+        _ => &SECTIONS,
+    }
+}
+
+/// Bytes before the first section of a file of `count` sections.
+pub(crate) fn table_end(count: usize) -> usize {
+    HEADER + count * ENTRY + 8
 }
 
 pub(crate) fn align8(n: usize) -> usize {
@@ -98,6 +115,7 @@ pub(crate) fn align8(n: usize) -> usize {
 /// Where each section lies, and its checksum.
 #[derive(Clone, Debug)]
 pub(crate) struct Table {
+    pub version: u16,
     pub ranges: Vec<Range<usize>>,
     pub crcs: Vec<u32>,
 }
@@ -116,7 +134,6 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 
 /// Checks the header and reads the section table (O(1) in the items held).
 pub(crate) fn parse(b: &[u8]) -> Result<Table> {
-    let end = table_end();
     if b.len() < HEADER {
         return Err(corrupt(format!(
             "truncated: {} bytes, the header alone needs {HEADER}",
@@ -142,7 +159,8 @@ pub(crate) fn parse(b: &[u8]) -> Result<Table> {
         )));
     }
     let count = u16::from_le_bytes([b[10], b[11]]) as usize;
-    if count != SECTIONS.len() || b.len() < end {
+    let end = table_end(count);
+    if count != sections_of(version).len() || b.len() < end {
         return Err(corrupt(format!(
             "section table of {count} sections in {} bytes",
             b.len()
@@ -152,6 +170,7 @@ pub(crate) fn parse(b: &[u8]) -> Result<Table> {
         return Err(corrupt("header checksum mismatch"));
     }
     let mut table = Table {
+        version,
         ranges: Vec::with_capacity(count),
         crcs: Vec::with_capacity(count),
     };
@@ -178,7 +197,7 @@ pub(crate) fn parse(b: &[u8]) -> Result<Table> {
 /// Writes `sections` (in [`SECTIONS`] order) as one snapshot image.
 pub(crate) fn assemble(sections: &[Vec<u8>], out: &mut impl std::io::Write) -> std::io::Result<()> {
     assert_eq!(sections.len(), SECTIONS.len(), "one payload per section");
-    let end = table_end();
+    let end = table_end(SECTIONS.len());
     let mut offsets = Vec::with_capacity(sections.len());
     let mut at = end;
     for s in sections {
@@ -214,11 +233,13 @@ pub(crate) fn assemble(sections: &[Vec<u8>], out: &mut impl std::io::Write) -> s
 /// image edited in place (so a fuzzer can reach the sections' contents).
 /// The section table itself must still be intact.
 pub fn reseal(b: &mut [u8]) -> Result<()> {
-    let end = table_end();
+    let version = b.get(8..10).map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+    let count = sections_of(version).len();
+    let end = table_end(count);
     if b.len() < end {
         return Err(corrupt("too short to reseal"));
     }
-    for i in 0..SECTIONS.len() {
+    for i in 0..count {
         let e = HEADER + i * ENTRY;
         let (offset, len) = (u64_at(b, e + 8) as usize, u64_at(b, e + 16) as usize);
         let section = offset

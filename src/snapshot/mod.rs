@@ -19,6 +19,7 @@
 
 mod candidates;
 mod format;
+mod keyhash;
 mod shape;
 mod writer;
 
@@ -35,6 +36,7 @@ use crate::index::{
 use crate::sid::{SidLayout, Token};
 
 pub use format::{MAGIC, VERSION, reseal};
+pub(crate) use keyhash::fmix64;
 pub(crate) use shape::of_sorted as shape_of_sorted;
 #[cfg(feature = "store")]
 pub(crate) use writer::Sections;
@@ -55,6 +57,8 @@ pub struct Snapshot<D> {
     data: D,
     layout: SidLayout,
     counts: Counts,
+    /// The file's format version (which sections it holds).
+    version: u16,
     ranges: Vec<Range<usize>>,
     crcs: Vec<u32>,
     /// Built on first use by a scan (see [`SidIndex::byte_codes`]).
@@ -133,6 +137,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
                 items,
                 bound: small(bound)? as usize,
             },
+            version: table.version,
             ranges: table.ranges,
             crcs: table.crcs,
             codes: OnceLock::new(),
@@ -170,9 +175,11 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
                 Section::PosItems => items.checked_mul(levels * 4)?,
                 Section::KeyOffsets => bound.checked_add(1)?.checked_mul(8)?,
                 Section::KeyBytes => key_bytes,
+                Section::KeyBuckets => ((1u64 << keyhash::bucket_bits(items)) + 1) * 4,
+                Section::KeyHashes => items.checked_mul(8)?,
             })
         };
-        for s in format::SECTIONS {
+        for &s in format::sections_of(self.version) {
             if expect(s) != Some(self.range(s).len() as u64) {
                 return Err(corrupt(format!("{s:?} section has the wrong size")));
             }
@@ -183,7 +190,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     /// Checks every section's checksum and that the padding is zero (O(size)).
     pub fn verify(&self) -> Result<()> {
         let bytes = self.data.as_ref();
-        let mut at = format::table_end();
+        let mut at = format::table_end(self.ranges.len());
         for (i, (range, &crc)) in self.ranges.iter().zip(&self.crcs).enumerate() {
             let gap = bytes.get(at..range.start).unwrap_or(&[1]);
             if gap.iter().any(|&b| b != 0) {
@@ -193,7 +200,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             if format::checksum(section) != crc {
                 return Err(corrupt(format!(
                     "{:?} section checksum mismatch",
-                    format::SECTIONS[i]
+                    format::sections_of(self.version)[i]
                 )));
             }
             at = range.end;
@@ -209,8 +216,9 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         self.data.as_ref()
     }
 
+    /// Where section `s` lies (empty where the file's version has none).
     fn range(&self, s: Section) -> Range<usize> {
-        self.ranges[s as usize].clone()
+        self.ranges.get(s as usize).cloned().unwrap_or(0..0)
     }
 
     fn bytes(&self, s: Section) -> &[u8] {
@@ -297,11 +305,21 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         Some(Loc::Node(node))
     }
 
-    /// Id of an external key (binary search over the keys, O(log n)).
+    /// Id of an external key: through the key hash table, or in a file
+    /// of format 1 or 2 by binary search over the keys (O(log n)).
     fn find_key(&self, key: &str) -> Option<ItemId> {
+        let key = key.as_bytes();
+        if self.version >= 3 {
+            let (buckets, hashes) = (
+                self.u32s(Section::KeyBuckets),
+                self.u64s(Section::KeyHashes),
+            );
+            return keyhash::candidates(buckets, hashes, self.counts.items, key)
+                .find(|&id| self.key_bytes(id) == key);
+        }
         let by_key = self.u32s(Section::KeyOrder);
         let i = by_key
-            .binary_search_by(|&id| self.key_bytes(id).cmp(key.as_bytes()))
+            .binary_search_by(|&id| self.key_bytes(id).cmp(key))
             .ok()?;
         Some(by_key[i])
     }

@@ -141,12 +141,17 @@ fn position_postings(layout: SidLayout, sids: &[Token], live: &[ItemId]) -> (Vec
     (offsets, items)
 }
 
-/// Key offsets, key bytes and ids sorted by key.
-fn key_sections(
-    src: &impl Source,
-    live: &[ItemId],
-    bound: usize,
-) -> Result<(Vec<u64>, Vec<u8>, Vec<u32>)> {
+/// The key sections: offsets, bytes, ids sorted by key, the hash table.
+struct Keys {
+    offsets: Vec<u64>,
+    bytes: Vec<u8>,
+    order: Vec<u32>,
+    buckets: Vec<u32>,
+    hashes: Vec<u64>,
+}
+
+/// The key sections of the `live` items below `bound`.
+fn key_sections(src: &impl Source, live: &[ItemId], bound: usize) -> Result<Keys> {
     let mut offsets = vec![0u64; bound + 1];
     let mut bytes = Vec::new();
     let mut at = 0;
@@ -167,9 +172,21 @@ fn key_sections(
         b[..k.len().min(8)].copy_from_slice(&k[..k.len().min(8)]);
         u64::from_be_bytes(b)
     };
-    let keyed = live.iter().map(|&i| (head(key(i)), i)).collect();
-    let by_key = crate::index::sort_by_head(keyed, |a, b| key(a).cmp(key(b)));
-    Ok((offsets, bytes, by_key))
+    // The key order sorts every key; the hash table sorts hashes. Side by side.
+    let (order, (buckets, hashes)) = rayon::join(
+        || {
+            let keyed = live.iter().map(|&i| (head(key(i)), i)).collect();
+            crate::index::sort_by_head(keyed, |a, b| key(a).cmp(key(b)))
+        },
+        || super::keyhash::build(live, key),
+    );
+    Ok(Keys {
+        offsets,
+        bytes,
+        order,
+        buckets,
+        hashes,
+    })
 }
 
 /// The section payloads of a snapshot of `src`.
@@ -203,7 +220,7 @@ fn sections(src: &impl Source) -> Result<Vec<Vec<u8>>> {
             )
         },
     );
-    let (key_offsets, key_bytes, key_order) = keyed?;
+    let keys = keyed?;
     let meta = [
         layout.levels() as u64,
         layout.k() as u64,
@@ -230,9 +247,11 @@ fn sections(src: &impl Source) -> Result<Vec<Vec<u8>>> {
         (Section::DenseSlots, le_u32(&trie.slots)),
         (Section::PosOffsets, le_u64(&pos_offsets)),
         (Section::PosItems, le_u32(&pos_items)),
-        (Section::KeyOffsets, le_u64(&key_offsets)),
-        (Section::KeyBytes, key_bytes),
-        (Section::KeyOrder, le_u32(&key_order)),
+        (Section::KeyOffsets, le_u64(&keys.offsets)),
+        (Section::KeyBytes, keys.bytes),
+        (Section::KeyOrder, le_u32(&keys.order)),
+        (Section::KeyBuckets, le_u32(&keys.buckets)),
+        (Section::KeyHashes, le_u64(&keys.hashes)),
     ];
     debug_assert!(out.iter().map(|(s, _)| *s).eq(format::SECTIONS));
     Ok(out.into_iter().map(|(_, bytes)| bytes).collect())

@@ -1,7 +1,8 @@
-//! Compatibility with checked-in databases, frames and snapshots of format
-//! version 1. If one of these fails, the on-disk format changed: bump
-//! `codec::FORMAT_VERSION` (or the snapshot's `VERSION`), keep a reader for
-//! version 1, and add fixtures.
+//! Compatibility with checked-in databases, frames and snapshots of older
+//! formats (version 1 of each; snapshots of format 2 as well). If one of
+//! these fails, the on-disk format changed: bump `codec::FORMAT_VERSION`
+//! (or the snapshot's `VERSION`), keep a reader for the old one, and add
+//! fixtures.
 
 use std::path::Path;
 
@@ -70,6 +71,55 @@ fn version_1_snapshot_opens_with_the_databases_answers() {
         assert_eq!(ReadView::id(&snap, key).unwrap(), id);
         assert_eq!(SidIndex::sid(&snap, id), state.sid(id));
     }
+}
+
+/// `tests/fixtures/v2/index.snap`: a snapshot of format 2 (no key hash
+/// table; six items share a semantic SID of K = 4, so counters reach K)
+/// of a database made from `v2/tokens.tsv`. It answers as a database this
+/// build makes from the same file, keys included (found by binary search),
+/// and so does this build's snapshot of that database (format 3, keys
+/// found through the hash table).
+#[test]
+fn version_2_snapshot_opens_with_the_databases_answers() {
+    let bytes = std::fs::read("tests/fixtures/v2/index.snap").unwrap();
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 2);
+    let text = std::fs::read_to_string("tests/fixtures/v2/tokens.tsv").unwrap();
+    let lines = adasid::data::tokens::parse("tokens.tsv", &text).unwrap();
+    let layout = adasid::SidLayout::new(2, 4, 0).unwrap();
+    let items = adasid::data::tokens::validate("tokens.tsv", lines, &layout).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) =
+        Database::create_with(&dir.path().join("db"), layout, &items, &[], Vec::new()).unwrap();
+    let state = db.read();
+    let old = Snapshot::open(Path::new("tests/fixtures/v2/index.snap")).unwrap();
+    old.verify().unwrap();
+    let new_path = dir.path().join("new.snap");
+    db.snapshot(&new_path).unwrap();
+    let new = Snapshot::open(&new_path).unwrap();
+    assert_eq!(new.as_bytes()[8], adasid::snapshot::VERSION as u8);
+    for snap in [&old, &new] {
+        for prefix in [&[][..], &[1], &[1, 2], &[1, 2, 5], &[3], &[3, 3, 0], &[0]] {
+            assert_eq!(
+                SidIndex::items(snap, prefix).map(|p| p.to_sorted_vec()),
+                state.items(prefix).map(|p| p.to_sorted_vec()),
+                "items({prefix:?})"
+            );
+            assert_eq!(
+                SidIndex::next_tokens(snap, prefix).as_deref(),
+                state.next_tokens(prefix).as_deref(),
+                "next_tokens({prefix:?})"
+            );
+        }
+        for item in &items {
+            let id = state.id(&item.key).unwrap();
+            assert_eq!(ReadView::id(snap, &item.key).unwrap(), id, "{}", item.key);
+            assert_eq!(SidIndex::sid(snap, id), state.sid(id));
+        }
+        for absent in ["", "a", "a6", "ключи", "e\0"] {
+            assert!(ReadView::id(snap, absent).is_err(), "{absent}");
+        }
+    }
+    assert_eq!(state.sid(state.id("a5").unwrap()).unwrap().0, &[1, 2, 5]);
 }
 
 #[test]
