@@ -2,10 +2,10 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use roaring::RoaringBitmap;
 use serde_json::json;
 
 use super::progress::Progress;
+use super::repeats::{self, KeyHashes};
 use super::{DbArgs, emit};
 use adasid::data::token_index;
 use adasid::data::tokens::{self, TokenLine, TokenReader};
@@ -84,13 +84,16 @@ pub fn run(a: Args) -> Result<()> {
     };
     let (db, report, batches) = match reader.next_batch(1)? {
         None => {
+            // One batch: the parser has refused any key given twice.
             let items = tokens::validate(&file, first, &layout)?;
             commit_one(&a, items, layout, open_store()?)?
         }
         Some(next) => {
-            tokens::validate(&file, first, &layout)?;
-            tokens::validate(&file, next, &layout)?;
-            check_rest(&file, reader, &layout, a.batch, size, &progress)?;
+            let mut keys = KeyHashes::default();
+            keys.add(&tokens::validate(&file, first, &layout)?);
+            keys.add(&tokens::validate(&file, next, &layout)?);
+            check_rest(&file, reader, &layout, &a, size, &progress, &mut keys)?;
+            check_repeats(&a, &file, size, keys)?;
             commit_batches(&a, &file, layout, open_store()?, size, &progress)?
         }
     };
@@ -255,21 +258,39 @@ fn new_layout(a: &Args, first: &[TokenLine]) -> Result<SidLayout> {
     }
 }
 
-/// Parses and validates the rest of the file, so that a bad line anywhere
-/// fails the ingest before anything is written.
+/// Parses and validates the rest of the file, keeping each key's hash, so
+/// that a bad line or a repeated key anywhere fails the ingest before
+/// anything is written.
 fn check_rest(
     file: &str,
     mut reader: Source,
     layout: &SidLayout,
-    batch: usize,
+    a: &Args,
     size: u64,
     progress: &Progress,
+    keys: &mut KeyHashes,
 ) -> Result<()> {
-    while let Some(lines) = reader.next_batch(batch)? {
-        tokens::validate(file, lines, layout)?;
+    while let Some(lines) = reader.next_batch(a.batch)? {
+        keys.add(&tokens::validate(file, lines, layout)?);
         progress.step(mib(reader.bytes_read()), mib(size), "MiB checked");
     }
     Ok(())
+}
+
+/// Refuses a file that gives a key twice (naming both lines): where some
+/// key hashes repeat, reads the file again for the lines with those hashes.
+fn check_repeats(a: &Args, file: &str, size: u64, keys: KeyHashes) -> Result<()> {
+    let repeated = keys.repeated();
+    if repeated.is_empty() {
+        return Ok(());
+    }
+    let mut reader = Source::open(&a.tokens, file, size)?;
+    let mut lines = Vec::new();
+    while let Some(batch) = reader.next_batch(a.batch)? {
+        let held = batch.into_iter().filter(|l| repeated.holds(&l.item.key));
+        lines.extend(held.map(|l| (l.item.key, l.line)));
+    }
+    repeats::first_repeat(file, lines)
 }
 
 fn mib(bytes: u64) -> usize {
@@ -318,8 +339,6 @@ fn commit_each(
     // A new database is created with the first batch, so a failure there leaves none.
     let mut reader = Source::open(&a.tokens, file, size)?;
     let (mut report, mut batches) = (WriteReport::default(), 0);
-    // Ids this ingest wrote: a key met again in a later batch is a repeat.
-    let mut written = RoaringBitmap::new();
     loop {
         let from = reader.lines_read() + 1;
         let Some(lines) = reader.next_batch(a.batch)? else {
@@ -336,12 +355,7 @@ fn commit_each(
                 r
             }
             Some(db) => {
-                if let Some(key) = repeated(db, &items, &written) {
-                    return Err(Error::InvalidArgument(format!(
-                        "{file}: item '{key}' appears twice, once before line {from} and once from it on; \
-                         the {committed} items of the lines before line {from} were committed"
-                    )));
-                }
+                // No key repeats in the file (checked before the first commit).
                 db.upsert(&items).inspect_err(|_| {
                     if !a.db.json {
                         eprintln!(
@@ -351,10 +365,6 @@ fn commit_each(
                 })?
             }
         };
-        let db = db.as_ref().expect("created or opened");
-        let state = db.read();
-        written.extend(items.iter().filter_map(|it| state.find(&it.key)));
-        drop(state);
         report.inserted += r.inserted;
         report.updated += r.updated;
         batches += 1;
@@ -362,13 +372,4 @@ fn commit_each(
         progress.step(mib(reader.bytes_read()), mib(size), &message);
     }
     Ok((report, batches))
-}
-
-/// The key of an item of `items` that this ingest already wrote (ids in `written`).
-fn repeated(db: &Database, items: &[ValidItem], written: &RoaringBitmap) -> Option<String> {
-    let state = db.read();
-    items
-        .iter()
-        .find(|it| state.find(&it.key).is_some_and(|id| written.contains(id)))
-        .map(|it| it.key.clone())
 }

@@ -10,6 +10,7 @@ mod ingest;
 mod progress;
 mod query;
 mod ranking;
+mod repeats;
 mod serving;
 mod stats;
 mod train;

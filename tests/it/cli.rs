@@ -219,17 +219,30 @@ fn ingest_in_batches_equals_one_commit_and_checks_the_whole_file_first() {
         !dir.path().join("crowd").exists(),
         "a failed first batch must not create a database"
     );
-    // A key repeated across batches is found while committing, and said so.
+    // A key repeated across batches (or within one) is found before
+    // anything is written, naming both lines; so is one repeated in a
+    // database that exists, which keeps what it held.
     let repeat = write(
         dir.path(),
         "repeat.tsv",
         &(many_tokens(100) + "k5\t1,1,1,1\t1\n"),
     );
-    let err = ingest_fails(&path("rep"), &repeat, "50");
-    assert!(
-        err.contains("'k5' appears twice") && err.contains("were committed"),
-        "{err}"
-    );
+    let last = many_tokens(100).lines().count() + 1;
+    for batch in ["50", "1000"] {
+        let err = ingest_fails(&path("rep"), &repeat, batch);
+        assert!(
+            err.contains(&format!(":{last}: item 'k5' already appears on line 8")),
+            "{err}"
+        );
+        assert!(!dir.path().join("rep").exists(), "nothing may be written");
+    }
+    let held = path("held");
+    let ok = write(dir.path(), "ok.tsv", &many_tokens(10));
+    ingest(&held, &ok, "4");
+    let before = all(&held);
+    let err = ingest_fails(&held, &repeat, "50");
+    assert!(err.contains("'k5' already appears on line 8"), "{err}");
+    assert_eq!(all(&held), before);
     assert!(ingest_fails(&path("x"), &tokens, "0").contains("--batch"));
 }
 
