@@ -18,9 +18,12 @@
 //! check every read (a corrupt section gives wrong answers, not a crash).
 
 mod candidates;
+mod checks;
 mod format;
 mod keyhash;
 mod shape;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::borrow::Cow;
@@ -149,68 +152,6 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         Ok(snapshot)
     }
 
-    /// Checks every section's length against the counts of the meta section.
-    fn check_sizes(&self, [items, bound, nodes, children, dense]: [u64; 5]) -> Result<()> {
-        let l = &self.layout;
-        let (full, bits, words) = (
-            l.full_len() as u64,
-            l.mask_bits() as u64,
-            l.mask_words() as u64,
-        );
-        let levels = l.levels() as u64;
-        let key_bytes = self.range(Section::KeyBytes).len() as u64;
-        let expect = |s: Section| -> Option<u64> {
-            Some(match s {
-                Section::Meta => 64,
-                Section::Order | Section::KeyOrder => items.checked_mul(4)?,
-                Section::Rank => bound.checked_mul(4)?,
-                Section::Sids => bound.checked_mul(full)?.checked_mul(2)?,
-                Section::Weights => bound.checked_mul(l.behavior as u64 * 4)?,
-                Section::Nodes => nodes.checked_mul(20)?,
-                Section::ChildTokens => children.checked_mul(2)?,
-                Section::ChildRefs => children.checked_mul(4)?,
-                Section::DenseMasks => dense.checked_mul(words * 8)?,
-                Section::DenseSlots => dense.checked_mul(bits * 4)?,
-                Section::PosOffsets => (levels * bits + 1) * 8,
-                Section::PosItems => items.checked_mul(levels * 4)?,
-                Section::KeyOffsets => bound.checked_add(1)?.checked_mul(8)?,
-                Section::KeyBytes => key_bytes,
-                Section::KeyBuckets => ((1u64 << keyhash::bucket_bits(items)) + 1) * 4,
-                Section::KeyHashes => items.checked_mul(8)?,
-            })
-        };
-        for &s in format::sections_of(self.version) {
-            if expect(s) != Some(self.range(s).len() as u64) {
-                return Err(corrupt(format!("{s:?} section has the wrong size")));
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks every section's checksum and that the padding is zero (O(size)).
-    pub fn verify(&self) -> Result<()> {
-        let bytes = self.data.as_ref();
-        let mut at = format::table_end(self.ranges.len());
-        for (i, (range, &crc)) in self.ranges.iter().zip(&self.crcs).enumerate() {
-            let gap = bytes.get(at..range.start).unwrap_or(&[1]);
-            if gap.iter().any(|&b| b != 0) {
-                return Err(corrupt(format!("padding before section {}", i + 1)));
-            }
-            let section = bytes.get(range.clone()).unwrap_or(&[]);
-            if format::checksum(section) != crc {
-                return Err(corrupt(format!(
-                    "{:?} section checksum mismatch",
-                    format::sections_of(self.version)[i]
-                )));
-            }
-            at = range.end;
-        }
-        if at != bytes.len() {
-            return Err(corrupt("bytes after the last section"));
-        }
-        Ok(())
-    }
-
     /// The underlying bytes.
     pub fn as_bytes(&self) -> &[u8] {
         self.data.as_ref()
@@ -303,6 +244,39 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             }
         }
         Some(Loc::Node(node))
+    }
+
+    /// The items under each prefix of `sid` (lengths 0 ..= `sid.len()`):
+    /// `count(&sid[..len])` for every `len` from one walk down the trie,
+    /// where asking each length anew walks it once per length.
+    pub(crate) fn counts_along(&self, sid: &[Token]) -> Vec<u64> {
+        let mut counts = vec![0u64; sid.len() + 1];
+        let span = |n: u32| self.span(n).map_or(0, |r| r.len() as u64);
+        counts[0] = span(0);
+        let mut node = 0;
+        for (depth, &token) in sid.iter().enumerate() {
+            match self.child(node, token).map(Child::unpack) {
+                Some(Child::Node(n)) => {
+                    counts[depth + 1] = span(n);
+                    node = n;
+                }
+                Some(Child::Item(item)) => {
+                    // One item from here down, while its SID agrees.
+                    let Some(own) = self.sid_tokens(item) else {
+                        break;
+                    };
+                    for len in depth + 1..=sid.len() {
+                        if own.get(depth + 1..len) != Some(&sid[depth + 1..len]) {
+                            break;
+                        }
+                        counts[len] = 1;
+                    }
+                    break;
+                }
+                None => break,
+            }
+        }
+        counts
     }
 
     /// Id of an external key: through the key hash table, or in a file

@@ -104,12 +104,23 @@ impl Base {
         debug_assert!(self.holds(item));
         let levels = self.snap.layout().levels();
         for len in 0..=sid.len() {
-            self.under.entry(sid[..len].into()).or_default().count += 1;
+            // A key is allocated only for a prefix met for the first time.
+            match self.under.get_mut(&sid[..len]) {
+                Some(u) => u.count += 1,
+                None => {
+                    let first = Under {
+                        count: 1,
+                        ..Default::default()
+                    };
+                    self.under.insert(sid[..len].into(), first);
+                }
+            }
         }
         // The prefixes this emptied, deepest first (a shorter one holds
         // more items: it empties only once every longer one has).
+        let held = self.snap.counts_along(sid);
         for len in (1..=sid.len()).rev() {
-            if self.under[&sid[..len]].count as u64 != self.snap.count(&sid[..len]) {
+            if self.under[&sid[..len]].count as u64 != held[len] {
                 break;
             }
             let parent = self.under.get_mut(&sid[..len - 1]).expect("counted above");
