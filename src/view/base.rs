@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use crate::index::{ItemId, SidIndex};
 use crate::sid::Token;
@@ -38,9 +39,13 @@ impl AsRef<[u8]> for BaseBytes {
 pub(crate) struct Base {
     pub snap: Arc<Snapshot<BaseBytes>>,
     pub hidden: RoaringBitmap,
-    under: FxHashMap<Box<[Token]>, Under>,
+    under: FxHashMap<Prefix, Under>,
     at: FxHashMap<(u16, Token), u32>,
 }
+
+/// A prefix as a map key: held in place up to 12 tokens (every SID of
+/// up to 11 levels), so hiding an item allocates nothing per prefix.
+type Prefix = SmallVec<[Token; 12]>;
 
 /// The hidden items under one prefix.
 #[derive(Debug, Default)]
@@ -48,7 +53,9 @@ struct Under {
     count: u32,
     /// Next tokens after the prefix under which every snapshot item is
     /// hidden, ascending (kept as items are hidden: they never come back).
-    emptied: Vec<Token>,
+    /// Most prefixes of a hidden item lead to it alone, and their lists hold
+    /// one token: in place, not allocated.
+    emptied: SmallVec<[Token; 4]>,
 }
 
 impl Base {
@@ -104,7 +111,6 @@ impl Base {
         debug_assert!(self.holds(item));
         let levels = self.snap.layout().levels();
         for len in 0..=sid.len() {
-            // A key is allocated only for a prefix met for the first time.
             match self.under.get_mut(&sid[..len]) {
                 Some(u) => u.count += 1,
                 None => {
@@ -112,7 +118,7 @@ impl Base {
                         count: 1,
                         ..Default::default()
                     };
-                    self.under.insert(sid[..len].into(), first);
+                    self.under.insert(Prefix::from_slice(&sid[..len]), first);
                 }
             }
         }
