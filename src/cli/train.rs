@@ -325,7 +325,10 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let data = embeddings::load(&a.data, cfg.data_spec())?;
     let meta = super::serving::data_meta(&a.data, |_| true)?;
     let rho = norm_popularity_spearman(&data);
-    if let (Some(r), TokenizerConfig::AdaSid(_)) = (rho.filter(|r| *r <= 0.0), &cfg) {
+    // Only where the norm is the evidence signal in use.
+    if let (Some(r), TokenizerConfig::AdaSid(c)) = (rho.filter(|r| *r <= 0.0), &cfg)
+        && c.n_norm_source == NormSource::Norm
+    {
         eprintln!(
             "warning: behavior-embedding norm and popularity are not positively correlated (Spearman {r:.3}); \
              the norm is a poor evidence signal here, consider --n-norm popularity"

@@ -224,3 +224,31 @@ fn bad_metadata_fails_train_before_anything_is_written() {
         );
     }
 }
+
+/// The warning that the behavior norm does not follow popularity (and the
+/// advice to take N_norm from popularity) is for a run that takes N_norm
+/// from the norm; a run already taking it from popularity is not told to.
+#[test]
+fn the_norm_warning_is_for_runs_that_use_the_norm() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(s).display().to_string();
+    let mut data = catalog(300, 4);
+    // Popularity falling as the norm rises: Spearman −1.
+    let norms = data.behavior_norms();
+    data.popularity = Some(norms.iter().map(|n| 1.0 / (1.0 + n)).collect());
+    write(&dir.path().join("data"), &data, &DataSpec::default()).unwrap();
+    let config = CONFIG.replace("epochs = 12", "epochs = 1");
+    std::fs::write(p("cfg.toml"), config).unwrap();
+    let (data_dir, cfg) = (p("data"), p("cfg.toml"));
+    let train = |db: &str, extra: &[&str]| {
+        let db = p(db);
+        let base = ["train", "--data", &data_dir, "--db", &db, "--config", &cfg];
+        let args = [&base[..], extra].concat();
+        let (ok, _, err) = adasid(&args);
+        assert!(ok, "{err}");
+        err
+    };
+    let warning = "not positively correlated";
+    assert!(train("norm", &[]).contains(warning));
+    assert!(!train("pop", &["--n-norm", "popularity"]).contains(warning));
+}
