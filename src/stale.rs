@@ -11,6 +11,7 @@ pub(crate) fn own_prefix(prefix: &str) -> String {
 }
 
 /// `dir/PREFIX{pid}-` for this process.
+#[cfg(any(feature = "store", test))]
 pub(crate) fn own_name(dir: &Path, prefix: &str) -> PathBuf {
     dir.join(own_prefix(prefix))
 }

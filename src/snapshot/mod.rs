@@ -31,8 +31,6 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use smallvec::SmallVec;
-
 use crate::error::{Error, Result};
 use crate::index::{
     ByteCodes, Candidate, CandidateQuery, Child, Coded, ItemId, NO_CHILD, Postings, ReadView,
@@ -41,6 +39,7 @@ use crate::index::{
 use crate::sid::{SidLayout, Token};
 
 pub use format::{MAGIC, VERSION, reseal};
+#[cfg(feature = "store")]
 pub(crate) use keyhash::fmix64;
 pub(crate) use shape::of_sorted as shape_of_sorted;
 #[cfg(feature = "store")]
@@ -251,8 +250,9 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     /// The items under each prefix of `sid` (lengths 0 ..= `sid.len()`):
     /// `count(&sid[..len])` for every `len` from one walk down the trie,
     /// where asking each length anew walks it once per length.
-    pub(crate) fn counts_along(&self, sid: &[Token]) -> SmallVec<[u64; 12]> {
-        let mut counts = SmallVec::from_elem(0u64, sid.len() + 1);
+    #[cfg(any(feature = "store", test))]
+    pub(crate) fn counts_along(&self, sid: &[Token]) -> smallvec::SmallVec<[u64; 12]> {
+        let mut counts = smallvec::SmallVec::from_elem(0u64, sid.len() + 1);
         let span = |n: u32| self.span(n).map_or(0, |r| r.len() as u64);
         counts[0] = span(0);
         let mut node = 0;

@@ -107,6 +107,7 @@ impl Base {
     }
 
     /// Hides `item`, a held snapshot item whose SID is `sid`.
+    #[cfg(feature = "store")]
     pub(crate) fn hide(&mut self, item: ItemId, sid: &[Token]) {
         debug_assert!(self.holds(item));
         let levels = self.snap.layout().levels();

@@ -13,6 +13,7 @@
 //! the snapshot's own; with changes the answers are merged (`merge`).
 
 mod base;
+#[cfg(feature = "store")]
 mod changes;
 mod merge;
 mod state;
