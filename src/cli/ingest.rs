@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::progress::Progress;
-use super::repeats::{self, KeyHashes};
+use super::repeats::KeyHashes;
 use super::{DbArgs, emit};
 use adasid::data::token_index;
 use adasid::data::tokens::{self, TokenLine, TokenReader};
@@ -287,10 +287,9 @@ fn check_repeats(a: &Args, file: &str, size: u64, keys: KeyHashes) -> Result<()>
     let mut reader = Source::open(&a.tokens, file, size)?;
     let mut lines = Vec::new();
     while let Some(batch) = reader.next_batch(a.batch)? {
-        let held = batch.into_iter().filter(|l| repeated.holds(&l.item.key));
-        lines.extend(held.map(|l| (l.item.key, l.line)));
+        lines.extend(batch.into_iter().filter(|l| repeated.holds(&l.item.key)));
     }
-    repeats::first_repeat(file, lines)
+    tokens::refuse_repeats(file, &lines)
 }
 
 fn mib(bytes: u64) -> usize {

@@ -75,8 +75,9 @@ fn parse_lines(file: &str, lines: &[(usize, &str)]) -> Result<Vec<TokenLine>> {
     Ok(out)
 }
 
-/// The error for the first key given twice among `lines`.
-pub(crate) fn refuse_repeats(file: &str, lines: &[TokenLine]) -> Result<()> {
+/// The error for the first key given twice among `lines` (in file order):
+/// at the earliest line that repeats the key of a line before it.
+pub fn refuse_repeats(file: &str, lines: &[TokenLine]) -> Result<()> {
     match first_repeat(lines.len(), |i| &lines[i].item.key) {
         Some((first, again)) => Err(input(
             file,
