@@ -111,15 +111,21 @@ impl Base {
     pub(crate) fn hide(&mut self, item: ItemId, sid: &[Token]) {
         debug_assert!(self.holds(item));
         let levels = self.snap.layout().levels();
+        // Hidden items under each prefix, this one counted.
+        let mut hidden = SmallVec::<[u32; 12]>::with_capacity(sid.len() + 1);
         for len in 0..=sid.len() {
             match self.under.get_mut(&sid[..len]) {
-                Some(u) => u.count += 1,
+                Some(u) => {
+                    u.count += 1;
+                    hidden.push(u.count);
+                }
                 None => {
                     let first = Under {
                         count: 1,
                         ..Default::default()
                     };
                     self.under.insert(Prefix::from_slice(&sid[..len]), first);
+                    hidden.push(1);
                 }
             }
         }
@@ -127,7 +133,7 @@ impl Base {
         // more items: it empties only once every longer one has).
         let held = self.snap.counts_along(sid);
         for len in (1..=sid.len()).rev() {
-            if self.under[&sid[..len]].count as u64 != held[len] {
+            if u64::from(hidden[len]) != held[len] {
                 break;
             }
             let parent = self.under.get_mut(&sid[..len - 1]).expect("counted above");
