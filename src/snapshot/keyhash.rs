@@ -1,9 +1,8 @@
 //! The key hash table of a snapshot (format 3): a key's id in a few memory
 //! reads, where a binary search over the keys in key order reads about
 //! three scattered places per step (the order, the key's offset, its bytes),
-//! some 26 steps at 50M items. A writer looking up every key of a batch of
-//! a million against a large published view spent most of its planning
-//! there.
+//! some 26 steps at 50M items. perf put 15% of a 2M-line ingest's samples
+//! in those searches (planning looks up every key of a batch).
 //!
 //! Two sections: `hashes`, one u64 per held item, `hash << 32 | id`, sorted
 //! (so by hash, ties by id); `buckets`, u32 × (2^B + 1), where entry `b` is
